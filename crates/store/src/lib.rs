@@ -1,0 +1,272 @@
+//! # shuyu-store
+//!
+//! The metadata store. One set of migrations and one set of queries run on
+//! **SQLite** (the embedded default: a file in the data dir) and
+//! **PostgreSQL** (production, `--database-url postgres://…`), through sqlx's
+//! `Any` driver. Queries use only portable SQL: `$n` placeholders, TEXT and
+//! BIGINT columns, application-generated ids, times in epoch milliseconds.
+//!
+//! Every change that touches more than one row goes through [`Store::write`],
+//! which runs a closure inside one transaction and commits only if the closure
+//! succeeds — so a failed operation leaves nothing behind.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), shuyu_store::StoreError> {
+//! let store = shuyu_store::Store::connect("sqlite://./shuyu-data/shuyu.db").await?;
+//! store.migrate().await?;
+//! let orgs = shuyu_store::orgs::list(&mut *store.read().await?, 100, 0).await?;
+//! # Ok(()) }
+//! ```
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, SqlSafeStr};
+
+pub mod api_keys;
+pub mod orgs;
+pub mod regions;
+pub mod sessions;
+pub mod settings;
+pub mod test_support;
+pub mod throttle;
+pub mod users;
+
+mod row;
+
+/// A database connection: the handle every query function takes.
+pub type Conn = sqlx::AnyConnection;
+
+/// Which database engine backs the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, the embedded default.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Errors of the store. Unique-constraint violations are told apart so callers
+/// can turn them into a precise conflict ("username taken").
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A unique constraint was violated (the index or constraint name, as the database reports it).
+    #[error("unique constraint violated: {0}")]
+    Unique(String),
+    /// The database cannot be reached.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A stored value does not parse: the table, column and why.
+    #[error("corrupt value in {table}.{column}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// What is wrong with it (never the value itself: it may be personal data).
+        detail: String,
+    },
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL is not one the store supports.
+    #[error("unsupported database URL (expected sqlite:// or postgres://): {0}")]
+    UnsupportedUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Unique(db.constraint().unwrap_or("").to_string())
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e)
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl shuyu_core::error::UserFacing for StoreError {
+    fn kind(&self) -> shuyu_core::error::ErrorKind {
+        use shuyu_core::error::ErrorKind;
+        match self {
+            StoreError::Unique(_) => ErrorKind::Conflict,
+            StoreError::Unavailable(_) => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            StoreError::Unique(_) => "conflict",
+            StoreError::Unavailable(_) => "unavailable",
+            _ => "internal",
+        }
+    }
+}
+
+/// A `Result` with a [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The migrations, compiled into the binary so a fresh machine needs no files.
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "kernel".into(),
+        MigrationType::Simple,
+        include_str!("../migrations/0001_kernel.sql").into_sql_str(),
+        false,
+    )])
+}
+
+/// The metadata store: a connection pool plus the write discipline of its backend.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time; serialising writers in-process
+    /// avoids `SQLITE_BUSY` on lock upgrades. PostgreSQL needs no such lock.
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+static DRIVERS: Once = Once::new();
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` — created if missing — or `postgres://…`).
+    pub async fn connect(url: &str) -> Result<Self> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL for concurrent readers; FULL sync so a commit survives power loss;
+                        // foreign keys on (SQLite's default is off); wait rather than fail on locks.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options.connect(&url).await.map_err(|e| match e {
+            sqlx::Error::Database(_) => StoreError::Database(e),
+            other => StoreError::Unavailable(other),
+        })?;
+        Ok(Self {
+            pool,
+            backend,
+            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
+        })
+    }
+
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub async fn open_sqlite(path: &std::path::Path) -> Result<Self> {
+        Self::connect(&format!("sqlite://{}", path.display())).await
+    }
+
+    /// Applies pending migrations (idempotent).
+    pub async fn migrate(&self) -> Result<()> {
+        migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(StoreError::Unavailable)?;
+        conn.execute("SELECT 1").await.map_err(StoreError::Unavailable)?;
+        Ok(())
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A pooled connection for reads. Reads may run concurrently with writes.
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        self.pool.acquire().await.map_err(StoreError::from)
+    }
+
+    /// Runs `f` in one transaction: commits if it returns `Ok`, rolls back
+    /// otherwise (and if it panics or is cancelled). Use it for every change.
+    pub async fn write<T, E, F>(&self, f: F) -> std::result::Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, std::result::Result<T, E>> + Send,
+        T: Send,
+        E: From<StoreError> + Send,
+    {
+        let _guard = match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let mut tx = match self.backend {
+            // IMMEDIATE takes the write lock up front, so a read-then-write
+            // transaction never fails half-way on a lock upgrade.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(StoreError::from)?;
+        let out = f(&mut tx).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A database URL with any password replaced, safe for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_passwords() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/shuyu"),
+            "postgres://app:***@db:5432/shuyu"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,4 @@
+//! Store integration tests: every test body runs on SQLite and, when
+//! `SHUYU_TEST_DATABASE_URL` is set, on PostgreSQL.
+
+mod kernel;
