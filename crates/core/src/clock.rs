@@ -34,9 +34,7 @@ pub struct SimClock {
 impl SimClock {
     /// A simulated clock standing at `start`.
     pub fn new(start: Timestamp) -> Self {
-        Self {
-            now: Mutex::new(start),
-        }
+        Self { now: Mutex::new(start) }
     }
 
     /// A simulated clock at a fixed, arbitrary instant (2026-01-01T00:00:00Z).
@@ -74,11 +72,7 @@ pub fn to_millis(t: Timestamp) -> i64 {
 
 /// The inverse of [`to_millis`]; out-of-range values clamp to the nearest representable instant.
 pub fn from_millis(ms: i64) -> Timestamp {
-    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
-        Timestamp::MIN
-    } else {
-        Timestamp::MAX
-    })
+    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 { Timestamp::MIN } else { Timestamp::MAX })
 }
 
 #[cfg(test)]

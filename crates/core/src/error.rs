@@ -120,8 +120,7 @@ impl FieldError {
 
     /// Adds a literal argument.
     pub fn arg(mut self, name: &str, value: impl fmt::Display) -> Self {
-        self.args
-            .push((name.to_string(), Arg::Text(value.to_string())));
+        self.args.push((name.to_string(), Arg::Text(value.to_string())));
         self
     }
 

@@ -14,6 +14,7 @@
 //! assert!(OrgKind::Operator.permitted_roles().contains(&Role::Developer));
 //! ```
 
+pub mod actor;
 pub mod clock;
 pub mod error;
 pub mod i18n;

@@ -81,12 +81,9 @@ impl fmt::Display for OrgKind {
 impl FromStr for OrgKind {
     type Err = FieldError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OrgKind::ALL
-            .into_iter()
-            .find(|k| k.code() == s)
-            .ok_or_else(|| {
-                FieldError::new("kind", "unknown_value").arg("value", s.chars().take(40).collect::<String>())
-            })
+        OrgKind::ALL.into_iter().find(|k| k.code() == s).ok_or_else(|| {
+            FieldError::new("kind", "unknown_value").arg("value", s.chars().take(40).collect::<String>())
+        })
     }
 }
 
@@ -177,7 +174,10 @@ impl RoleSet {
 
     /// Rebuilds a set from its stored form (space-separated codes), trusting the store.
     pub fn from_stored(s: &str) -> Result<Self, FieldError> {
-        s.split_whitespace().map(Role::from_str).collect::<Result<BTreeSet<_>, _>>().map(Self)
+        s.split_whitespace()
+            .map(Role::from_str)
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(Self)
     }
 
     /// The stored form: space-separated codes in a fixed order.
@@ -436,9 +436,22 @@ mod tests {
     #[test]
     fn password_policy_names_the_rule() {
         let u = Username::parse("liming").expect("valid");
-        assert_eq!(NewPassword::parse("Short1!", &u).map(|_| ()).map_err(|e| e.rule), Err("password_too_short"));
-        assert_eq!(NewPassword::parse("alllowercaseletters", &u).map(|_| ()).map_err(|e| e.rule), Err("password_too_simple"));
-        assert_eq!(NewPassword::parse("Xx1-liming-2026", &u).map(|_| ()).map_err(|e| e.rule), Err("password_contains_username"));
+        assert_eq!(
+            NewPassword::parse("Short1!", &u).map(|_| ()).map_err(|e| e.rule),
+            Err("password_too_short")
+        );
+        assert_eq!(
+            NewPassword::parse("alllowercaseletters", &u)
+                .map(|_| ())
+                .map_err(|e| e.rule),
+            Err("password_too_simple")
+        );
+        assert_eq!(
+            NewPassword::parse("Xx1-liming-2026", &u)
+                .map(|_| ())
+                .map_err(|e| e.rule),
+            Err("password_contains_username")
+        );
         assert!(NewPassword::parse("Correct-Horse-42", &u).is_ok());
         assert!(NewPassword::parse("数据可用不可见Abc123", &u).is_ok());
     }
@@ -463,7 +476,10 @@ mod tests {
         let last = bad.pop().expect("non-empty");
         bad.push(if last == '0' { '1' } else { '0' });
         assert_eq!(Uscc::parse(&bad).map_err(|e| e.rule), Err("uscc_check"));
-        assert_eq!(Uscc::parse("91379900MA3C0000I0").map_err(|e| e.rule), Err("uscc_format"));
+        assert_eq!(
+            Uscc::parse("91379900MA3C0000I0").map_err(|e| e.rule),
+            Err("uscc_format")
+        );
     }
 
     proptest! {

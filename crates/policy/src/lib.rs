@@ -1,1 +1,448 @@
-//! placeholder
+//! # shuyu-policy
+//!
+//! Authorization. Every request is decided by Cedar policies over entities
+//! built from the store; what no policy permits is denied (default deny).
+//! The schema and policy files live in `crates/policy/policies/`, are compiled
+//! in, parsed and **validated against the schema in strict mode** when
+//! [`Policies::load`] runs at start-up — a policy that does not validate stops
+//! the server from starting rather than silently denying or allowing.
+//!
+//! ```
+//! use shuyu_policy::{Action, Policies, Resource};
+//! let policies = Policies::load().expect("embedded policies validate");
+//! assert!(Action::ALL.iter().any(|a| a.name() == "org.create"));
+//! # let _ = (policies, Resource::Platform);
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet, Request,
+    RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use shuyu_core::actor::{Principal, PrincipalId};
+use shuyu_core::id::{ApiKeyId, OrgId, UserId};
+use shuyu_core::party::{OrgKind, Region, RegionCode, Status};
+
+/// The schema source, compiled in.
+pub const SCHEMA_SRC: &str = include_str!("../policies/shuyu.cedarschema");
+
+/// The policy files, compiled in: `(file name, source)`.
+pub const POLICY_SRCS: &[(&str, &str)] = &[("kernel.cedar", include_str!("../policies/kernel.cedar"))];
+
+/// Why the policies could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The schema does not parse.
+    #[error("policy schema does not parse: {0}")]
+    Schema(String),
+    /// A policy file does not parse.
+    #[error("policy file {file} does not parse: {detail}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// The parser's message.
+        detail: String,
+    },
+    /// The policies do not validate against the schema.
+    #[error("policies do not validate against the schema: {0}")]
+    Validation(String),
+    /// An entity or request could not be built (a defect: our entities follow the schema).
+    #[error("authorization request could not be built: {0}")]
+    Request(String),
+}
+
+macro_rules! actions {
+    ($($variant:ident => $name:literal, $doc:literal;)*) => {
+        /// Every action the policies decide. Names match the schema's actions one to one (a test checks).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Action {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl Action {
+            /// Every action.
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)*];
+
+            /// The action's name in the schema and policies.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    MeRead => "me.read", "Read one's own account.";
+    MeChangePassword => "me.change_password", "Change one's own password.";
+    RegionList => "region.list", "List the city and its counties.";
+    OrgList => "org.list", "List organisations.";
+    OrgRead => "org.read", "Read an organisation.";
+    OrgCreate => "org.create", "Register an organisation.";
+    OrgUpdate => "org.update", "Change an organisation.";
+    OrgDisable => "org.disable", "Disable an organisation.";
+    UserList => "user.list", "List accounts (each then filtered by user.read).";
+    UserRead => "user.read", "Read an account.";
+    UserCreate => "user.create", "Create an account.";
+    UserUpdate => "user.update", "Change an account's name or roles.";
+    UserDisable => "user.disable", "Disable an account.";
+    UserResetPassword => "user.reset_password", "Issue a new password for an account.";
+    ApiKeyList => "apikey.list", "List an organisation's API keys.";
+    ApiKeyCreate => "apikey.create", "Create an API key.";
+    ApiKeyRevoke => "apikey.revoke", "Revoke an API key.";
+}
+
+/// The object an action is about, with the attributes policies read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    /// The platform as a whole (listing).
+    Platform,
+    /// An organisation (existing or about to be created).
+    Org {
+        /// Its id.
+        id: OrgId,
+        /// Its kind.
+        kind: OrgKind,
+        /// Its region.
+        region: RegionCode,
+        /// Its status.
+        status: Status,
+    },
+    /// An account (existing or about to be created).
+    User {
+        /// Its id.
+        id: UserId,
+        /// Its organisation.
+        org: OrgId,
+        /// Its organisation's kind.
+        org_kind: OrgKind,
+        /// Its organisation's region.
+        region: RegionCode,
+        /// Its roles.
+        roles: Vec<String>,
+    },
+    /// An API key (existing or about to be created).
+    ApiKey {
+        /// Its id.
+        id: ApiKeyId,
+        /// Its organisation.
+        org: OrgId,
+        /// Its organisation's kind.
+        org_kind: OrgKind,
+        /// Its organisation's region.
+        region: RegionCode,
+        /// Its roles.
+        roles: Vec<String>,
+    },
+}
+
+/// The outcome of one decision, with the policies that decided it (for logs and audit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether the action is allowed.
+    pub allowed: bool,
+    /// Ids of the policies that determined the decision.
+    pub reasons: Vec<String>,
+    /// Evaluation errors (a policy that errors does not apply; listed for diagnosis).
+    pub errors: Vec<String>,
+}
+
+/// The loaded, validated policy set.
+#[derive(Debug)]
+pub struct Policies {
+    schema: Schema,
+    set: PolicySet,
+    authorizer: Authorizer,
+}
+
+fn type_name(name: &str) -> Result<EntityTypeName, PolicyError> {
+    EntityTypeName::from_str(&format!("Shuyu::{name}")).map_err(|e| PolicyError::Request(e.to_string()))
+}
+
+fn uid(ty: &str, id: &str) -> Result<EntityUid, PolicyError> {
+    Ok(EntityUid::from_type_name_and_id(type_name(ty)?, EntityId::new(id)))
+}
+
+fn region_uid(code: &RegionCode) -> Result<EntityUid, PolicyError> {
+    uid("Region", code.as_str())
+}
+
+fn org_uid(id: OrgId) -> Result<EntityUid, PolicyError> {
+    uid("Organisation", &id.to_string())
+}
+
+fn strings<'a>(it: impl IntoIterator<Item = &'a str>) -> RestrictedExpression {
+    RestrictedExpression::new_set(it.into_iter().map(|s| RestrictedExpression::new_string(s.to_string())))
+}
+
+/// An account-like entity (User or ApiKey): the attributes both types share.
+fn member_entity(
+    ty: &str,
+    id: &str,
+    org: OrgId,
+    org_kind: OrgKind,
+    region: &RegionCode,
+    roles: &[&str],
+) -> Result<Entity, PolicyError> {
+    let attrs = HashMap::from([
+        ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(org)?)),
+        (
+            "region".to_string(),
+            RestrictedExpression::new_entity_uid(region_uid(region)?),
+        ),
+        (
+            "org_kind".to_string(),
+            RestrictedExpression::new_string(org_kind.code().to_string()),
+        ),
+        ("roles".to_string(), strings(roles.iter().copied())),
+    ]);
+    Entity::new(uid(ty, id)?, attrs, HashSet::from([org_uid(org)?])).map_err(|e| PolicyError::Request(e.to_string()))
+}
+
+fn org_entity(id: OrgId, kind: OrgKind, region: &RegionCode, status: Status) -> Result<Entity, PolicyError> {
+    let attrs = HashMap::from([
+        (
+            "kind".to_string(),
+            RestrictedExpression::new_string(kind.code().to_string()),
+        ),
+        (
+            "status".to_string(),
+            RestrictedExpression::new_string(status.code().to_string()),
+        ),
+    ]);
+    Entity::new(org_uid(id)?, attrs, HashSet::from([region_uid(region)?]))
+        .map_err(|e| PolicyError::Request(e.to_string()))
+}
+
+impl Policies {
+    /// Parses the compiled-in schema and policies and validates them (strict mode).
+    pub fn load() -> Result<Self, PolicyError> {
+        Self::from_sources(SCHEMA_SRC, POLICY_SRCS)
+    }
+
+    /// Parses and validates the given schema and policy sources.
+    pub fn from_sources(schema_src: &str, policy_srcs: &[(&str, &str)]) -> Result<Self, PolicyError> {
+        let (schema, _warnings) =
+            Schema::from_cedarschema_str(schema_src).map_err(|e| PolicyError::Schema(e.to_string()))?;
+        let mut set = PolicySet::new();
+        for (file, src) in policy_srcs {
+            let parsed = PolicySet::from_str(src).map_err(|e| PolicyError::Parse {
+                file: (*file).to_string(),
+                detail: e.to_string(),
+            })?;
+            for p in parsed.policies() {
+                set.add(p.clone()).map_err(|e| PolicyError::Parse {
+                    file: (*file).to_string(),
+                    detail: e.to_string(),
+                })?;
+            }
+        }
+        let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+        if !result.validation_passed() {
+            let errors: Vec<String> = result.validation_errors().map(|e| e.to_string()).collect();
+            return Err(PolicyError::Validation(errors.join("; ")));
+        }
+        Ok(Self {
+            schema,
+            set,
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    /// Number of policies loaded.
+    pub fn len(&self) -> usize {
+        self.set.policies().count()
+    }
+
+    /// Whether no policy is loaded (then everything is denied).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decides whether `principal` may perform `action` on `resource`.
+    /// `regions` is the region hierarchy (the city and its counties).
+    /// Any failure to build the request denies.
+    pub fn decide(&self, principal: &Principal, action: Action, resource: &Resource, regions: &[Region]) -> Verdict {
+        match self.try_decide(principal, action, resource, regions) {
+            Ok(v) => v,
+            Err(e) => Verdict {
+                allowed: false,
+                reasons: Vec::new(),
+                errors: vec![e.to_string()],
+            },
+        }
+    }
+
+    fn try_decide(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: &Resource,
+        regions: &[Region],
+    ) -> Result<Verdict, PolicyError> {
+        let mut entities: Vec<Entity> = Vec::new();
+        for r in regions {
+            let parents = match &r.parent {
+                Some(p) => HashSet::from([region_uid(p)?]),
+                None => HashSet::new(),
+            };
+            entities.push(Entity::new_no_attrs(region_uid(&r.code)?, parents));
+        }
+        // The principal, and its organisation.
+        let roles: Vec<&str> = principal.roles.iter().map(|r| r.code()).collect();
+        let (ptype, pid) = match principal.id {
+            PrincipalId::User(id) => ("User", id.to_string()),
+            PrincipalId::ApiKey(id) => ("ApiKey", id.to_string()),
+        };
+        let principal_entity = member_entity(
+            ptype,
+            &pid,
+            principal.org_id,
+            principal.org_kind,
+            &principal.region,
+            &roles,
+        )?;
+        let principal_uid = principal_entity.uid();
+        entities.push(principal_entity);
+        let mut orgs_added: HashSet<OrgId> = HashSet::new();
+        entities.push(org_entity(
+            principal.org_id,
+            principal.org_kind,
+            &principal.region,
+            Status::Active,
+        )?);
+        orgs_added.insert(principal.org_id);
+
+        let resource_uid = match resource {
+            Resource::Platform => {
+                let u = uid("Platform", "shuyu")?;
+                entities.push(Entity::new_no_attrs(u.clone(), HashSet::new()));
+                u
+            }
+            Resource::Org {
+                id,
+                kind,
+                region,
+                status,
+            } => {
+                let e = org_entity(*id, *kind, region, *status)?;
+                let u = e.uid();
+                if orgs_added.insert(*id) {
+                    entities.push(e);
+                } else {
+                    // The principal's own organisation: replace with the resource's view of it.
+                    entities.retain(|x| x.uid() != u);
+                    entities.push(e);
+                }
+                u
+            }
+            Resource::User {
+                org,
+                org_kind,
+                region,
+                roles,
+                ..
+            } => push_member(
+                &mut entities,
+                &mut orgs_added,
+                "User",
+                &resource_id(resource),
+                *org,
+                *org_kind,
+                region,
+                roles,
+            )?,
+            Resource::ApiKey {
+                org,
+                org_kind,
+                region,
+                roles,
+                ..
+            } => push_member(
+                &mut entities,
+                &mut orgs_added,
+                "ApiKey",
+                &resource_id(resource),
+                *org,
+                *org_kind,
+                region,
+                roles,
+            )?,
+        };
+        let action_uid = uid("Action", action.name())?;
+        // An action that does not apply to this kind of principal or resource
+        // (e.g. an API key administering accounts) is a plain deny, not an error.
+        let applies = |types: Option<Box<dyn Iterator<Item = &EntityTypeName> + '_>>, u: &EntityUid| {
+            types.is_some_and(|mut it| it.any(|t| t == u.type_name()))
+        };
+        if !applies(
+            self.schema
+                .principals_for_action(&action_uid)
+                .map(|i| Box::new(i) as Box<dyn Iterator<Item = _>>),
+            &principal_uid,
+        ) || !applies(
+            self.schema
+                .resources_for_action(&action_uid)
+                .map(|i| Box::new(i) as Box<dyn Iterator<Item = _>>),
+            &resource_uid,
+        ) {
+            return Ok(Verdict {
+                allowed: false,
+                reasons: vec!["not-applicable".into()],
+                errors: Vec::new(),
+            });
+        }
+        let request = Request::new(
+            principal_uid,
+            action_uid,
+            resource_uid,
+            Context::empty(),
+            Some(&self.schema),
+        )
+        .map_err(|e| PolicyError::Request(e.to_string()))?;
+        let entities =
+            Entities::from_entities(entities, Some(&self.schema)).map_err(|e| PolicyError::Request(e.to_string()))?;
+        let response = self.authorizer.is_authorized(&request, &self.set, &entities);
+        Ok(Verdict {
+            allowed: response.decision() == Decision::Allow,
+            reasons: response.diagnostics().reason().map(|p| p.to_string()).collect(),
+            errors: response.diagnostics().errors().map(|e| e.to_string()).collect(),
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_member(
+    entities: &mut Vec<Entity>,
+    orgs_added: &mut HashSet<OrgId>,
+    ty: &str,
+    id: &str,
+    org: OrgId,
+    org_kind: OrgKind,
+    region: &RegionCode,
+    roles: &[String],
+) -> Result<EntityUid, PolicyError> {
+    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+    let e = member_entity(ty, id, org, org_kind, region, &roles)?;
+    let u = e.uid();
+    // The principal may be its own resource (me.read); do not add it twice.
+    if !entities.iter().any(|x| x.uid() == u) {
+        entities.push(e);
+    }
+    if orgs_added.insert(org) {
+        entities.push(org_entity(org, org_kind, region, Status::Active)?);
+    }
+    Ok(u)
+}
+
+fn resource_id(r: &Resource) -> String {
+    match r {
+        Resource::Platform => "shuyu".into(),
+        Resource::Org { id, .. } => id.to_string(),
+        Resource::User { id, .. } => id.to_string(),
+        Resource::ApiKey { id, .. } => id.to_string(),
+    }
+}

@@ -9,7 +9,8 @@ use crate::row::{opt_time, parsed, text, time};
 use crate::{Conn, Result, StoreError};
 
 const T: &str = "api_keys";
-const COLS: &str = "id, org_id, created_by, name, prefix, secret_hash, roles, created_at, expires_at, revoked_at, last_used_at";
+const COLS: &str =
+    "id, org_id, created_by, name, prefix, secret_hash, roles, created_at, expires_at, revoked_at, last_used_at";
 
 /// A stored API key (without its secret, which is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -110,7 +110,9 @@ pub async fn find_by_uscc(c: &mut Conn, uscc: &str) -> Result<Option<OrgRecord>>
 
 /// A page of organisations, oldest first.
 pub async fn list(c: &mut Conn, limit: i64, offset: i64) -> Result<Vec<OrgRecord>> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM orgs ORDER BY created_at, id LIMIT $1 OFFSET $2"));
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM orgs ORDER BY created_at, id LIMIT $1 OFFSET $2"
+    ));
     let rows = sqlx::query(sql).bind(limit).bind(offset).fetch_all(c).await?;
     rows.iter().map(decode).collect()
 }

@@ -9,7 +9,11 @@ const T: &str = "regions";
 
 fn decode(row: &sqlx::any::AnyRow) -> Result<Region> {
     let code = |col: &'static str, s: String| {
-        RegionCode::parse(&s).map_err(|e| StoreError::Corrupt { table: T, column: col, detail: e.rule.to_string() })
+        RegionCode::parse(&s).map_err(|e| StoreError::Corrupt {
+            table: T,
+            column: col,
+            detail: e.rule.to_string(),
+        })
     };
     Ok(Region {
         code: code("code", text(row, T, "code")?)?,

@@ -19,11 +19,12 @@ pub(crate) fn text(row: &AnyRow, table: &'static str, column: &'static str) -> R
 }
 
 pub(crate) fn opt_text(row: &AnyRow, table: &'static str, column: &'static str) -> Result<Option<String>> {
-    row.try_get::<Option<String>, _>(column).map_err(|e| StoreError::Corrupt {
-        table,
-        column,
-        detail: e.to_string(),
-    })
+    row.try_get::<Option<String>, _>(column)
+        .map_err(|e| StoreError::Corrupt {
+            table,
+            column,
+            detail: e.to_string(),
+        })
 }
 
 pub(crate) fn int(row: &AnyRow, table: &'static str, column: &'static str) -> Result<i64> {

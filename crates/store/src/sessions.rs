@@ -96,14 +96,12 @@ pub async fn revoke(c: &mut Conn, id: SessionId, now: Timestamp) -> Result<bool>
 
 /// Revokes every live session of a user (account disabled, password changed). Returns how many.
 pub async fn revoke_all_for_user(c: &mut Conn, user: UserId, now: Timestamp, except: Option<SessionId>) -> Result<u64> {
-    let r = sqlx::query(
-        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3",
-    )
-    .bind(user.to_string())
-    .bind(to_millis(now))
-    .bind(except.map(|s| s.to_string()).unwrap_or_default())
-    .execute(c)
-    .await?;
+    let r = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3")
+        .bind(user.to_string())
+        .bind(to_millis(now))
+        .bind(except.map(|s| s.to_string()).unwrap_or_default())
+        .execute(c)
+        .await?;
     Ok(r.rows_affected())
 }
 

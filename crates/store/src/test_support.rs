@@ -50,7 +50,9 @@ impl TestDb {
             SEQ.fetch_add(1, Ordering::Relaxed),
             uuid::Uuid::now_v7().simple().to_string().get(20..).unwrap_or("x")
         );
-        crate::Store::connect(&admin_url).await.expect("PostgreSQL reachable (SHUYU_TEST_DATABASE_URL)");
+        crate::Store::connect(&admin_url)
+            .await
+            .expect("PostgreSQL reachable (SHUYU_TEST_DATABASE_URL)");
         let mut admin = sqlx::AnyConnection::connect(&admin_url)
             .await
             .expect("connect to SHUYU_TEST_DATABASE_URL");
@@ -90,7 +92,9 @@ impl TestDb {
             && let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await
         {
             let _ = admin
-                .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
                 .await;
         }
     }
@@ -120,8 +124,14 @@ mod tests {
 
     #[test]
     fn database_name_is_replaced() {
-        assert_eq!(with_database("postgres://p@127.0.0.1:5432/test", "x"), "postgres://p@127.0.0.1:5432/x");
-        assert_eq!(with_database("postgres://p@h/test?sslmode=disable", "x"), "postgres://p@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://p@127.0.0.1:5432/test", "x"),
+            "postgres://p@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://p@h/test?sslmode=disable", "x"),
+            "postgres://p@h/x?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://p@h", "x"), "postgres://p@h/x");
     }
 }

@@ -23,10 +23,11 @@ pub struct ThrottleRecord {
 
 /// The counter of `subject`, if it has failed before.
 pub async fn get(c: &mut Conn, subject: &str) -> Result<Option<ThrottleRecord>> {
-    let row = sqlx::query("SELECT subject, failures, window_start, locked_until FROM login_throttle WHERE subject = $1")
-        .bind(subject.to_string())
-        .fetch_optional(c)
-        .await?;
+    let row =
+        sqlx::query("SELECT subject, failures, window_start, locked_until FROM login_throttle WHERE subject = $1")
+            .bind(subject.to_string())
+            .fetch_optional(c)
+            .await?;
     row.map(|r| {
         Ok(ThrottleRecord {
             subject: subject.to_string(),

@@ -125,7 +125,12 @@ pub async fn list(c: &mut Conn, org: Option<OrgId>, limit: i64, offset: i64) -> 
             let sql = sqlx::AssertSqlSafe(format!(
                 "SELECT {COLS} FROM users WHERE org_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3"
             ));
-            sqlx::query(sql).bind(org.to_string()).bind(limit).bind(offset).fetch_all(c).await?
+            sqlx::query(sql)
+                .bind(org.to_string())
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(c)
+                .await?
         }
         None => {
             let sql = sqlx::AssertSqlSafe(format!(

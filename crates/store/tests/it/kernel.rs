@@ -71,14 +71,27 @@ async fn organisations_and_users_round_trip() {
         let clock = SimClock::fixed();
         let (o, u) = seeded(&db, &clock).await;
         let mut c = db.store.read().await.expect("conn");
-        assert_eq!(orgs::get(&mut c, o.id).await.expect("get"), Some(o.clone()), "{}", db.label());
-        let back = users::find_by_username(&mut c, "admin").await.expect("find").expect("exists");
+        assert_eq!(
+            orgs::get(&mut c, o.id).await.expect("get"),
+            Some(o.clone()),
+            "{}",
+            db.label()
+        );
+        let back = users::find_by_username(&mut c, "admin")
+            .await
+            .expect("find")
+            .expect("exists");
         assert_eq!(back.id, u.id);
         assert_eq!(back.org_id, o.id);
         assert!(back.roles.contains(Role::Admin) && back.roles.contains(Role::Authority));
         assert!(back.must_change_password);
         assert_eq!(back.created_at, clock.now());
-        assert_eq!(users::count_active_with_role(&mut c, "authority", Role::Admin).await.expect("count"), 1);
+        assert_eq!(
+            users::count_active_with_role(&mut c, "authority", Role::Admin)
+                .await
+                .expect("count"),
+            1
+        );
         assert_eq!(users::list(&mut c, Some(o.id), 10, 0).await.expect("list").len(), 1);
         assert_eq!(regions::list(&mut c).await.expect("regions"), vec![city()]);
         drop(c);
@@ -104,7 +117,11 @@ async fn duplicate_username_is_a_unique_violation_and_the_transaction_rolls_back
                 })
             })
             .await;
-        assert!(matches!(result, Err(StoreError::Unique(_))), "{}: {result:?}", db.label());
+        assert!(
+            matches!(result, Err(StoreError::Unique(_))),
+            "{}: {result:?}",
+            db.label()
+        );
         // The organisation inserted before the failure is gone too.
         let mut c = db.store.read().await.expect("conn");
         assert_eq!(orgs::get(&mut c, other.id).await.expect("get"), None, "{}", db.label());
@@ -155,8 +172,16 @@ async fn sessions_and_api_keys_are_found_by_hash_and_revoked() {
             .await
             .expect("insert");
         let mut c = db.store.read().await.expect("conn");
-        assert_eq!(sessions::find_by_token_hash(&mut c, &s.token_hash).await.expect("find"), Some(s.clone()));
-        assert_eq!(api_keys::find_by_secret_hash(&mut c, &k.secret_hash).await.expect("find"), Some(k.clone()));
+        assert_eq!(
+            sessions::find_by_token_hash(&mut c, &s.token_hash).await.expect("find"),
+            Some(s.clone())
+        );
+        assert_eq!(
+            api_keys::find_by_secret_hash(&mut c, &k.secret_hash)
+                .await
+                .expect("find"),
+            Some(k.clone())
+        );
         assert!(sessions::revoke(&mut c, s.id, clock.now()).await.expect("revoke"));
         assert!(!sessions::revoke(&mut c, s.id, clock.now()).await.expect("revoke twice"));
         assert!(api_keys::revoke(&mut c, k.id, clock.now()).await.expect("revoke"));
@@ -188,8 +213,15 @@ async fn throttle_counters_upsert_and_settings_are_write_once() {
         throttle::clear(&mut c, "user:admin").await.expect("clear");
         assert_eq!(throttle::get(&mut c, "user:admin").await.expect("get"), None);
         assert!(settings::put_if_absent(&mut c, "city", "379900").await.expect("put"));
-        assert!(!settings::put_if_absent(&mut c, "city", "000000").await.expect("put again"));
-        assert_eq!(settings::get(&mut c, "city").await.expect("get").as_deref(), Some("379900"));
+        assert!(
+            !settings::put_if_absent(&mut c, "city", "000000")
+                .await
+                .expect("put again")
+        );
+        assert_eq!(
+            settings::get(&mut c, "city").await.expect("get").as_deref(),
+            Some("379900")
+        );
         drop(c);
         db.finish().await;
     }
