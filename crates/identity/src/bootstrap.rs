@@ -1,0 +1,106 @@
+//! Setting up an installation without a logged-in principal: the regions,
+//! the first authority and its administrator (`shuyu init`), and the demo
+//! city's parties (`shuyu demo`). These run as the system, from the CLI only.
+
+use shuyu_core::clock::Clock;
+use shuyu_core::id::{OrgId, UserId};
+use shuyu_core::party::{DisplayName, NewPassword, OrgKind, Region, Role, RoleSet, Status, Uscc, Username};
+use shuyu_store::orgs::{self, OrgRecord};
+use shuyu_store::users::{self, UserRecord};
+use shuyu_store::{Store, StoreError, regions};
+
+use crate::auth::run_blocking;
+use crate::directory::{insert_org_checked, insert_user_checked};
+use crate::{IdentityError, password};
+
+/// Adds the regions that are not there yet; returns how many were added.
+pub async fn seed_regions(store: &Store, list: &[Region]) -> Result<usize, IdentityError> {
+    let list = list.to_vec();
+    store
+        .write(move |c| {
+            Box::pin(async move {
+                let mut added = 0;
+                for r in &list {
+                    if regions::get(&mut *c, &r.code).await?.is_none() {
+                        regions::insert(&mut *c, r).await?;
+                        added += 1;
+                    }
+                }
+                Ok::<_, StoreError>(added)
+            })
+        })
+        .await
+        .map_err(IdentityError::from)
+}
+
+/// The organisation named `name`, created if missing. Returns it and whether it was created.
+pub async fn ensure_org(
+    store: &Store,
+    clock: &dyn Clock,
+    name: &str,
+    kind: OrgKind,
+    region: &Region,
+    uscc: Option<&str>,
+) -> Result<(OrgRecord, bool), IdentityError> {
+    if let Some(o) = orgs::find_by_name(&mut *store.read().await?, name).await? {
+        return Ok((o, false));
+    }
+    let now = clock.now();
+    let org = OrgRecord {
+        id: OrgId::generate(),
+        name: DisplayName::parse("name", name)?.as_str().to_string(),
+        kind,
+        region: region.code.clone(),
+        uscc: uscc.map(Uscc::parse).transpose()?.map(|u| u.as_str().to_string()),
+        status: Status::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    let record = org.clone();
+    store
+        .write(move |c| Box::pin(async move { insert_org_checked(c, &record).await }))
+        .await?;
+    Ok((org, true))
+}
+
+/// Creates an account with a known password, unless the username exists.
+/// Returns the account and whether it was created.
+#[allow(clippy::too_many_arguments)]
+pub async fn ensure_user(
+    store: &Store,
+    clock: &dyn Clock,
+    org: &OrgRecord,
+    username: &str,
+    display_name: &str,
+    roles: &[Role],
+    password_text: &str,
+    must_change_password: bool,
+) -> Result<(UserRecord, bool), IdentityError> {
+    let username = Username::parse(username)?;
+    if let Some(u) = users::find_by_username(&mut *store.read().await?, username.as_str()).await? {
+        return Ok((u, false));
+    }
+    let pw = NewPassword::parse(password_text, &username)?;
+    let hash = run_blocking(move || password::hash(&pw))
+        .await
+        .ok_or_else(password::HashError::cancelled)??;
+    let now = clock.now();
+    let user = UserRecord {
+        id: UserId::generate(),
+        org_id: org.id,
+        username: username.as_str().to_string(),
+        display_name: DisplayName::parse("display_name", display_name)?.as_str().to_string(),
+        roles: RoleSet::for_org(org.kind, roles.iter().copied())?,
+        password_hash: hash,
+        must_change_password,
+        status: Status::Active,
+        created_at: now,
+        updated_at: now,
+        password_changed_at: now,
+    };
+    let record = user.clone();
+    store
+        .write(move |c| Box::pin(async move { insert_user_checked(c, &record).await }))
+        .await?;
+    Ok((user, true))
+}
