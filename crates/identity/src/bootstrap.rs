@@ -104,3 +104,102 @@ pub async fn ensure_user(
         .await?;
     Ok((user, true))
 }
+
+/// The settings key marking an initialised installation.
+pub const INITIALISED_AT: &str = "initialised_at";
+
+/// What `initialise` created: the first administrator's credentials.
+#[derive(Debug)]
+pub struct Initialised {
+    /// The authority that was created.
+    pub authority: OrgRecord,
+    /// The administrator's username.
+    pub username: String,
+    /// The administrator's password (temporary unless `must_change` was false).
+    pub password: shuyu_core::secret::Secret<String>,
+}
+
+/// Initialises an installation in one transaction: the city's regions, the
+/// data authority, its first administrator, and the `initialised_at` mark.
+/// Returns `None`, changing nothing, when the installation is already initialised.
+pub async fn initialise(
+    store: &Store,
+    clock: &dyn Clock,
+    regions_list: &[Region],
+    authority_name: &str,
+    admin_username: &str,
+    admin_must_change_password: bool,
+) -> Result<Option<Initialised>, IdentityError> {
+    if shuyu_store::settings::get(&mut *store.read().await?, INITIALISED_AT)
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let city = regions_list
+        .iter()
+        .find(|r| r.parent.is_none())
+        .cloned()
+        .ok_or_else(|| shuyu_core::error::FieldError::new("region", "unknown_region").arg("value", "-"))?;
+    let username = Username::parse(admin_username)?;
+    let password = crate::secrets::temporary_password(&username)?;
+    let pw = NewPassword::parse(password.expose(), &username)?;
+    let hash = run_blocking(move || password::hash(&pw))
+        .await
+        .ok_or_else(password::HashError::cancelled)??;
+    let now = clock.now();
+    let authority = OrgRecord {
+        id: OrgId::generate(),
+        name: DisplayName::parse("name", authority_name)?.as_str().to_string(),
+        kind: OrgKind::Authority,
+        region: city.code.clone(),
+        uscc: None,
+        status: Status::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    let admin = UserRecord {
+        id: UserId::generate(),
+        org_id: authority.id,
+        username: username.as_str().to_string(),
+        display_name: "平台管理员".into(),
+        roles: RoleSet::for_org(OrgKind::Authority, [Role::Admin])?,
+        password_hash: hash,
+        must_change_password: admin_must_change_password,
+        status: Status::Active,
+        created_at: now,
+        updated_at: now,
+        password_changed_at: now,
+    };
+    let (list, org, user) = (regions_list.to_vec(), authority.clone(), admin.clone());
+    let stamp = now.to_string();
+    let created = store
+        .write(move |c| {
+            Box::pin(async move {
+                // Re-check inside the transaction: two concurrent `init`s must not both win.
+                if shuyu_store::settings::get(&mut *c, INITIALISED_AT).await?.is_some() {
+                    return Ok(false);
+                }
+                for r in &list {
+                    if regions::get(&mut *c, &r.code).await?.is_none() {
+                        regions::insert(&mut *c, r).await?;
+                    }
+                }
+                insert_org_checked(&mut *c, &org).await?;
+                insert_user_checked(&mut *c, &user).await?;
+                shuyu_store::settings::put_if_absent(&mut *c, INITIALISED_AT, &stamp).await?;
+                Ok::<_, IdentityError>(true)
+            })
+        })
+        .await?;
+    Ok(created.then(|| Initialised {
+        authority,
+        username: admin.username,
+        password,
+    }))
+}
+
+/// When the installation was initialised, if it was.
+pub async fn initialised_at(store: &Store) -> Result<Option<String>, IdentityError> {
+    Ok(shuyu_store::settings::get(&mut *store.read().await?, INITIALISED_AT).await?)
+}

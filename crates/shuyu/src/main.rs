@@ -1,1 +1,461 @@
-fn main() {}
+//! The `shuyu` binary: `init`, `serve`, `demo`, `version`.
+//!
+//! Human output goes to stdout; logs (JSON by default) go to stderr.
+
+mod city;
+mod config;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use shuyu_core::clock::{Clock, SharedClock, SystemClock};
+use shuyu_core::error::Message;
+use shuyu_core::i18n::{Lang, render};
+use shuyu_identity::{Identity, bootstrap, secrets};
+use shuyu_policy::Policies;
+use shuyu_store::Store;
+
+use crate::config::{Config, DEFAULT_DATA_DIR, Overrides};
+
+/// shuyu (数域): the public data authorized-operation platform.
+#[derive(Parser, Debug)]
+#[command(name = "shuyu", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+struct Common {
+    /// Configuration file (TOML). Default: DATA_DIR/shuyu.toml if it exists.
+    #[arg(long, env = "SHUYU_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Data directory: SQLite database, master key, vault.
+    #[arg(long, env = "SHUYU_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Metadata database: sqlite://PATH (default: DATA_DIR/shuyu.db) or postgres://USER@HOST/DB.
+    #[arg(long, env = "SHUYU_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+struct Listen {
+    /// Address to listen on, HOST:PORT (port 0 picks a free one).
+    #[arg(long, env = "SHUYU_LISTEN")]
+    listen: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create the data directory, database, master key and the first authority administrator.
+    Init {
+        #[command(flatten)]
+        common: Common,
+        /// Username of the first administrator.
+        #[arg(long, default_value = "admin")]
+        admin_username: String,
+    },
+    /// Run the server.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        listen: Listen,
+    },
+    /// Run the demo city: a fresh data dir seeded with its organisations and users, then serve.
+    Demo {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        listen: Listen,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn overrides(common: &Common, listen: Option<&Listen>) -> Overrides {
+    Overrides {
+        config: common.config.clone(),
+        data_dir: common.data_dir.clone(),
+        listen: listen.and_then(|l| l.listen.clone()),
+        database_url: common.database_url.clone(),
+    }
+}
+
+/// The language of the terminal: `SHUYU_LANG`, then `LANG`; Chinese by default.
+fn cli_lang() -> Lang {
+    std::env::var("SHUYU_LANG")
+        .ok()
+        .and_then(|v| Lang::from_tag(&v))
+        .or_else(|| {
+            std::env::var("LANG")
+                .ok()
+                .and_then(|v| Lang::from_tag(v.split('.').next().unwrap_or("")))
+        })
+        .unwrap_or_default()
+}
+
+fn init_tracing(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log_format == "text" {
+        let _ = builder.try_init();
+    } else {
+        let _ = builder.json().flatten_event(true).with_current_span(true).try_init();
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Version => {
+            println!("shuyu {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Init { common, admin_username } => {
+            let cfg = Config::load(&overrides(&common, None), DEFAULT_DATA_DIR)?;
+            init_tracing(&cfg);
+            init(&cfg, &admin_username).await
+        }
+        Command::Serve { common, listen } => {
+            let cfg = Config::load(&overrides(&common, Some(&listen)), DEFAULT_DATA_DIR)?;
+            init_tracing(&cfg);
+            serve(cfg).await
+        }
+        Command::Demo { common, listen } => {
+            let mut cfg = Config::load(&overrides(&common, Some(&listen)), "./shuyu-demo")?;
+            if std::env::var("SHUYU_LOG").is_err() {
+                cfg.log_level = "warn".into();
+            }
+            init_tracing(&cfg);
+            demo(cfg).await
+        }
+    }
+}
+
+/// Creates the data directory (mode 0700 on Unix).
+fn create_data_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict permissions of {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes a new file readable only by its owner; never overwrites.
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(contents)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Creates the master key (256 random bits, hex, mode 0600) unless it exists. Returns whether it was created.
+fn ensure_master_key(path: &Path) -> Result<bool> {
+    if path.exists() {
+        read_master_key(path)?;
+        return Ok(false);
+    }
+    let key = secrets::random_bytes::<32>().context("cannot draw the master key from the system RNG")?;
+    write_private(path, format!("{}\n", hex::encode(key)).as_bytes())?;
+    Ok(true)
+}
+
+/// Reads and checks the master key file.
+fn read_master_key(path: &Path) -> Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read master key {}", path.display()))?;
+    let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == 32);
+    let Some(bytes) = bytes else {
+        bail!(
+            "master key {} is not 64 hexadecimal characters (256 bits)",
+            path.display()
+        );
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "master key is readable by others; chmod 600 it");
+        }
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&bytes);
+    Ok(key)
+}
+
+async fn open_store(cfg: &Config) -> Result<Store> {
+    let store = Store::connect(&cfg.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            shuyu_store::redact_url(&cfg.database_url)
+        )
+    })?;
+    store.migrate().await.context("cannot migrate the database")?;
+    Ok(store)
+}
+
+async fn init(cfg: &Config, admin_username: &str) -> Result<()> {
+    create_data_dir(&cfg.data_dir)?;
+    let key_created = ensure_master_key(&cfg.master_key_path())?;
+    let store = open_store(cfg).await?;
+    let clock = SystemClock;
+    let done = bootstrap::initialise(&store, &clock, &city::regions(), city::AUTHORITY, admin_username, true).await?;
+    store.close().await;
+    let lang = cli_lang();
+    match done {
+        Some(created) => {
+            eprintln!(
+                "{}",
+                render(
+                    lang,
+                    &Message::new("cli.init.done").arg("dir", cfg.data_dir.display().to_string())
+                )
+            );
+            println!("username: {}", created.username);
+            println!("password: {}", created.password.expose());
+            eprintln!(
+                "{}",
+                render(
+                    lang,
+                    &Message::new("cli.init.next").arg("dir", cfg.data_dir.display().to_string())
+                )
+            );
+        }
+        None => {
+            let mut note = render(
+                lang,
+                &Message::new("cli.init.already").arg("dir", cfg.data_dir.display().to_string()),
+            );
+            if key_created {
+                note.push_str(&render(lang, &Message::new("cli.init.key_created")));
+            }
+            eprintln!("{note}");
+        }
+    }
+    Ok(())
+}
+
+async fn build_state(cfg: &Config, store: Store) -> Result<shuyu_server::AppState> {
+    read_master_key(&cfg.master_key_path())?;
+    if bootstrap::initialised_at(&store).await?.is_none() {
+        let dir = cfg.data_dir.display().to_string();
+        bail!(
+            "{}",
+            render(cli_lang(), &Message::new("error.not_initialised").arg("dir", dir))
+        );
+    }
+    let policies = Arc::new(Policies::load().context("authorization policies do not load")?);
+    let clock: SharedClock = Arc::new(SystemClock);
+    let identity = Identity::new(store, policies, clock, cfg.identity.clone()).await?;
+    shuyu_server::state(identity, cfg.server.clone()).context("cannot set up metrics")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn bind(cfg: &Config) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))
+}
+
+async fn serve(cfg: Config) -> Result<()> {
+    if !cfg.data_dir.exists() {
+        let dir = cfg.data_dir.display().to_string();
+        bail!(
+            "{}",
+            render(cli_lang(), &Message::new("error.not_initialised").arg("dir", dir))
+        );
+    }
+    let store = open_store(&cfg).await?;
+    let state = build_state(&cfg, store.clone()).await?;
+    let listener = bind(&cfg).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %shuyu_store::redact_url(&cfg.database_url), config = ?cfg.source, "listening");
+    println!("shuyu listening on http://{addr}/");
+    let _ = std::io::stdout().flush();
+    shuyu_server::serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}
+
+/// One printed demo login.
+struct DemoLogin {
+    org: String,
+    kind: String,
+    username: String,
+    password: String,
+}
+
+const CREDENTIALS_FILE: &str = "demo-credentials.txt";
+
+fn read_credentials(path: &Path) -> Vec<DemoLogin> {
+    std::fs::read_to_string(path)
+        .map(|text| {
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let mut f = l.split('\t');
+                    Some(DemoLogin {
+                        org: f.next()?.into(),
+                        kind: f.next()?.into(),
+                        username: f.next()?.into(),
+                        password: f.next()?.into(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn demo(cfg: Config) -> Result<()> {
+    create_data_dir(&cfg.data_dir)?;
+    ensure_master_key(&cfg.master_key_path())?;
+    let store = open_store(&cfg).await?;
+    let clock = SystemClock;
+    let creds_path = cfg.data_dir.join(CREDENTIALS_FILE);
+    let mut logins = read_credentials(&creds_path);
+    let mut changed = false;
+    if let Some(created) =
+        bootstrap::initialise(&store, &clock, &city::regions(), city::AUTHORITY, "admin", false).await?
+    {
+        logins.push(DemoLogin {
+            org: created.authority.name.clone(),
+            kind: "authority".into(),
+            username: created.username,
+            password: created.password.expose().clone(),
+        });
+        changed = true;
+    }
+    let regions = city::regions();
+    for (i, party) in city::PARTIES.iter().enumerate() {
+        let region = regions
+            .iter()
+            .find(|r| r.code.as_str() == party.region)
+            .unwrap_or(&regions[0]);
+        let uscc = party.uscc(i);
+        let (org, _) = bootstrap::ensure_org(
+            &store,
+            &clock as &dyn Clock,
+            party.org,
+            party.kind,
+            region,
+            uscc.as_deref(),
+        )
+        .await?;
+        for (username, name, roles) in party.users {
+            if logins.iter().any(|l| l.username == *username) {
+                continue;
+            }
+            let u = shuyu_core::party::Username::parse(username).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let password = secrets::temporary_password(&u)?;
+            let (_, created) =
+                bootstrap::ensure_user(&store, &clock, &org, username, name, roles, password.expose(), false).await?;
+            if created {
+                logins.push(DemoLogin {
+                    org: party.org.into(),
+                    kind: party.kind.code().into(),
+                    username: (*username).into(),
+                    password: password.expose().clone(),
+                });
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        let mut text = String::from("# shuyu demo: initial logins (organisation, kind, username, password)\n");
+        for l in &logins {
+            text.push_str(&format!("{}\t{}\t{}\t{}\n", l.org, l.kind, l.username, l.password));
+        }
+        let tmp = cfg.data_dir.join(format!("{CREDENTIALS_FILE}.tmp"));
+        let _ = std::fs::remove_file(&tmp);
+        write_private(&tmp, text.as_bytes())?;
+        std::fs::rename(&tmp, &creds_path).with_context(|| format!("cannot write {}", creds_path.display()))?;
+    }
+
+    let state = build_state(&cfg, store.clone()).await?;
+    let listener = bind(&cfg).await?;
+    let addr = listener.local_addr()?;
+    let lang = cli_lang();
+    let mut out = String::new();
+    out.push_str(&render(lang, &Message::new("cli.demo.title")));
+    out.push('\n');
+    out.push_str(&format!(
+        "  console:  http://{addr}/console/\n  API docs: http://{addr}/api/v1/docs\n\n"
+    ));
+    let width = logins.iter().map(|l| l.org.chars().count()).max().unwrap_or(10);
+    for l in &logins {
+        let pad = width - l.org.chars().count();
+        out.push_str(&format!(
+            "  {}{}  {:<10}  username: {:<16}  password: {}\n",
+            l.org,
+            " ".repeat(pad),
+            l.kind,
+            l.username,
+            l.password
+        ));
+    }
+    out.push('\n');
+    out.push_str(&render(
+        lang,
+        &Message::new("cli.demo.saved").arg("path", creds_path.display().to_string()),
+    ));
+    println!("{out}");
+    let _ = std::io::stdout().flush();
+    shuyu_server::serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}

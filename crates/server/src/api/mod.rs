@@ -1,0 +1,41 @@
+//! The JSON API under `/api/v1/`. Handlers are thin: parse, call the
+//! identity service, map to a DTO. Every route is declared with
+//! `#[utoipa::path]` and registered through `utoipa_axum::routes!`, so a
+//! route cannot exist without its OpenAPI operation.
+
+pub mod auth;
+pub mod dto;
+pub mod health;
+pub mod keys;
+pub mod orgs;
+pub mod users;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+/// Every documented route of the server (the API plus health, readiness, metrics and the document itself).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::openapi_json))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(orgs::list_regions))
+        .routes(routes!(orgs::list_orgs, orgs::create_org))
+        .routes(routes!(orgs::get_org, orgs::update_org, orgs::disable_org))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user, users::update_user, users::disable_user))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(keys::list_keys))
+        .routes(routes!(keys::create_key))
+        .routes(routes!(keys::revoke_key))
+}
+
+/// Pagination defaults: at most this many items per page.
+pub const MAX_PAGE: i64 = 1000;

@@ -1,0 +1,699 @@
+//! The console's pages.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::Deserialize;
+use shuyu_core::actor::Principal;
+use shuyu_core::i18n::{Lang, render, t};
+use shuyu_core::id::{OrgId, UserId};
+use shuyu_core::party::{OrgKind, Role, Status};
+use shuyu_identity::{NewOrg, NewUser};
+use shuyu_policy::{Action, Resource};
+
+use super::{
+    ConsoleUser, LANG_COOKIE, Notice, Page, SESSION_COOKIE, csrf_ok, csrf_token, html, lang_of, me_view, nav_for,
+};
+use crate::AppState;
+use crate::extract::Client;
+use crate::problem::ApiError;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginTpl {
+    page: Page,
+    username: String,
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordTpl {
+    page: Page,
+    forced: bool,
+}
+
+struct Link {
+    href: &'static str,
+    label: String,
+}
+
+struct RoleCard {
+    role: &'static str,
+    title: String,
+    duties: String,
+    links: Vec<Link>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomeTpl {
+    page: Page,
+    cards: Vec<RoleCard>,
+}
+
+struct OrgRow {
+    name: String,
+    kind: String,
+    region: String,
+    uscc: String,
+    status: String,
+    status_code: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "orgs.html")]
+struct OrgsTpl {
+    page: Page,
+    orgs: Vec<OrgRow>,
+    can_create: bool,
+    form_error: Option<String>,
+    kinds: Vec<(String, String)>,
+    regions: Vec<(String, String)>,
+}
+
+struct UserRow {
+    username: String,
+    display_name: String,
+    org_name: String,
+    roles: String,
+    status: String,
+    status_code: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersTpl {
+    page: Page,
+    users: Vec<UserRow>,
+    orgs: Vec<(String, String)>,
+    form_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorTpl {
+    page: Page,
+    title: String,
+    detail: String,
+}
+
+/// An error page.
+pub fn error_page(status: StatusCode, page: Page, title: String, detail: String) -> Response {
+    html(status, &ErrorTpl { page, title, detail })
+}
+
+fn page_for(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    p: Option<&Principal>,
+    path: &str,
+) -> (CookieJar, Page) {
+    let lang = lang_of(headers);
+    let (jar, csrf) = csrf_token(jar, state.cfg.cookie_secure);
+    let page = Page {
+        lang,
+        csrf,
+        me: p.map(|p| me_view(p, lang)),
+        nav: p.map(|p| nav_for(p, lang, path)).unwrap_or_default(),
+        path: path.to_string(),
+        notice: None,
+    };
+    (jar, page)
+}
+
+/// The text of an error for a person: the message, then each field's.
+fn explain(err: impl Into<ApiError>, lang: Lang) -> (StatusCode, String) {
+    let err: ApiError = err.into();
+    let mut text = render(lang, &err.message);
+    for f in &err.fields {
+        text.push_str("；");
+        text.push_str(&render(lang, &f.message()));
+    }
+    (err.status, text)
+}
+
+fn csrf_failed(page: Page) -> Response {
+    let lang = page.lang;
+    error_page(
+        StatusCode::FORBIDDEN,
+        page,
+        t(lang, "title.csrf_failed"),
+        t(lang, "error.csrf_failed"),
+    )
+}
+
+// ----- login, logout, language ------------------------------------------
+
+pub async fn login_page(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    let (jar, page) = page_for(&state, jar, &headers, None, "/console/login");
+    (
+        jar,
+        html(
+            StatusCode::OK,
+            &LoginTpl {
+                page,
+                username: String::new(),
+            },
+        ),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Client(client): Client,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let ok = csrf_ok(&jar, &headers, &form.csrf);
+    let (jar, mut page) = page_for(&state, jar, &headers, None, "/console/login");
+    if !ok {
+        return (jar, csrf_failed(page)).into_response();
+    }
+    match state.identity.login(&form.username, &form.password, &client).await {
+        Ok(s) => {
+            let ttl = state.identity.config().session_ttl.as_secs();
+            let cookie = Cookie::build((SESSION_COOKIE, s.token.expose().clone()))
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .secure(state.cfg.cookie_secure)
+                .max_age(cookie::time::Duration::seconds(ttl))
+                .build();
+            let target = if s.principal.must_change_password {
+                "/console/password"
+            } else {
+                "/console/"
+            };
+            (jar.add(cookie), Redirect::to(target)).into_response()
+        }
+        Err(e) => {
+            let (status, text) = explain(e, page.lang);
+            page.notice = Some(Notice {
+                kind: "warn",
+                text,
+                secret: None,
+            });
+            (
+                jar,
+                html(
+                    status,
+                    &LoginTpl {
+                        page,
+                        username: form.username,
+                    },
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    user: ConsoleUser,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&jar, &headers, &form.csrf) {
+        let (jar, page) = page_for(&state, jar, &headers, Some(&user.0), "/console/");
+        return (jar, csrf_failed(page)).into_response();
+    }
+    if let Err(e) = state.identity.logout(&user.0).await {
+        tracing::warn!(error = %e, "logout failed");
+    }
+    let cleared = Cookie::build((SESSION_COOKIE, "")).path("/").build();
+    (jar.remove(cleared), Redirect::to("/console/login")).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LangForm {
+    csrf: String,
+    lang: String,
+    #[serde(default)]
+    back: String,
+}
+
+pub async fn switch_lang(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(form): Form<LangForm>,
+) -> Response {
+    if !csrf_ok(&jar, &headers, &form.csrf) {
+        let (jar, page) = page_for(&state, jar, &headers, None, "/console/");
+        return (jar, csrf_failed(page)).into_response();
+    }
+    let lang = Lang::from_tag(&form.lang).unwrap_or_default();
+    let cookie = Cookie::build((LANG_COOKIE, lang.tag()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.cfg.cookie_secure)
+        .max_age(cookie::time::Duration::days(365))
+        .build();
+    // Only ever return to a console page (no open redirect).
+    let back = if super::owns(&form.back) && !form.back.starts_with("/static/") && !form.back.contains("//") {
+        form.back
+    } else {
+        "/console/".into()
+    };
+    (jar.add(cookie), Redirect::to(&back)).into_response()
+}
+
+// ----- password ---------------------------------------------------------
+
+pub async fn password_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ConsoleUser(p): ConsoleUser,
+) -> Response {
+    let (jar, page) = page_for(&state, jar, &headers, Some(&p), "/console/password");
+    (
+        jar,
+        html(
+            StatusCode::OK,
+            &PasswordTpl {
+                page,
+                forced: p.must_change_password,
+            },
+        ),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+pub async fn password_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ConsoleUser(p): ConsoleUser,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let ok = csrf_ok(&jar, &headers, &form.csrf);
+    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/password");
+    if !ok {
+        return (jar, csrf_failed(page)).into_response();
+    }
+    if form.new_password != form.confirm_password {
+        page.notice = Some(Notice {
+            kind: "warn",
+            text: t(page.lang, "ui.password.mismatch"),
+            secret: None,
+        });
+        return (
+            jar,
+            html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &PasswordTpl {
+                    page,
+                    forced: p.must_change_password,
+                },
+            ),
+        )
+            .into_response();
+    }
+    match state
+        .identity
+        .change_own_password(&p, &form.current_password, &form.new_password)
+        .await
+    {
+        Ok(()) => (jar, Redirect::to("/console/?notice=password_changed")).into_response(),
+        Err(e) => {
+            let (status, text) = explain(e, page.lang);
+            page.notice = Some(Notice {
+                kind: "warn",
+                text,
+                secret: None,
+            });
+            (
+                jar,
+                html(
+                    status,
+                    &PasswordTpl {
+                        page,
+                        forced: p.must_change_password,
+                    },
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+// ----- home -------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct HomeQuery {
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+fn cards_for(p: &Principal, lang: Lang) -> Vec<RoleCard> {
+    p.roles
+        .iter()
+        .map(|r| {
+            let links = match r {
+                Role::Admin => vec![Link {
+                    href: "/console/users",
+                    label: t(lang, "ui.nav.users"),
+                }],
+                Role::Authority | Role::Supervisor => {
+                    vec![Link {
+                        href: "/console/orgs",
+                        label: t(lang, "ui.nav.orgs"),
+                    }]
+                }
+                _ => Vec::new(),
+            };
+            RoleCard {
+                role: r.code(),
+                title: t(lang, &format!("role.{}", r.code())),
+                duties: t(lang, &format!("ui.duties.{}", r.code())),
+                links,
+            }
+        })
+        .collect()
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ConsoleUser(p): ConsoleUser,
+    Query(q): Query<HomeQuery>,
+) -> Response {
+    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/");
+    if q.notice.as_deref() == Some("password_changed") {
+        page.notice = Some(Notice {
+            kind: "ok",
+            text: t(page.lang, "ui.password.changed"),
+            secret: None,
+        });
+    }
+    let cards = cards_for(&p, page.lang);
+    (jar, html(StatusCode::OK, &HomeTpl { page, cards })).into_response()
+}
+
+// ----- organisations ----------------------------------------------------
+
+async fn render_orgs(
+    state: &AppState,
+    p: &Principal,
+    mut page: Page,
+    form_error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let lang = page.lang;
+    let orgs = match state.identity.list_orgs(p, crate::api::MAX_PAGE, 0).await {
+        Ok(o) => o,
+        Err(e) => {
+            let (status, text) = explain(e, lang);
+            return error_page(status, page, t(lang, "ui.nav.orgs"), text);
+        }
+    };
+    let regions = state.identity.regions();
+    let region_name = |code: &str| {
+        regions
+            .iter()
+            .find(|r| r.code.as_str() == code)
+            .map(|r| {
+                if lang == Lang::En {
+                    r.name_en.clone()
+                } else {
+                    r.name_zh.clone()
+                }
+            })
+            .unwrap_or_else(|| code.to_string())
+    };
+    let rows = orgs
+        .iter()
+        .map(|o| OrgRow {
+            name: o.name.clone(),
+            kind: t(lang, &format!("kind.{}", o.kind.code())),
+            region: region_name(o.region.as_str()),
+            uscc: o.uscc.clone().unwrap_or_default(),
+            status: t(lang, &format!("status.{}", o.status.code())),
+            status_code: o.status.code(),
+        })
+        .collect();
+    let probe = Resource::Org {
+        id: OrgId::generate(),
+        kind: OrgKind::Provider,
+        region: p.region.clone(),
+        status: Status::Active,
+    };
+    let can_create = state.identity.allows(p, Action::OrgCreate, &probe);
+    let kinds = OrgKind::ALL
+        .iter()
+        .map(|k| (k.code().to_string(), t(lang, &format!("kind.{}", k.code()))))
+        .collect();
+    let region_options = regions
+        .iter()
+        .filter(|r| {
+            let probe = Resource::Org {
+                id: OrgId::generate(),
+                kind: OrgKind::Provider,
+                region: r.code.clone(),
+                status: Status::Active,
+            };
+            state.identity.allows(p, Action::OrgCreate, &probe)
+        })
+        .map(|r| {
+            (
+                r.code.as_str().to_string(),
+                format!("{} {}", r.code, region_name(r.code.as_str())),
+            )
+        })
+        .collect();
+    page.nav = nav_for(p, lang, "/console/orgs");
+    html(
+        status,
+        &OrgsTpl {
+            page,
+            orgs: rows,
+            can_create,
+            form_error,
+            kinds,
+            regions: region_options,
+        },
+    )
+}
+
+pub async fn orgs_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ConsoleUser(p): ConsoleUser,
+) -> Response {
+    let (jar, page) = page_for(&state, jar, &headers, Some(&p), "/console/orgs");
+    (jar, render_orgs(&state, &p, page, None, StatusCode::OK).await).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct OrgForm {
+    csrf: String,
+    name: String,
+    kind: String,
+    region: String,
+    #[serde(default)]
+    uscc: String,
+}
+
+pub async fn orgs_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ConsoleUser(p): ConsoleUser,
+    Form(form): Form<OrgForm>,
+) -> Response {
+    let ok = csrf_ok(&jar, &headers, &form.csrf);
+    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/orgs");
+    if !ok {
+        return (jar, csrf_failed(page)).into_response();
+    }
+    let uscc = Some(form.uscc.trim().to_string()).filter(|s| !s.is_empty());
+    match state
+        .identity
+        .create_org(
+            &p,
+            NewOrg {
+                name: form.name,
+                kind: form.kind,
+                region: form.region,
+                uscc,
+            },
+        )
+        .await
+    {
+        Ok(o) => {
+            page.notice = Some(Notice {
+                kind: "ok",
+                text: format!("{}：{}", t(page.lang, "ui.orgs.created"), o.name),
+                secret: None,
+            });
+            (jar, render_orgs(&state, &p, page, None, StatusCode::OK).await).into_response()
+        }
+        Err(e) => {
+            let (status, text) = explain(e, page.lang);
+            (jar, render_orgs(&state, &p, page, Some(text), status).await).into_response()
+        }
+    }
+}
+
+// ----- accounts ---------------------------------------------------------
+
+async fn render_users(
+    state: &AppState,
+    p: &Principal,
+    page: Page,
+    form_error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let lang = page.lang;
+    let (users, orgs) = match (
+        state.identity.list_users(p, None, crate::api::MAX_PAGE, 0).await,
+        state.identity.list_orgs(p, crate::api::MAX_PAGE, 0).await,
+    ) {
+        (Ok(u), Ok(o)) => (u, o),
+        (Err(e), _) | (_, Err(e)) => {
+            let (status, text) = explain(e, lang);
+            return error_page(status, page, t(lang, "ui.nav.users"), text);
+        }
+    };
+    let rows = users
+        .iter()
+        .map(|(u, o)| UserRow {
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            org_name: o.name.clone(),
+            roles: u
+                .roles
+                .iter()
+                .map(|r| t(lang, &format!("role.{}", r.code())))
+                .collect::<Vec<_>>()
+                .join("、"),
+            status: t(lang, &format!("status.{}", u.status.code())),
+            status_code: u.status.code(),
+        })
+        .collect();
+    let creatable = orgs
+        .iter()
+        .filter(|o| o.status == Status::Active)
+        .filter(|o| {
+            let probe = Resource::User {
+                id: UserId::generate(),
+                org: o.id,
+                org_kind: o.kind,
+                region: o.region.clone(),
+                roles: vec![o.kind.code().to_string()],
+            };
+            state.identity.allows(p, Action::UserCreate, &probe)
+        })
+        .map(|o| (o.id.to_string(), o.name.clone()))
+        .collect();
+    html(
+        status,
+        &UsersTpl {
+            page,
+            users: rows,
+            orgs: creatable,
+            form_error,
+        },
+    )
+}
+
+pub async fn users_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ConsoleUser(p): ConsoleUser,
+) -> Response {
+    let (jar, page) = page_for(&state, jar, &headers, Some(&p), "/console/users");
+    (jar, render_users(&state, &p, page, None, StatusCode::OK).await).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    csrf: String,
+    org_id: String,
+    username: String,
+    display_name: String,
+    #[serde(default)]
+    role_admin: Option<String>,
+}
+
+pub async fn users_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ConsoleUser(p): ConsoleUser,
+    Form(form): Form<UserForm>,
+) -> Response {
+    let ok = csrf_ok(&jar, &headers, &form.csrf);
+    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/users");
+    if !ok {
+        return (jar, csrf_failed(page)).into_response();
+    }
+    let roles = if form.role_admin.is_some() {
+        vec!["admin".to_string()]
+    } else {
+        Vec::new()
+    };
+    let req = NewUser {
+        org_id: form.org_id,
+        username: form.username,
+        display_name: form.display_name,
+        roles,
+        password: None,
+    };
+    match state.identity.create_user(&p, req).await {
+        Ok((u, tmp)) => {
+            page.notice = Some(Notice {
+                kind: "ok",
+                text: format!(
+                    "{} {}。{}",
+                    t(page.lang, "ui.users.created"),
+                    u.username,
+                    t(page.lang, "ui.users.temporary")
+                ),
+                secret: tmp.map(|s| s.into_inner()),
+            });
+            (jar, render_users(&state, &p, page, None, StatusCode::OK).await).into_response()
+        }
+        Err(e) => {
+            let status_text = explain(e, page.lang);
+            (
+                jar,
+                render_users(&state, &p, page, Some(status_text.1), status_text.0).await,
+            )
+                .into_response()
+        }
+    }
+}
