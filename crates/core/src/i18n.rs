@@ -210,6 +210,23 @@ mod tests {
     }
 
     #[test]
+    fn every_error_code_has_a_title_and_every_title_a_message() {
+        let c = catalog();
+        let errors: Vec<&String> = c.zh.keys().filter(|k| k.starts_with("error.")).collect();
+        assert!(!errors.is_empty());
+        for k in errors {
+            let title = k.replacen("error.", "title.", 1);
+            assert!(c.zh.contains_key(&title), "{k} has no {title}");
+        }
+        for k in c.zh.keys().filter(|k| k.starts_with("title.")) {
+            assert!(
+                c.zh.contains_key(&k.replacen("title.", "error.", 1)),
+                "{k} has no message"
+            );
+        }
+    }
+
+    #[test]
     fn negotiation_prefers_highest_q_and_defaults_to_chinese() {
         assert_eq!(Lang::negotiate(""), Lang::ZhCn);
         assert_eq!(Lang::negotiate("en"), Lang::En);

@@ -192,7 +192,7 @@ pub async fn initialise(
             })
         })
         .await?;
-    Ok(created.then(|| Initialised {
+    Ok(created.then_some(Initialised {
         authority,
         username: admin.username,
         password,

@@ -140,7 +140,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
         &mut de,
-        &mut |path: serde_ignored::Path<'_>| unknown.push(path.to_string()),
+        &mut |path: serde_ignored::Path<'_>| unknown.push(field_path(&path)),
     ));
     let value = match result {
         Ok(v) => v,
@@ -204,6 +204,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// A serde_ignored path in the same notation as serde_path_to_error's (`inner.list[2].x`).
+fn field_path(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => {
+            let head = field_path(parent);
+            if head.is_empty() {
+                key.to_string()
+            } else {
+                format!("{head}.{key}")
+            }
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => field_path(parent),
+    }
+}
+
 /// Query parameters, with a problem (422) naming the parameter when one does not parse.
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
@@ -256,6 +274,12 @@ mod tests {
         n: u32,
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        items: Vec<Inner>,
+    }
+
     fn fields(e: &ApiError) -> Vec<(String, &'static str)> {
         e.fields.iter().map(|f| (f.field.clone(), f.rule)).collect()
     }
@@ -268,6 +292,8 @@ mod tests {
             fields(&e),
             vec![("colour".into(), "unknown_field"), ("inner.x".into(), "unknown_field")]
         );
+        let e = parse_json::<Outer>(br#"{"items":[{"n":1},{"n":2,"zz":0}]}"#).expect_err("unknown in list");
+        assert_eq!(fields(&e), vec![("items[1].zz".into(), "unknown_field")]);
     }
 
     #[test]

@@ -340,6 +340,11 @@ struct DemoLogin {
     password: String,
 }
 
+/// Terminal columns taken by `s`: CJK characters are two wide.
+fn display_width(s: &str) -> usize {
+    s.chars().map(|c| if c >= '\u{1100}' { 2 } else { 1 }).sum()
+}
+
 const CREDENTIALS_FILE: &str = "demo-credentials.txt";
 
 fn read_credentials(path: &Path) -> Vec<DemoLogin> {
@@ -436,9 +441,9 @@ async fn demo(cfg: Config) -> Result<()> {
     out.push_str(&format!(
         "  console:  http://{addr}/console/\n  API docs: http://{addr}/api/v1/docs\n\n"
     ));
-    let width = logins.iter().map(|l| l.org.chars().count()).max().unwrap_or(10);
+    let width = logins.iter().map(|l| display_width(&l.org)).max().unwrap_or(10);
     for l in &logins {
-        let pad = width - l.org.chars().count();
+        let pad = width - display_width(&l.org);
         out.push_str(&format!(
             "  {}{}  {:<10}  username: {:<16}  password: {}\n",
             l.org,

@@ -19,9 +19,9 @@ use crate::problem::{ApiError, Problem};
     tag = "auth",
     request_body = LoginBody,
     responses(
-        (status = 200, body = LoginResponse),
+        (status = 200, description = "OK", body = LoginResponse),
         (status = 401, description = "Wrong username or password, or account disabled", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule (problem+json)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Locked after repeated failures", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -46,7 +46,7 @@ pub async fn login(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
-        (status = 401, body = Problem, content_type = "application/problem+json")
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn logout(State(state): State<AppState>, Auth(p): Auth) -> Result<StatusCode, ApiError> {
@@ -61,8 +61,8 @@ pub async fn logout(State(state): State<AppState>, Auth(p): Auth) -> Result<Stat
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = MeDto),
-        (status = 401, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = MeDto),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn me(Auth(p): Auth) -> Json<MeDto> {
@@ -94,9 +94,9 @@ pub async fn me(Auth(p): Auth) -> Json<MeDto> {
     request_body = ChangePasswordBody,
     responses(
         (status = 204, description = "Changed"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "API keys have no password", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "A field breaks a rule (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn change_password(

@@ -20,10 +20,10 @@ use crate::problem::{ApiError, Problem};
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Organisation id")),
     responses(
-        (status = 200, body = ApiKeyList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = ApiKeyList),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn list_keys(
@@ -46,10 +46,10 @@ pub async fn list_keys(
     security(("bearer" = [])),
     request_body = CreateApiKeyBody,
     responses(
-        (status = 201, body = CreateApiKeyResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 201, description = "Created", body = CreateApiKeyResponse),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn create_key(
@@ -85,10 +85,10 @@ pub async fn create_key(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "API key id")),
     responses(
-        (status = 200, body = ApiKeyDto),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = ApiKeyDto),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn revoke_key(

@@ -24,8 +24,8 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, object: &'static str) -> Result<
     tag = "directory",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = RegionList),
-        (status = 401, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = RegionList),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn list_regions(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<RegionList>, ApiError> {
@@ -43,9 +43,9 @@ pub async fn list_regions(State(state): State<AppState>, Auth(p): Auth) -> Resul
     security(("bearer" = [])),
     params(Paging),
     responses(
-        (status = 200, body = OrgList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = OrgList),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn list_orgs(
@@ -68,11 +68,11 @@ pub async fn list_orgs(
     security(("bearer" = [])),
     request_body = CreateOrgBody,
     responses(
-        (status = 201, body = OrgDto),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 201, description = "Created", body = OrgDto),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with existing data (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn create_org(
@@ -103,9 +103,9 @@ pub async fn create_org(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Organisation id")),
     responses(
-        (status = 200, body = OrgDto),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = OrgDto),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn get_org(
@@ -126,12 +126,12 @@ pub async fn get_org(
     params(("id" = String, Path, description = "Organisation id")),
     request_body = UpdateOrgBody,
     responses(
-        (status = 200, body = OrgDto),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = OrgDto),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with existing data (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn update_org(
@@ -158,11 +158,11 @@ pub async fn update_org(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Organisation id")),
     responses(
-        (status = 200, body = OrgDto),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = OrgDto),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with existing data (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn disable_org(

@@ -21,9 +21,9 @@ use crate::problem::{ApiError, Problem};
     security(("bearer" = [])),
     params(UserQuery),
     responses(
-        (status = 200, body = UserList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = UserList),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn list_users(
@@ -50,11 +50,11 @@ pub async fn list_users(
     security(("bearer" = [])),
     request_body = CreateUserBody,
     responses(
-        (status = 201, body = CreateUserResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 201, description = "Created", body = CreateUserResponse),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with existing data (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn create_user(
@@ -88,10 +88,10 @@ pub async fn create_user(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id")),
     responses(
-        (status = 200, body = UserDto),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = UserDto),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn get_user(
@@ -113,12 +113,12 @@ pub async fn get_user(
     params(("id" = String, Path, description = "Account id")),
     request_body = UpdateUserBody,
     responses(
-        (status = 200, body = UserDto),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = UserDto),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with existing data (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn update_user(
@@ -146,11 +146,11 @@ pub async fn update_user(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id")),
     responses(
-        (status = 200, body = UserDto),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = UserDto),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with existing data (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn disable_user(
@@ -176,10 +176,10 @@ pub async fn disable_user(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id")),
     responses(
-        (status = 200, body = TemporaryPassword),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "OK", body = TemporaryPassword),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn reset_password(

@@ -130,7 +130,7 @@ fn explain(err: impl Into<ApiError>, lang: Lang) -> (StatusCode, String) {
     let err: ApiError = err.into();
     let mut text = render(lang, &err.message);
     for f in &err.fields {
-        text.push_str("；");
+        text.push('；');
         text.push_str(&render(lang, &f.message()));
     }
     (err.status, text)

@@ -1,0 +1,306 @@
+//! The command line: init, serve, demo, version, configuration precedence.
+
+use std::net::TcpListener;
+use std::process::Stdio;
+
+use serde_json::json;
+
+use crate::harness::{Api, BIN, parse_credentials, shuyu, wait_for_line};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[test]
+fn help_lists_the_main_commands_and_version_prints_it() {
+    let out = shuyu().arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["init", "serve", "demo", "version"] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(cmd)),
+            "{cmd} in --help: {help}"
+        );
+    }
+    let out = shuyu().arg("version").output().expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("shuyu {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[tokio::test]
+async fn init_creates_a_private_key_and_an_admin_that_logs_in_and_never_clobbers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = shuyu()
+        .args(["init", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("init");
+    assert!(out.status.success());
+    let (user, pass) = parse_credentials(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(user, "admin");
+    let key_path = dir.path().join("master.key");
+    let key = std::fs::read_to_string(&key_path).expect("master key");
+    assert_eq!(key.trim().len(), 64, "256 bits in hex");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_path).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let db_before = std::fs::read(dir.path().join("shuyu.db")).expect("db");
+
+    let again = shuyu()
+        .args(["init", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("init again");
+    assert!(again.status.success());
+    assert!(
+        !String::from_utf8_lossy(&again.stdout).contains("password:"),
+        "no new credentials"
+    );
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("已经初始化"),
+        "says so: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let en = shuyu()
+        .env("SHUYU_LANG", "en")
+        .args(["init", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("init again");
+    assert!(String::from_utf8_lossy(&en.stderr).contains("already initialised"));
+    assert_eq!(std::fs::read_to_string(&key_path).expect("key"), key, "key untouched");
+    assert_eq!(
+        std::fs::read(dir.path().join("shuyu.db")).expect("db").len(),
+        db_before.len()
+    );
+
+    // The printed credentials work for API login at once.
+    let mut serve = shuyu()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let (line, _) = wait_for_line(&mut serve, "shuyu listening on ");
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: line
+            .trim_start_matches("shuyu listening on ")
+            .trim_end_matches('/')
+            .into(),
+    };
+    let token = api.login(&user, &pass).await;
+    assert_eq!(api.get("/api/v1/me", Some(&token)).await.json["username"], "admin");
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
+
+#[test]
+fn serve_refuses_an_uninitialised_data_dir_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let missing = dir.path().join("nothing-here");
+    let out = shuyu()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&missing)
+        .output()
+        .expect("serve");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shuyu init --data-dir"), "{err}");
+    let out = shuyu()
+        .env("SHUYU_LANG", "en")
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&missing)
+        .output()
+        .expect("serve");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not initialised"));
+    let out = shuyu()
+        .args(["serve", "--listen", "not-an-address", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("serve");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not-an-address"),
+        "names the bad value"
+    );
+}
+
+#[test]
+fn a_bad_configuration_file_is_named_with_its_key() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("shuyu.toml"), "listn = \"127.0.0.1:1\"\n").expect("write");
+    let out = shuyu()
+        .args(["init", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("init");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shuyu.toml") && err.contains("listn"), "{err}");
+}
+
+fn serve_port(dir: &std::path::Path, env: &[(&str, String)], flag: Option<u16>) -> u16 {
+    let mut cmd = shuyu();
+    cmd.args(["serve", "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Some(p) = flag {
+        cmd.arg("--listen").arg(format!("127.0.0.1:{p}"));
+    }
+    let mut child = cmd.spawn().expect("serve");
+    let (line, _) = wait_for_line(&mut child, "shuyu listening on ");
+    let _ = child.kill();
+    let _ = child.wait();
+    line.trim()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port")
+}
+
+#[test]
+fn configuration_precedence_is_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().expect("tmp");
+    assert!(
+        shuyu()
+            .args(["init", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .expect("init")
+            .status
+            .success()
+    );
+    let (file_port, env_port, flag_port) = (free_port(), free_port(), free_port());
+    std::fs::write(
+        dir.path().join("shuyu.toml"),
+        format!("listen = \"127.0.0.1:{file_port}\"\n"),
+    )
+    .expect("write");
+    assert_eq!(
+        serve_port(dir.path(), &[], None),
+        file_port,
+        "the file beats the default"
+    );
+    let env = [("SHUYU_LISTEN", format!("127.0.0.1:{env_port}"))];
+    assert_eq!(
+        serve_port(dir.path(), &env, None),
+        env_port,
+        "the environment beats the file"
+    );
+    assert_eq!(
+        serve_port(dir.path(), &env, Some(flag_port)),
+        flag_port,
+        "a flag beats the environment"
+    );
+}
+
+#[tokio::test]
+async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = || {
+        let mut child = std::process::Command::new(BIN)
+            .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("SHUYU_LANG", "zh-CN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo");
+        let (saved, lines) = wait_for_line(&mut child, "以上初始密码也保存在");
+        assert!(saved.contains("demo-credentials.txt"));
+        (child, lines)
+    };
+    let (mut child, lines) = run();
+    let console = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("console:"))
+        .expect("console URL")
+        .trim()
+        .to_string();
+    let base = console.trim_end_matches("/console/").to_string();
+    let logins: Vec<(String, String)> = lines
+        .iter()
+        .filter_map(|l| {
+            let user = l.split("username:").nth(1)?.split_whitespace().next()?.to_string();
+            let pass = l.split("password:").nth(1)?.trim().to_string();
+            Some((user, pass))
+        })
+        .collect();
+    // The authority's admin, 8 providers, the operator, 2 developers, 3 experts, the supervisor, 2 consumers, and one more authority user.
+    assert_eq!(logins.len(), 19, "{lines:#?}");
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+    };
+    for (u, p) in &logins {
+        let token = api.login(u, p).await;
+        assert_eq!(api.get("/api/v1/me", Some(&token)).await.json["username"], u.as_str());
+    }
+    let admin = api
+        .login("admin", &logins.iter().find(|(u, _)| u == "admin").expect("admin").1)
+        .await;
+    let orgs = api.get("/api/v1/orgs", Some(&admin)).await;
+    let kinds: Vec<&str> = orgs.json["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|o| o["kind"].as_str())
+        .collect();
+    for k in [
+        "authority",
+        "provider",
+        "operator",
+        "developer",
+        "expert",
+        "supervisor",
+        "consumer",
+    ] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
+    assert_eq!(kinds.iter().filter(|k| **k == "provider").count(), 8);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A second start serves the same city and prints the same logins, without duplicating anything.
+    let (mut child, lines2) = run();
+    let logins2 = lines2.iter().filter(|l| l.contains("username:")).count();
+    assert_eq!(logins2, 19);
+    let console2 = lines2
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("console:"))
+        .expect("console URL")
+        .trim()
+        .to_string();
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: console2.trim_end_matches("/console/").to_string(),
+    };
+    let admin = api
+        .login("admin", &logins.iter().find(|(u, _)| u == "admin").expect("admin").1)
+        .await;
+    assert_eq!(
+        api.get("/api/v1/orgs", Some(&admin)).await.json["items"]
+            .as_array()
+            .expect("items")
+            .len(),
+        16
+    );
+    let _ = api.post("/api/v1/auth/logout", Some(&admin), json!({})).await;
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `shuyu` binary, started as a process, driven
+//! over HTTP (and, in `browser`, through headless Chromium) as each role would.
+
+#![allow(missing_docs)]
+
+mod api;
+mod browser;
+mod cli;
+mod harness;
+mod logs;
