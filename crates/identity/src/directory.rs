@@ -361,10 +361,7 @@ impl Identity {
     /// One account.
     pub async fn get_user(&self, p: &Principal, id: UserId) -> Result<(UserRecord, OrgRecord), IdentityError> {
         let (u, o) = self.load_user(id).await?;
-        let own = matches!(p.id, PrincipalId::User(me) if me == u.id);
-        if !own {
-            self.authorize(p, Action::UserRead, &user_resource(&u, &o))?;
-        }
+        self.authorize(p, Action::UserRead, &user_resource(&u, &o))?;
         Ok((u, o))
     }
 

@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use shuyu_core::actor::PrincipalId;
+use shuyu_core::actor::{Principal, PrincipalId};
+use shuyu_policy::{Action, Resource};
 
 use super::dto::{ChangePasswordBody, LoginBody, LoginResponse, MeDto, OrgRef};
 use crate::AppState;
@@ -62,11 +63,13 @@ pub async fn logout(State(state): State<AppState>, Auth(p): Auth) -> Result<Stat
     security(("bearer" = [])),
     responses(
         (status = 200, description = "OK", body = MeDto),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
-pub async fn me(Auth(p): Auth) -> Json<MeDto> {
-    Json(MeDto {
+pub async fn me(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<MeDto>, ApiError> {
+    state.identity.authorize(&p, Action::MeRead, &self_resource(&p))?;
+    Ok(Json(MeDto {
         user_id: p.user_id.as_uuid(),
         username: p.username.clone(),
         display_name: p.display_name.clone(),
@@ -82,7 +85,28 @@ pub async fn me(Auth(p): Auth) -> Json<MeDto> {
         },
         roles: p.roles.iter().map(|r| r.code().to_string()).collect(),
         must_change_password: p.must_change_password,
-    })
+    }))
+}
+
+/// The principal as the resource of `me.*` actions.
+fn self_resource(p: &Principal) -> Resource {
+    let roles = p.roles.iter().map(|r| r.code().to_string()).collect();
+    match p.id {
+        PrincipalId::User(id) => Resource::User {
+            id,
+            org: p.org_id,
+            org_kind: p.org_kind,
+            region: p.region.clone(),
+            roles,
+        },
+        PrincipalId::ApiKey(id) => Resource::ApiKey {
+            id,
+            org: p.org_id,
+            org_kind: p.org_kind,
+            region: p.region.clone(),
+            roles,
+        },
+    }
 }
 
 /// Changes the caller's password; the caller's other sessions end.
