@@ -38,6 +38,8 @@ pub struct Principal {
     pub session_id: Option<SessionId>,
     /// Set when the console must ask for a new password before anything else.
     pub must_change_password: bool,
+    /// The request being served, for the audit trail.
+    pub request_id: Option<String>,
 }
 
 impl Principal {

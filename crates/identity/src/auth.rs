@@ -10,7 +10,10 @@ use shuyu_store::throttle::ThrottleRecord;
 use shuyu_store::{Conn, StoreError, api_keys, orgs, sessions, throttle, users};
 
 use crate::secrets::{self, KEY_PREFIX, SESSION_PREFIX};
-use crate::{Identity, IdentityError, password};
+use shuyu_audit::entry::{Actor, Outcome};
+use shuyu_store::log::Event;
+
+use crate::{Identity, IdentityError, audit, password};
 
 /// What is known of the client at login (kept with the session for review).
 #[derive(Debug, Clone, Default)]
@@ -19,6 +22,8 @@ pub struct ClientInfo {
     pub ip: Option<String>,
     /// The client's user agent.
     pub user_agent: Option<String>,
+    /// The request id, for the audit trail.
+    pub request_id: Option<String>,
 }
 
 /// A new session: the token is shown to the client once and never stored.
@@ -85,14 +90,28 @@ impl Identity {
                 .unwrap_or(false)
             }
         };
+        let (kind, id) = match &user {
+            Some(u) => ("user", u.id.to_string()),
+            // An unknown name is not stored as typed (it may be someone's mistyped password).
+            None => ("username", format!("sha256:{}", secrets::digest(&name))),
+        };
         let Some(user) = user.filter(|_| verified) else {
+            let mut event = Event::new(now, Actor::system("anonymous"), "auth.login_failed", kind, id);
+            event.outcome = Outcome::Failure;
+            event.request = client.request_id.clone();
+            event.payload = Some(serde_json::json!({ "client_ip": client.ip }));
             let cfg = self.cfg.clone();
             let subjects: Vec<(String, i64)> = std::iter::once((user_subject, cfg.max_failures_per_user))
                 .chain(ip_subject.map(|s| (s, cfg.max_failures_per_ip)))
                 .collect();
             let locked = self
                 .store
-                .write(move |c| Box::pin(async move { record_failures(c, &subjects, now, &cfg).await }))
+                .write(move |tx| {
+                    Box::pin(async move {
+                        tx.record(event);
+                        record_failures(tx.conn(), &subjects, now, &cfg).await
+                    })
+                })
                 .await?;
             tracing::info!(username = %name, locked = locked.is_some(), "login failed");
             return Err(match locked {
@@ -121,11 +140,29 @@ impl Identity {
         };
         let session = record.clone();
         let clear_subject = format!("user:{}", user.username);
+        let mut event = Event::new(now, Actor::default(), "auth.login", "session", record.id.to_string());
+        event.actor = audit::actor(&Principal {
+            id: PrincipalId::User(user.id),
+            user_id: user.id,
+            username: String::new(),
+            display_name: String::new(),
+            org_id: org.id,
+            org_name: String::new(),
+            org_kind: org.kind,
+            region: org.region.clone(),
+            roles: user.roles.clone(),
+            session_id: None,
+            must_change_password: false,
+            request_id: None,
+        });
+        event.request = client.request_id.clone();
+        event.payload = Some(serde_json::json!({ "client_ip": client.ip, "user_agent": record.user_agent }));
         self.store
-            .write(move |c| {
+            .write(move |tx| {
                 Box::pin(async move {
-                    sessions::insert(&mut *c, &session).await?;
-                    throttle::clear(&mut *c, &clear_subject).await?;
+                    sessions::insert(tx.conn(), &session).await?;
+                    throttle::clear(tx.conn(), &clear_subject).await?;
+                    tx.record(event);
                     Ok::<_, StoreError>(())
                 })
             })
@@ -143,6 +180,7 @@ impl Identity {
             roles: user.roles.clone(),
             session_id: Some(record.id),
             must_change_password: user.must_change_password,
+            request_id: client.request_id.clone(),
         };
         Ok(IssuedSession {
             token,
@@ -191,6 +229,7 @@ impl Identity {
                 roles: user.roles,
                 session_id: Some(s.id),
                 must_change_password: user.must_change_password,
+                request_id: None,
             })
         } else if bearer.starts_with(KEY_PREFIX) {
             let k = api_keys::find_by_secret_hash(&mut c, &hash)
@@ -227,6 +266,7 @@ impl Identity {
                 roles: k.roles,
                 session_id: None,
                 must_change_password: false,
+                request_id: None,
             })
         } else {
             Err(IdentityError::Unauthenticated)
@@ -237,8 +277,15 @@ impl Identity {
     pub async fn logout(&self, principal: &Principal) -> Result<(), IdentityError> {
         if let Some(id) = principal.session_id {
             let now = self.clock.now();
+            let event = audit::by(principal, now, "auth.logout", "session", id.to_string(), None, None);
             self.store
-                .write(move |c| Box::pin(async move { sessions::revoke(c, id, now).await.map(|_| ()) }))
+                .write(move |tx| {
+                    Box::pin(async move {
+                        sessions::revoke(tx.conn(), id, now).await?;
+                        tx.record(event);
+                        Ok::<_, StoreError>(())
+                    })
+                })
                 .await?;
         }
         Ok(())

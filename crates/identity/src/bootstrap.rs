@@ -11,20 +11,28 @@ use shuyu_store::{Store, StoreError, regions};
 
 use crate::auth::run_blocking;
 use crate::directory::{insert_org_checked, insert_user_checked};
-use crate::{IdentityError, password};
+use shuyu_audit::entry::Actor;
+use shuyu_store::log::Event;
+
+use crate::{IdentityError, audit, password};
 
 /// Adds the regions that are not there yet; returns how many were added.
-pub async fn seed_regions(store: &Store, list: &[Region]) -> Result<usize, IdentityError> {
+pub async fn seed_regions(store: &Store, clock: &dyn Clock, list: &[Region]) -> Result<usize, IdentityError> {
     let list = list.to_vec();
+    let now = clock.now();
     store
-        .write(move |c| {
+        .write(move |tx| {
             Box::pin(async move {
                 let mut added = 0;
                 for r in &list {
-                    if regions::get(&mut *c, &r.code).await?.is_none() {
-                        regions::insert(&mut *c, r).await?;
+                    if regions::get(tx.conn(), &r.code).await?.is_none() {
+                        regions::insert(tx.conn(), r).await?;
+                        tx.record(region_event(now, r));
                         added += 1;
                     }
+                }
+                if added == 0 {
+                    tx.housekeeping("nothing to add");
                 }
                 Ok::<_, StoreError>(added)
             })
@@ -57,8 +65,15 @@ pub async fn ensure_org(
         updated_at: now,
     };
     let record = org.clone();
+    let event = system_change(now, "org.create", "org", org.id.to_string(), &audit::org_state(&org));
     store
-        .write(move |c| Box::pin(async move { insert_org_checked(c, &record).await }))
+        .write(move |tx| {
+            Box::pin(async move {
+                insert_org_checked(tx.conn(), &record).await?;
+                tx.record(event);
+                Ok::<_, IdentityError>(())
+            })
+        })
         .await?;
     Ok((org, true))
 }
@@ -99,10 +114,39 @@ pub async fn ensure_user(
         password_changed_at: now,
     };
     let record = user.clone();
+    let event = system_change(
+        now,
+        "user.create",
+        "user",
+        user.id.to_string(),
+        &audit::user_state(&user),
+    );
     store
-        .write(move |c| Box::pin(async move { insert_user_checked(c, &record).await }))
+        .write(move |tx| {
+            Box::pin(async move {
+                insert_user_checked(tx.conn(), &record).await?;
+                tx.record(event);
+                Ok::<_, IdentityError>(())
+            })
+        })
         .await?;
     Ok((user, true))
+}
+
+fn system_change(
+    now: shuyu_core::clock::Timestamp,
+    action: &str,
+    kind: &str,
+    id: String,
+    after: &serde_json::Value,
+) -> Event {
+    audit::change(now, Actor::system("cli"), None, action, kind, id, None, Some(after))
+}
+
+fn region_event(now: shuyu_core::clock::Timestamp, r: &Region) -> Event {
+    let state = serde_json::json!({ "code": r.code.as_str(), "name_zh": r.name_zh, "name_en": r.name_en,
+        "parent": r.parent.as_ref().map(|p| p.as_str().to_string()) });
+    system_change(now, "region.create", "region", r.code.as_str().to_string(), &state)
 }
 
 /// The settings key marking an initialised installation.
@@ -173,21 +217,37 @@ pub async fn initialise(
     };
     let (list, org, user) = (regions_list.to_vec(), authority.clone(), admin.clone());
     let stamp = now.to_string();
+    let events = vec![
+        Event::new(now, Actor::system("cli:init"), "platform.init", "platform", "shuyu"),
+        system_change(now, "org.create", "org", org.id.to_string(), &audit::org_state(&org)),
+        system_change(
+            now,
+            "user.create",
+            "user",
+            user.id.to_string(),
+            &audit::user_state(&user),
+        ),
+    ];
     let created = store
-        .write(move |c| {
+        .write(move |tx| {
             Box::pin(async move {
                 // Re-check inside the transaction: two concurrent `init`s must not both win.
-                if shuyu_store::settings::get(&mut *c, INITIALISED_AT).await?.is_some() {
+                if shuyu_store::settings::get(tx.conn(), INITIALISED_AT).await?.is_some() {
+                    tx.housekeeping("already initialised");
                     return Ok(false);
                 }
                 for r in &list {
-                    if regions::get(&mut *c, &r.code).await?.is_none() {
-                        regions::insert(&mut *c, r).await?;
+                    if regions::get(tx.conn(), &r.code).await?.is_none() {
+                        regions::insert(tx.conn(), r).await?;
+                        tx.record(region_event(now, r));
                     }
                 }
-                insert_org_checked(&mut *c, &org).await?;
-                insert_user_checked(&mut *c, &user).await?;
-                shuyu_store::settings::put_if_absent(&mut *c, INITIALISED_AT, &stamp).await?;
+                insert_org_checked(tx.conn(), &org).await?;
+                insert_user_checked(tx.conn(), &user).await?;
+                shuyu_store::settings::put_if_absent(tx.conn(), INITIALISED_AT, &stamp).await?;
+                for e in events {
+                    tx.record(e);
+                }
                 Ok::<_, IdentityError>(true)
             })
         })

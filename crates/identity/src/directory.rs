@@ -16,7 +16,7 @@ use shuyu_store::{Conn, StoreError, sessions};
 
 use crate::auth::run_blocking;
 use crate::secrets::{self, KEY_DISPLAY_LEN, KEY_PREFIX};
-use crate::{Identity, IdentityError, password};
+use crate::{Identity, IdentityError, audit, password};
 
 /// A request to register an organisation.
 #[derive(Debug, Clone)]
@@ -210,7 +210,7 @@ impl Identity {
 
     /// Organisations the principal may read, oldest first.
     pub async fn list_orgs(&self, p: &Principal, limit: i64, offset: i64) -> Result<Vec<OrgRecord>, IdentityError> {
-        self.authorize(p, Action::OrgList, &Resource::Platform)?;
+        self.authorize(p, Action::OrgList, &Resource::Platform).await?;
         let all = orgs::list(&mut *self.store.read().await?, limit, offset).await?;
         Ok(all
             .into_iter()
@@ -221,7 +221,7 @@ impl Identity {
     /// One organisation.
     pub async fn get_org(&self, p: &Principal, id: OrgId) -> Result<OrgRecord, IdentityError> {
         let o = self.load_org(id).await?;
-        self.authorize(p, Action::OrgRead, &org_resource(&o))?;
+        self.authorize(p, Action::OrgRead, &org_resource(&o)).await?;
         Ok(o)
     }
 
@@ -250,10 +250,25 @@ impl Identity {
             created_at: now,
             updated_at: now,
         };
-        self.authorize(p, Action::OrgCreate, &org_resource(&org))?;
+        self.authorize(p, Action::OrgCreate, &org_resource(&org)).await?;
         let record = org.clone();
+        let event = audit::by(
+            p,
+            now,
+            "org.create",
+            "org",
+            org.id.to_string(),
+            None,
+            Some(&audit::org_state(&org)),
+        );
         self.store
-            .write(move |c| Box::pin(async move { insert_org_checked(c, &record).await }))
+            .write(move |tx| {
+                Box::pin(async move {
+                    insert_org_checked(tx.conn(), &record).await?;
+                    tx.record(event);
+                    Ok::<_, IdentityError>(())
+                })
+            })
             .await?;
         tracing::info!(org = %org.id, kind = %org.kind, by = %p.username, "organisation created");
         Ok(org)
@@ -291,17 +306,33 @@ impl Identity {
         }
         collect(errors)?;
         // Both the organisation as it is and as it will be must be in the caller's reach.
-        self.authorize(p, Action::OrgUpdate, &org_resource(&current))?;
-        self.authorize(p, Action::OrgUpdate, &org_resource(&next))?;
+        self.authorize(p, Action::OrgUpdate, &org_resource(&current)).await?;
+        self.authorize(p, Action::OrgUpdate, &org_resource(&next)).await?;
         if next.status == Status::Disabled && current.status == Status::Active {
-            self.authorize(p, Action::OrgDisable, &org_resource(&current))?;
+            self.authorize(p, Action::OrgDisable, &org_resource(&current)).await?;
         }
         next.updated_at = self.clock.now();
         let record = next.clone();
         let now = next.updated_at;
+        let action = if next.status == Status::Disabled && current.status == Status::Active {
+            "org.disable"
+        } else {
+            "org.update"
+        };
+        let event = audit::by(
+            p,
+            now,
+            action,
+            "org",
+            next.id.to_string(),
+            Some(&audit::org_state(&current)),
+            Some(&audit::org_state(&next)),
+        );
         self.store
-            .write(move |c| {
+            .write(move |tx| {
                 Box::pin(async move {
+                    tx.record(event);
+                    let c = tx.conn();
                     if record.name != current.name
                         && let Some(other) = orgs::find_by_name(&mut *c, &record.name).await?
                         && other.id != record.id
@@ -335,7 +366,7 @@ impl Identity {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<(UserRecord, OrgRecord)>, IdentityError> {
-        self.authorize(p, Action::UserList, &Resource::Platform)?;
+        self.authorize(p, Action::UserList, &Resource::Platform).await?;
         let mut c = self.store.read().await?;
         let list = users::list(&mut c, org, limit, offset).await?;
         let mut orgs_cache: std::collections::HashMap<OrgId, OrgRecord> = std::collections::HashMap::new();
@@ -361,7 +392,7 @@ impl Identity {
     /// One account.
     pub async fn get_user(&self, p: &Principal, id: UserId) -> Result<(UserRecord, OrgRecord), IdentityError> {
         let (u, o) = self.load_user(id).await?;
-        self.authorize(p, Action::UserRead, &user_resource(&u, &o))?;
+        self.authorize(p, Action::UserRead, &user_resource(&u, &o)).await?;
         Ok((u, o))
     }
 
@@ -409,7 +440,7 @@ impl Identity {
             region: org.region.clone(),
             roles: roles.iter().map(|r| r.code().to_string()).collect(),
         };
-        self.authorize(p, Action::UserCreate, &prospective)?;
+        self.authorize(p, Action::UserCreate, &prospective).await?;
         let (password, temporary) = match given {
             Some(pw) => (pw, None),
             None => {
@@ -434,8 +465,23 @@ impl Identity {
             password_changed_at: now,
         };
         let record = user.clone();
+        let event = audit::by(
+            p,
+            now,
+            "user.create",
+            "user",
+            user.id.to_string(),
+            None,
+            Some(&audit::user_state(&user)),
+        );
         self.store
-            .write(move |c| Box::pin(async move { insert_user_checked(c, &record).await }))
+            .write(move |tx| {
+                Box::pin(async move {
+                    insert_user_checked(tx.conn(), &record).await?;
+                    tx.record(event);
+                    Ok::<_, IdentityError>(())
+                })
+            })
             .await?;
         tracing::info!(user = %user.id, org = %org.id, by = %p.username, "account created");
         Ok((user, temporary))
@@ -462,19 +508,34 @@ impl Identity {
             next.status = s;
         }
         collect(errors)?;
-        self.authorize(p, Action::UserUpdate, &user_resource(&current, &org))?;
+        self.authorize(p, Action::UserUpdate, &user_resource(&current, &org))
+            .await?;
         // Granting roles is judged on the account as it will be, too.
-        self.authorize(p, Action::UserUpdate, &user_resource(&next, &org))?;
+        self.authorize(p, Action::UserUpdate, &user_resource(&next, &org))
+            .await?;
         let disabling = next.status == Status::Disabled && current.status == Status::Active;
         if disabling {
-            self.authorize(p, Action::UserDisable, &user_resource(&current, &org))?;
+            self.authorize(p, Action::UserDisable, &user_resource(&current, &org))
+                .await?;
         }
         let now = self.clock.now();
         next.updated_at = now;
         let record = next.clone();
+        let action = if disabling { "user.disable" } else { "user.update" };
+        let event = audit::by(
+            p,
+            now,
+            action,
+            "user",
+            next.id.to_string(),
+            Some(&audit::user_state(&current)),
+            Some(&audit::user_state(&next)),
+        );
         self.store
-            .write(move |c| {
+            .write(move |tx| {
                 Box::pin(async move {
+                    tx.record(event);
+                    let c = tx.conn();
                     users::update(&mut *c, &record).await?;
                     ensure_platform_admin_remains(&mut *c).await?;
                     if disabling {
@@ -491,7 +552,8 @@ impl Identity {
     /// Issues a new temporary password for an account and ends its sessions.
     pub async fn reset_password(&self, p: &Principal, id: UserId) -> Result<Secret<String>, IdentityError> {
         let (mut user, org) = self.load_user(id).await?;
-        self.authorize(p, Action::UserResetPassword, &user_resource(&user, &org))?;
+        self.authorize(p, Action::UserResetPassword, &user_resource(&user, &org))
+            .await?;
         let username = Username::parse(&user.username)?;
         let tmp = secrets::temporary_password(&username)?;
         let pw = NewPassword::parse(tmp.expose(), &username)?;
@@ -499,12 +561,24 @@ impl Identity {
             .await
             .ok_or_else(|| IdentityError::Hash(password::HashError::cancelled()))??;
         let now = self.clock.now();
+        let before = audit::user_state(&user);
         user.must_change_password = true;
         user.password_changed_at = now;
         user.updated_at = now;
+        let event = audit::by(
+            p,
+            now,
+            "user.reset_password",
+            "user",
+            user.id.to_string(),
+            Some(&before),
+            Some(&audit::user_state(&user)),
+        );
         self.store
-            .write(move |c| {
+            .write(move |tx| {
                 Box::pin(async move {
+                    tx.record(event);
+                    let c = tx.conn();
                     users::update(&mut *c, &user).await?;
                     sessions::revoke_all_for_user(&mut *c, user.id, now, None).await?;
                     Ok::<_, IdentityError>(())
@@ -523,7 +597,8 @@ impl Identity {
             });
         };
         let (mut user, org) = self.load_user(id).await?;
-        self.authorize(p, Action::MeChangePassword, &user_resource(&user, &org))?;
+        self.authorize(p, Action::MeChangePassword, &user_resource(&user, &org))
+            .await?;
         let username = Username::parse(&user.username)?;
         let new_pw = NewPassword::parse(new, &username).map_err(|e| e.at("new_password"))?;
         let (cur, phc) = (current.to_string(), user.password_hash.expose().clone());
@@ -540,13 +615,25 @@ impl Identity {
             .await
             .ok_or_else(|| IdentityError::Hash(password::HashError::cancelled()))??;
         let now = self.clock.now();
+        let before = audit::user_state(&user);
         user.must_change_password = false;
         user.password_changed_at = now;
         user.updated_at = now;
         let keep = p.session_id;
+        let event = audit::by(
+            p,
+            now,
+            "me.change_password",
+            "user",
+            user.id.to_string(),
+            Some(&before),
+            Some(&audit::user_state(&user)),
+        );
         self.store
-            .write(move |c| {
+            .write(move |tx| {
                 Box::pin(async move {
+                    tx.record(event);
+                    let c = tx.conn();
                     users::update(&mut *c, &user).await?;
                     sessions::revoke_all_for_user(&mut *c, user.id, now, keep).await?;
                     Ok::<_, StoreError>(())
@@ -562,7 +649,7 @@ impl Identity {
     /// The API keys of an organisation.
     pub async fn list_api_keys(&self, p: &Principal, org: OrgId) -> Result<Vec<ApiKeyView>, IdentityError> {
         let o = self.load_org(org).await?;
-        self.authorize(p, Action::ApiKeyList, &org_resource(&o))?;
+        self.authorize(p, Action::ApiKeyList, &org_resource(&o)).await?;
         let keys = api_keys::list_by_org(&mut *self.store.read().await?, org).await?;
         Ok(keys.into_iter().map(ApiKeyView::from).collect())
     }
@@ -620,10 +707,26 @@ impl Identity {
             revoked_at: None,
             last_used_at: None,
         };
-        self.authorize(p, Action::ApiKeyCreate, &key_resource(&record, p))?;
+        self.authorize(p, Action::ApiKeyCreate, &key_resource(&record, p))
+            .await?;
         let stored = record.clone();
+        let event = audit::by(
+            p,
+            now,
+            "apikey.create",
+            "api_key",
+            record.id.to_string(),
+            None,
+            Some(&audit::key_state(&record)),
+        );
         self.store
-            .write(move |c| Box::pin(async move { api_keys::insert(c, &stored).await }))
+            .write(move |tx| {
+                Box::pin(async move {
+                    api_keys::insert(tx.conn(), &stored).await?;
+                    tx.record(event);
+                    Ok::<_, StoreError>(())
+                })
+            })
             .await?;
         tracing::info!(key = %record.id, org = %record.org_id, by = %p.username, "API key created");
         Ok(IssuedApiKey {
@@ -649,10 +752,27 @@ impl Identity {
             region: o.region.clone(),
             roles: k.roles.iter().map(|r| r.code().to_string()).collect(),
         };
-        self.authorize(p, Action::ApiKeyRevoke, &resource)?;
+        self.authorize(p, Action::ApiKeyRevoke, &resource).await?;
         let now = self.clock.now();
+        let mut after = k.clone();
+        after.revoked_at = Some(now);
+        let event = audit::by(
+            p,
+            now,
+            "apikey.revoke",
+            "api_key",
+            id.to_string(),
+            Some(&audit::key_state(&k)),
+            Some(&audit::key_state(&after)),
+        );
         self.store
-            .write(move |c| Box::pin(async move { api_keys::revoke(c, id, now).await }))
+            .write(move |tx| {
+                Box::pin(async move {
+                    api_keys::revoke(tx.conn(), id, now).await?;
+                    tx.record(event);
+                    Ok::<_, StoreError>(())
+                })
+            })
             .await?;
         let k = api_keys::get(&mut *self.store.read().await?, id)
             .await?

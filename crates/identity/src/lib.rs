@@ -27,6 +27,7 @@ use shuyu_core::party::Region;
 use shuyu_policy::{Action, Policies, Resource};
 use shuyu_store::Store;
 
+pub mod audit;
 mod auth;
 pub mod bootstrap;
 mod directory;
@@ -153,13 +154,34 @@ impl Identity {
         verdict.allowed
     }
 
-    /// Like [`Identity::allows`], but an error when denied.
-    pub fn authorize(&self, principal: &Principal, action: Action, resource: &Resource) -> Result<(), IdentityError> {
+    /// Like [`Identity::allows`], but an error when denied — and a denied
+    /// attempt is itself recorded in the audit log (outcome `denied`).
+    pub async fn authorize(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<(), IdentityError> {
         if self.allows(principal, action, resource) {
-            Ok(())
-        } else {
-            tracing::info!(action = action.name(), principal = %principal.username, "denied by policy");
-            Err(IdentityError::Forbidden { action: action.name() })
+            return Ok(());
         }
+        tracing::info!(action = action.name(), principal = %principal.username, "denied by policy");
+        let (kind, id) = resource_ref(resource);
+        let mut event = audit::by(principal, self.clock.now(), action.name(), kind, id, None, None);
+        event.outcome = shuyu_audit::entry::Outcome::Denied;
+        if let Err(e) = self.store.append(vec![event]).await {
+            tracing::error!(error = %e, "could not record a denied attempt");
+        }
+        Err(IdentityError::Forbidden { action: action.name() })
+    }
+}
+
+/// The audit object of a policy resource.
+fn resource_ref(r: &Resource) -> (&'static str, String) {
+    match r {
+        Resource::Platform => ("platform", "shuyu".into()),
+        Resource::Org { id, .. } => ("org", id.to_string()),
+        Resource::User { id, .. } => ("user", id.to_string()),
+        Resource::ApiKey { id, .. } => ("api_key", id.to_string()),
     }
 }

@@ -32,6 +32,15 @@ impl<S: Send + Sync> FromRequestParts<S> for ReqLang {
 #[derive(Debug, Clone)]
 pub struct Auth(pub Principal);
 
+/// The request's id (set by the request-id layer), for the audit trail.
+pub fn request_id(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// The bearer token of a request, if it has one.
 pub fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -49,7 +58,8 @@ impl FromRequestParts<AppState> for Auth {
             return Ok(Auth(p.clone()));
         }
         let token = bearer(parts).ok_or_else(|| ApiError::from(IdentityError::Unauthenticated))?;
-        let principal = state.identity.authenticate(token).await?;
+        let mut principal = state.identity.authenticate(token).await?;
+        principal.request_id = request_id(parts);
         parts.extensions.insert(principal.clone());
         Ok(Auth(principal))
     }
@@ -80,6 +90,7 @@ impl FromRequestParts<AppState> for Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         Ok(Client(ClientInfo {
+            request_id: request_id(parts),
             ip: forwarded.or(socket),
             user_agent,
         }))

@@ -18,7 +18,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::{Arc, Once};
+use std::sync::Once;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -27,6 +27,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
 pub mod api_keys;
+pub mod lineage;
+pub mod log;
 pub mod orgs;
 pub mod regions;
 pub mod sessions;
@@ -36,6 +38,9 @@ pub mod throttle;
 pub mod users;
 
 mod row;
+mod writer;
+
+pub use writer::Tx;
 
 /// A database connection: the handle every query function takes.
 pub type Conn = sqlx::AnyConnection;
@@ -75,6 +80,18 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A change recorded no audit entry (every change must, DESIGN.md §1).
+    #[error("a change was made without an audit entry")]
+    Unaudited,
+    /// The batch this change was committed with failed.
+    #[error("the write batch failed: {0}")]
+    Batch(String),
+    /// The write was abandoned before it finished (the writer stopped or the job panicked).
+    #[error("the write was aborted")]
+    Aborted,
+    /// An audit entry could not be built.
+    #[error("audit entry: {0}")]
+    Audit(String),
     /// The database URL is not one the store supports.
     #[error("unsupported database URL (expected sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),
@@ -115,23 +132,22 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The migrations, compiled into the binary so a fresh machine needs no files.
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "kernel".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/0001_kernel.sql").into_sql_str(),
-        false,
-    )])
+    let m = |version: i64, name: &'static str, sql: &'static str| {
+        Migration::new(version, name.into(), MigrationType::Simple, sql.into_sql_str(), false)
+    };
+    Migrator::with_migrations(vec![
+        m(1, "kernel", include_str!("../migrations/0001_kernel.sql")),
+        m(2, "audit", include_str!("../migrations/0002_audit.sql")),
+    ])
 }
 
-/// The metadata store: a connection pool plus the write discipline of its backend.
+/// The metadata store: a connection pool for reads and one writer task that
+/// commits changes in groups, each with its audit entries (see [`Store::write`]).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite allows one writer at a time; serialising writers in-process
-    /// avoids `SQLITE_BUSY` on lock upgrades. PostgreSQL needs no such lock.
-    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    writer: tokio::sync::mpsc::Sender<writer::Job>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -178,11 +194,8 @@ impl Store {
             sqlx::Error::Database(_) => StoreError::Database(e),
             other => StoreError::Unavailable(other),
         })?;
-        Ok(Self {
-            pool,
-            backend,
-            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
-        })
+        let writer = writer::spawn(pool.clone(), backend);
+        Ok(Self { pool, backend, writer })
     }
 
     /// Opens (creating if needed) the SQLite database at `path`.
@@ -213,28 +226,32 @@ impl Store {
         self.pool.acquire().await.map_err(StoreError::from)
     }
 
-    /// Runs `f` in one transaction: commits if it returns `Ok`, rolls back
-    /// otherwise (and if it panics or is cancelled). Use it for every change.
+    /// Runs `f` in a transaction and commits it, with the audit events `f`
+    /// records ([`Tx::record`]), through the group-commit writer: the change and
+    /// its audit entries are durable together or not at all. If `f` returns an
+    /// error (or panics) its changes are rolled back and nothing is logged.
+    /// A change that records no event is refused unless it declares itself
+    /// [`Tx::housekeeping`].
     pub async fn write<T, E, F>(&self, f: F) -> std::result::Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, std::result::Result<T, E>> + Send,
-        T: Send,
-        E: From<StoreError> + Send,
+        F: for<'t, 'c> FnOnce(&'t mut Tx<'c>) -> BoxFuture<'t, std::result::Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
-        let _guard = match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
-        let mut tx = match self.backend {
-            // IMMEDIATE takes the write lock up front, so a read-then-write
-            // transaction never fails half-way on a lock upgrade.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
-        .map_err(StoreError::from)?;
-        let out = f(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(out)
+        let (job, done) = writer::job(f);
+        self.writer.send(job).await.map_err(|_| E::from(StoreError::Aborted))?;
+        done.await.map_err(|_| E::from(StoreError::Aborted))?
+    }
+
+    /// Appends audit events that accompany no other change (data access,
+    /// failed logins); returns once they are durable.
+    pub async fn append(&self, events: Vec<log::Event>) -> Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(writer::Job::Append(events, tx))
+            .await
+            .map_err(|_| StoreError::Aborted)?;
+        rx.await.map_err(|_| StoreError::Aborted)?
     }
 
     /// Closes the pool, waiting for connections to be returned.

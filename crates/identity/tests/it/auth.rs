@@ -8,6 +8,7 @@ fn client(ip: &str) -> ClientInfo {
     ClientInfo {
         ip: Some(ip.into()),
         user_agent: Some("test".into()),
+        request_id: None,
     }
 }
 

@@ -50,7 +50,9 @@ impl World {
         let mut out = Vec::new();
         for db in TestDb::all().await {
             let clock = Arc::new(SimClock::fixed());
-            bootstrap::seed_regions(&db.store, &regions()).await.expect("regions");
+            bootstrap::seed_regions(&db.store, clock.as_ref(), &regions())
+                .await
+                .expect("regions");
             let city = &regions()[0];
             let (authority, _) = bootstrap::ensure_org(
                 &db.store,

@@ -60,6 +60,7 @@ impl Party {
             roles: RoleSet::for_org(self.kind, roles.iter().copied()).expect("roles"),
             session_id: None,
             must_change_password: false,
+            request_id: None,
         }
     }
 

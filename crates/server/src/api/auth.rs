@@ -68,7 +68,7 @@ pub async fn logout(State(state): State<AppState>, Auth(p): Auth) -> Result<Stat
     )
 )]
 pub async fn me(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<MeDto>, ApiError> {
-    state.identity.authorize(&p, Action::MeRead, &self_resource(&p))?;
+    state.identity.authorize(&p, Action::MeRead, &self_resource(&p)).await?;
     Ok(Json(MeDto {
         user_id: p.user_id.as_uuid(),
         username: p.username.clone(),

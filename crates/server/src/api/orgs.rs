@@ -29,7 +29,10 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, object: &'static str) -> Result<
     )
 )]
 pub async fn list_regions(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<RegionList>, ApiError> {
-    state.identity.authorize(&p, Action::RegionList, &Resource::Platform)?;
+    state
+        .identity
+        .authorize(&p, Action::RegionList, &Resource::Platform)
+        .await?;
     Ok(Json(RegionList {
         items: state.identity.regions().iter().map(RegionDto::from).collect(),
     }))

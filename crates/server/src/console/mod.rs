@@ -230,7 +230,8 @@ impl FromRequestParts<AppState> for ConsoleUser {
             return Err(Redirect::to("/console/login").into_response());
         };
         match state.identity.authenticate(&token).await {
-            Ok(p) => {
+            Ok(mut p) => {
+                p.request_id = crate::extract::request_id(parts);
                 // A person with an issued password must choose their own before anything else.
                 let path = parts.uri.path();
                 if p.must_change_password && path != "/console/password" && path != "/console/logout" {

@@ -1,8 +1,10 @@
+use shuyu_audit::entry::Actor;
 use shuyu_core::clock::{Clock, SignedDuration, SimClock};
 use shuyu_core::id::{ApiKeyId, OrgId, SessionId, UserId};
 use shuyu_core::party::{OrgKind, Region, RegionCode, Role, RoleSet, Status};
 use shuyu_core::secret::Secret;
 use shuyu_store::api_keys::{self, ApiKeyRecord};
+use shuyu_store::log::Event;
 use shuyu_store::orgs::{self, OrgRecord};
 use shuyu_store::sessions::{self, SessionRecord};
 use shuyu_store::test_support::TestDb;
@@ -51,12 +53,20 @@ async fn seeded(db: &TestDb, clock: &SimClock) -> (OrgRecord, UserRecord) {
     let o = org("示范市大数据局", OrgKind::Authority, clock);
     let u = user(&o, "admin", &[Role::Admin], clock);
     let (o2, u2) = (o.clone(), u.clone());
+    let clock_now = clock.now();
     db.store
         .write(move |c| {
             Box::pin(async move {
-                regions::insert(&mut *c, &city()).await?;
-                orgs::insert(&mut *c, &o2).await?;
-                users::insert(&mut *c, &u2).await?;
+                regions::insert(c.conn(), &city()).await?;
+                orgs::insert(c.conn(), &o2).await?;
+                users::insert(c.conn(), &u2).await?;
+                c.record(Event::new(
+                    clock_now,
+                    Actor::system("test"),
+                    "test.seed",
+                    "org",
+                    o2.id.to_string(),
+                ));
                 Ok::<_, StoreError>(())
             })
         })
@@ -107,12 +117,20 @@ async fn duplicate_username_is_a_unique_violation_and_the_transaction_rolls_back
         let other = org("示范数据集团", OrgKind::Operator, &clock);
         let dup = user(&o, "admin", &[], &clock);
         let other2 = other.clone();
+        let now = clock.now();
         let result = db
             .store
             .write(move |c| {
                 Box::pin(async move {
-                    orgs::insert(&mut *c, &other2).await?;
-                    users::insert(&mut *c, &dup).await?;
+                    orgs::insert(c.conn(), &other2).await?;
+                    c.record(Event::new(
+                        now,
+                        Actor::system("test"),
+                        "test.dup",
+                        "org",
+                        other2.id.to_string(),
+                    ));
+                    users::insert(c.conn(), &dup).await?;
                     Ok::<_, StoreError>(())
                 })
             })
@@ -164,8 +182,9 @@ async fn sessions_and_api_keys_are_found_by_hash_and_revoked() {
         db.store
             .write(move |c| {
                 Box::pin(async move {
-                    sessions::insert(&mut *c, &s2).await?;
-                    api_keys::insert(&mut *c, &k2).await?;
+                    sessions::insert(c.conn(), &s2).await?;
+                    api_keys::insert(c.conn(), &k2).await?;
+                    c.housekeeping("test fixture");
                     Ok::<_, StoreError>(())
                 })
             })

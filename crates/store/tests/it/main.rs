@@ -4,3 +4,4 @@
 #![allow(missing_docs)]
 
 mod kernel;
+mod log;
