@@ -225,6 +225,16 @@ impl LineVerifier {
         Ok(())
     }
 
+    /// Entries verified so far.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// The Merkle root of the entries verified so far.
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
     /// Ends the verification: every covered entry was seen and the root is the signed one.
     pub fn finish(self) -> Result<Verified, BundleError> {
         if self.frontier.size() < self.checkpoint.size {

@@ -29,7 +29,10 @@ use shuyu_core::party::{OrgKind, Region, RegionCode, Status};
 pub const SCHEMA_SRC: &str = include_str!("../policies/shuyu.cedarschema");
 
 /// The policy files, compiled in: `(file name, source)`.
-pub const POLICY_SRCS: &[(&str, &str)] = &[("kernel.cedar", include_str!("../policies/kernel.cedar"))];
+pub const POLICY_SRCS: &[(&str, &str)] = &[
+    ("kernel.cedar", include_str!("../policies/kernel.cedar")),
+    ("audit.cedar", include_str!("../policies/audit.cedar")),
+];
 
 /// Why the policies could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +93,11 @@ actions! {
     UserUpdate => "user.update", "Change an account's name or roles.";
     UserDisable => "user.disable", "Disable an account.";
     UserResetPassword => "user.reset_password", "Issue a new password for an account.";
+    AuditRead => "audit.read", "Read audit entries, checkpoints and proofs.";
+    AuditCheckpoint => "audit.checkpoint", "Have the platform sign a checkpoint now.";
+    AuditExport => "audit.export", "Download an export bundle.";
+    AuditCosign => "audit.cosign", "Countersign a checkpoint as a witness.";
+    LineageRead => "lineage.read", "Query the lineage graph.";
     ApiKeyList => "apikey.list", "List an organisation's API keys.";
     ApiKeyCreate => "apikey.create", "Create an API key.";
     ApiKeyRevoke => "apikey.revoke", "Revoke an API key.";
@@ -233,11 +241,17 @@ impl Policies {
                 file: (*file).to_string(),
                 detail: e.to_string(),
             })?;
-            for p in parsed.policies() {
-                set.add(p.clone()).map_err(|e| PolicyError::Parse {
-                    file: (*file).to_string(),
-                    detail: e.to_string(),
-                })?;
+            for (i, p) in parsed.policies().enumerate() {
+                // Name each policy by its @id annotation (unique across files), so verdicts cite it.
+                let id = p
+                    .annotation("id")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{file}#{i}"));
+                set.add(p.new_id(cedar_policy::PolicyId::new(id)))
+                    .map_err(|e| PolicyError::Parse {
+                        file: (*file).to_string(),
+                        detail: e.to_string(),
+                    })?;
             }
         }
         let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);

@@ -73,6 +73,8 @@ impl Default for ServerConfig {
 pub struct AppState {
     /// Login, authentication and the directory.
     pub identity: Identity,
+    /// The audit ledger.
+    pub ledger: Arc<shuyu_ledger::Ledger>,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
     /// Server settings.
@@ -102,6 +104,7 @@ impl std::fmt::Debug for AppState {
         (name = "auth", description = "Login, logout and the caller's own account"),
         (name = "directory", description = "Regions, organisations and accounts"),
         (name = "api-keys", description = "Keys for machine clients"),
+        (name = "audit", description = "The tamper-evident audit log: checkpoints, proofs, entries, witnesses, exports, lineage"),
         (name = "operations", description = "Health, readiness, metrics and this document")
     ),
     modifiers(&BearerAuth)
@@ -149,10 +152,15 @@ async fn not_found(req: Request) -> Response {
 }
 
 /// Builds the state: metrics registry and the OpenAPI document.
-pub fn state(identity: Identity, cfg: ServerConfig) -> Result<AppState, prometheus::Error> {
+pub fn state(
+    identity: Identity,
+    ledger: Arc<shuyu_ledger::Ledger>,
+    cfg: ServerConfig,
+) -> Result<AppState, prometheus::Error> {
     let doc = serde_json::to_vec_pretty(&openapi()).unwrap_or_default();
     Ok(AppState {
         identity,
+        ledger,
         metrics: Arc::new(Metrics::new()?),
         cfg: Arc::new(cfg),
         openapi_json: Arc::new(doc),

@@ -21,6 +21,15 @@ pub struct FileConfig {
     pub server: ServerSection,
     #[serde(default)]
     pub auth: AuthSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    pub checkpoint_interval_secs: Option<u64>,
 }
 
 /// `[server]`.
@@ -63,6 +72,8 @@ pub struct Config {
     pub log_level: String,
     pub server: shuyu_server::ServerConfig,
     pub identity: shuyu_identity::IdentityConfig,
+    /// How often the audit log signs a checkpoint when it has grown.
+    pub checkpoint_interval: std::time::Duration,
     /// Where the configuration file was read from, if any.
     pub source: Option<PathBuf>,
 }
@@ -170,6 +181,12 @@ impl Config {
         if let Some(v) = env_parse("SHUYU_LOCKOUT_MINUTES")?.or(file.auth.lockout_minutes) {
             identity.lockout = minutes(v);
         }
+        let checkpoint_interval = std::time::Duration::from_secs(
+            env_parse::<u64>("SHUYU_CHECKPOINT_INTERVAL_SECS")?
+                .or(file.audit.checkpoint_interval_secs)
+                .unwrap_or(60)
+                .max(1),
+        );
         Ok(Config {
             data_dir,
             listen,
@@ -178,6 +195,7 @@ impl Config {
             log_level,
             server,
             identity,
+            checkpoint_interval,
             source: path,
         })
     }

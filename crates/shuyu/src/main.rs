@@ -2,8 +2,10 @@
 //!
 //! Human output goes to stdout; logs (JSON by default) go to stderr.
 
+mod audit_cmd;
 mod city;
 mod config;
+mod witness;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,8 @@ use shuyu_core::clock::{Clock, SharedClock, SystemClock};
 use shuyu_core::error::Message;
 use shuyu_core::i18n::{Lang, render};
 use shuyu_identity::{Identity, bootstrap, secrets};
+use shuyu_keyring::MasterKey;
+use shuyu_ledger::Ledger;
 use shuyu_policy::Policies;
 use shuyu_store::Store;
 
@@ -72,9 +76,101 @@ enum Command {
         #[command(flatten)]
         listen: Listen,
     },
+    /// The tamper-evident audit log: export, verify, witness, checkpoint.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Lineage: what derives from a node, or where it came from.
+    Lineage {
+        #[command(flatten)]
+        common: Common,
+        /// Most steps to follow.
+        #[arg(long, default_value_t = 16)]
+        depth: u32,
+        #[command(subcommand)]
+        direction: LineageDirection,
+    },
     /// Print the version.
     Version,
 }
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Write a portable bundle (entries.jsonl, checkpoint.json, log-public-key.pem) after signing a checkpoint.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        /// An empty directory to write the bundle into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a bundle (DIR) with only its own files, or the live store of --data-dir.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+        /// The bundle directory; without it, the store of --data-dir is verified.
+        dir: Option<PathBuf>,
+    },
+    /// Sign a checkpoint of the log now.
+    Checkpoint {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Witness the platform's log: check the latest checkpoint against the last one seen, countersign it.
+    Witness {
+        /// The platform's base URL, e.g. https://shuyu.example.gov.cn
+        #[arg(long)]
+        url: String,
+        /// The witness's state file (created on first run; keep it: it pins the log key and what was seen).
+        #[arg(long)]
+        state: PathBuf,
+        /// A supervisor's API key or session token.
+        #[arg(long, env = "SHUYU_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The witness's name on its cosignatures.
+        #[arg(long)]
+        name: Option<String>,
+        /// The log's public key (PEM) to pin instead of trusting the first one served.
+        #[arg(long)]
+        log_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LineageDirection {
+    /// Everything that derives from NODE (kind:id).
+    Derived {
+        /// The node, kind:id.
+        node: String,
+    },
+    /// Everything NODE (kind:id) comes from.
+    Sources {
+        /// The node, kind:id.
+        node: String,
+    },
+}
+
+/// An error with its own exit code (1: not verified; 3: fork or key change detected).
+#[derive(Debug)]
+pub(crate) struct Exit {
+    code: u8,
+    message: String,
+}
+
+impl Exit {
+    pub(crate) fn new(code: u8, message: String) -> Self {
+        Self { code, message }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 fn overrides(common: &Common, listen: Option<&Listen>) -> Overrides {
     Overrides {
@@ -122,10 +218,16 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<Exit>() {
+            Some(exit) => {
+                eprintln!("{}", exit.message);
+                std::process::ExitCode::from(exit.code)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -145,6 +247,41 @@ async fn run(cli: Cli) -> Result<()> {
             init_tracing(&cfg);
             serve(cfg).await
         }
+        Command::Audit { command } => match command {
+            AuditCommand::Export { common, out } => {
+                let cfg = quiet(Config::load(&overrides(&common, None), DEFAULT_DATA_DIR)?);
+                audit_cmd::export(&cfg, &out).await
+            }
+            AuditCommand::Verify { common, dir } => match dir {
+                Some(dir) => audit_cmd::verify_bundle(&dir),
+                None => {
+                    let cfg = quiet(Config::load(&overrides(&common, None), DEFAULT_DATA_DIR)?);
+                    audit_cmd::verify_live(&cfg).await
+                }
+            },
+            AuditCommand::Checkpoint { common } => {
+                let cfg = quiet(Config::load(&overrides(&common, None), DEFAULT_DATA_DIR)?);
+                audit_cmd::checkpoint(&cfg).await
+            }
+            AuditCommand::Witness {
+                url,
+                state,
+                token,
+                name,
+                log_key,
+            } => witness::run(&url, &state, &token, name.as_deref(), log_key.as_deref()).await,
+        },
+        Command::Lineage {
+            common,
+            depth,
+            direction,
+        } => {
+            let cfg = quiet(Config::load(&overrides(&common, None), DEFAULT_DATA_DIR)?);
+            match direction {
+                LineageDirection::Derived { node } => audit_cmd::lineage(&cfg, true, &node, depth).await,
+                LineageDirection::Sources { node } => audit_cmd::lineage(&cfg, false, &node, depth).await,
+            }
+        }
         Command::Demo { common, listen } => {
             let mut cfg = Config::load(&overrides(&common, Some(&listen)), "./shuyu-demo")?;
             if std::env::var("SHUYU_LOG").is_err() {
@@ -154,6 +291,35 @@ async fn run(cli: Cli) -> Result<()> {
             demo(cfg).await
         }
     }
+}
+
+/// A one-shot tool logs warnings only (its output is for people).
+fn quiet(mut cfg: Config) -> Config {
+    if std::env::var("SHUYU_LOG").is_err() {
+        cfg.log_level = "warn".into();
+    }
+    init_tracing(&cfg);
+    cfg
+}
+
+/// Opens the store of an initialised data directory (and says so clearly when it is not).
+pub(crate) async fn open_existing_store(cfg: &Config) -> Result<Store> {
+    if !cfg.data_dir.exists() {
+        let dir = cfg.data_dir.display().to_string();
+        bail!(
+            "{}",
+            render(cli_lang(), &Message::new("error.not_initialised").arg("dir", dir))
+        );
+    }
+    let store = open_store(cfg).await?;
+    if bootstrap::initialised_at(&store).await?.is_none() {
+        let dir = cfg.data_dir.display().to_string();
+        bail!(
+            "{}",
+            render(cli_lang(), &Message::new("error.not_initialised").arg("dir", dir))
+        );
+    }
+    Ok(store)
 }
 
 /// Creates the data directory (mode 0700 on Unix).
@@ -169,7 +335,7 @@ fn create_data_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes a new file readable only by its owner; never overwrites.
-fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -189,34 +355,19 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
 /// Creates the master key (256 random bits, hex, mode 0600) unless it exists. Returns whether it was created.
 fn ensure_master_key(path: &Path) -> Result<bool> {
     if path.exists() {
-        read_master_key(path)?;
+        load_master_key(path)?;
         return Ok(false);
     }
-    let key = secrets::random_bytes::<32>().context("cannot draw the master key from the system RNG")?;
-    write_private(path, format!("{}\n", hex::encode(key)).as_bytes())?;
+    MasterKey::create(path)?;
     Ok(true)
 }
 
-/// Reads and checks the master key file.
-fn read_master_key(path: &Path) -> Result<[u8; 32]> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read master key {}", path.display()))?;
-    let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == 32);
-    let Some(bytes) = bytes else {
-        bail!(
-            "master key {} is not 64 hexadecimal characters (256 bits)",
-            path.display()
-        );
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "master key is readable by others; chmod 600 it");
-        }
+/// Reads the master key, warning when its file is readable by others.
+pub(crate) fn load_master_key(path: &Path) -> Result<MasterKey> {
+    let (key, exposed) = MasterKey::load(path)?;
+    if exposed {
+        tracing::warn!(path = %path.display(), "the master key is readable by other users; chmod 600 it");
     }
-    let mut key = [0u8; 32];
-    key.copy_from_slice(&bytes);
     Ok(key)
 }
 
@@ -237,6 +388,11 @@ async fn init(cfg: &Config, admin_username: &str) -> Result<()> {
     let store = open_store(cfg).await?;
     let clock = SystemClock;
     let done = bootstrap::initialise(&store, &clock, &city::regions(), city::AUTHORITY, admin_username, true).await?;
+    // The audit log's signing key is created now, wrapped under the master key.
+    let master = load_master_key(&cfg.master_key_path())?;
+    Ledger::open(store.clone(), &master, Arc::new(SystemClock))
+        .await
+        .context("cannot set up the audit log key")?;
     store.close().await;
     let lang = cli_lang();
     match done {
@@ -273,7 +429,7 @@ async fn init(cfg: &Config, admin_username: &str) -> Result<()> {
 }
 
 async fn build_state(cfg: &Config, store: Store) -> Result<shuyu_server::AppState> {
-    read_master_key(&cfg.master_key_path())?;
+    let master = load_master_key(&cfg.master_key_path())?;
     if bootstrap::initialised_at(&store).await?.is_none() {
         let dir = cfg.data_dir.display().to_string();
         bail!(
@@ -283,8 +439,14 @@ async fn build_state(cfg: &Config, store: Store) -> Result<shuyu_server::AppStat
     }
     let policies = Arc::new(Policies::load().context("authorization policies do not load")?);
     let clock: SharedClock = Arc::new(SystemClock);
+    let ledger = Arc::new(
+        Ledger::open(store.clone(), &master, clock.clone())
+            .await
+            .context("cannot open the audit log (is this the data directory's own master key?)")?,
+    );
+    ledger.clone().spawn_periodic(cfg.checkpoint_interval);
     let identity = Identity::new(store, policies, clock, cfg.identity.clone()).await?;
-    shuyu_server::state(identity, cfg.server.clone()).context("cannot set up metrics")
+    shuyu_server::state(identity, ledger, cfg.server.clone()).context("cannot set up metrics")
 }
 
 async fn shutdown_signal() {

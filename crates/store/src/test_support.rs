@@ -118,6 +118,12 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Runs raw SQL on a connection: tests that play an attacker with database access use it.
+pub async fn execute_raw(c: &mut crate::Conn, sql: &'static str) -> Result<u64, crate::StoreError> {
+    use sqlx::Executor;
+    Ok(c.execute(sql).await?.rows_affected())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -290,3 +290,43 @@ fn an_api_key_reads_itself_and_the_directory_only() {
     assert!(!allowed(&p, &key, Action::UserCreate, &bank.account()));
     assert!(!allowed(&p, &key, Action::ApiKeyCreate, &bank.api_key()));
 }
+
+#[test]
+fn supervisors_and_the_authority_read_the_audit_log_and_only_supervisors_witness() {
+    let p = Policies::load().expect("load");
+    let sup = Party::new(OrgKind::Supervisor, "379900");
+    let authority = Party::new(OrgKind::Authority, "379900");
+    let operator = Party::new(OrgKind::Operator, "379900");
+    let dev = Party::new(OrgKind::Developer, "379900");
+    for a in [
+        Action::AuditRead,
+        Action::AuditCheckpoint,
+        Action::AuditExport,
+        Action::LineageRead,
+    ] {
+        assert!(allowed(&p, &sup.user(&[]), a, &Resource::Platform), "{a:?}");
+        assert!(
+            allowed(&p, &sup.key(&[]), a, &Resource::Platform),
+            "{a:?} by the supervisor's witness key"
+        );
+        assert!(allowed(&p, &authority.user(&[]), a, &Resource::Platform), "{a:?}");
+        assert!(
+            !allowed(&p, &operator.user(&[Role::Admin]), a, &Resource::Platform),
+            "{a:?}: the operator runs the log"
+        );
+        assert!(!allowed(&p, &dev.user(&[Role::Admin]), a, &Resource::Platform), "{a:?}");
+    }
+    assert!(allowed(&p, &sup.key(&[]), Action::AuditCosign, &Resource::Platform));
+    assert!(!allowed(
+        &p,
+        &authority.user(&[Role::Admin]),
+        Action::AuditCosign,
+        &Resource::Platform
+    ));
+    assert!(!allowed(
+        &p,
+        &operator.user(&[Role::Admin]),
+        Action::AuditCosign,
+        &Resource::Platform
+    ));
+}

@@ -3,6 +3,7 @@
 //! `#[utoipa::path]` and registered through `utoipa_axum::routes!`, so a
 //! route cannot exist without its OpenAPI operation.
 
+pub mod audit;
 pub mod auth;
 pub mod dto;
 pub mod health;
@@ -35,6 +36,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::list_keys))
         .routes(routes!(keys::create_key))
         .routes(routes!(keys::revoke_key))
+        .routes(routes!(audit::latest_checkpoint, audit::sign_checkpoint))
+        .routes(routes!(audit::checkpoint_at))
+        .routes(routes!(audit::public_key))
+        .routes(routes!(audit::inclusion))
+        .routes(routes!(audit::consistency))
+        .routes(routes!(audit::entries))
+        .routes(routes!(audit::search))
+        .routes(routes!(audit::cosign))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::derived))
+        .routes(routes!(audit::sources))
 }
 
 /// Pagination defaults: at most this many items per page.

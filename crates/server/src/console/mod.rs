@@ -51,6 +51,8 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         )
         .route("/console/orgs", get(pages::orgs_page).post(pages::orgs_submit))
         .route("/console/users", get(pages::users_page).post(pages::users_submit))
+        .route("/console/audit", get(pages::audit_page))
+        .route("/console/audit/export", get(pages::audit_export))
         .route("/static/{*path}", get(static_file))
 }
 
@@ -143,13 +145,18 @@ impl Page {
 }
 
 /// Navigation for a principal: everyone has home, organisations, accounts and password.
-pub fn nav_for(p: &Principal, lang: Lang, current: &str) -> Vec<NavItem> {
+///
+/// Those the policies let read the audit log also get the audit page.
+pub fn nav_for(p: &Principal, lang: Lang, current: &str, can_audit: bool) -> Vec<NavItem> {
     let mut items = vec![
         ("home", "/console/", "ui.nav.home"),
         ("orgs", "/console/orgs", "ui.nav.orgs"),
     ];
     if p.has_role(Role::Admin) || p.has_role(Role::Supervisor) || p.is_platform_admin() {
         items.push(("users", "/console/users", "ui.nav.users"));
+    }
+    if can_audit {
+        items.push(("audit", "/console/audit", "ui.nav.audit"));
     }
     items.push(("password", "/console/password", "ui.nav.password"));
     items

@@ -118,7 +118,16 @@ fn page_for(
         lang,
         csrf,
         me: p.map(|p| me_view(p, lang)),
-        nav: p.map(|p| nav_for(p, lang, path)).unwrap_or_default(),
+        nav: p
+            .map(|p| {
+                nav_for(
+                    p,
+                    lang,
+                    path,
+                    state.identity.allows(p, Action::AuditRead, &Resource::Platform),
+                )
+            })
+            .unwrap_or_default(),
         path: path.to_string(),
         notice: None,
     };
@@ -426,7 +435,7 @@ pub async fn home(
 async fn render_orgs(
     state: &AppState,
     p: &Principal,
-    mut page: Page,
+    page: Page,
     form_error: Option<String>,
     status: StatusCode,
 ) -> Response {
@@ -492,7 +501,6 @@ async fn render_orgs(
             )
         })
         .collect();
-    page.nav = nav_for(p, lang, "/console/orgs");
     html(
         status,
         &OrgsTpl {
@@ -694,6 +702,215 @@ pub async fn users_submit(
                 render_users(&state, &p, page, Some(status_text.1), status_text.0).await,
             )
                 .into_response()
+        }
+    }
+}
+
+// ----- audit ------------------------------------------------------------
+
+struct CheckpointPanel {
+    size: u64,
+    root_hex: String,
+    time: String,
+    key_id: String,
+    origin: String,
+    witnesses: Vec<(String, String, String)>,
+}
+
+struct AuditRow {
+    seq: u64,
+    time: String,
+    actor: String,
+    action: String,
+    object: String,
+    outcome: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    object_type: String,
+    #[serde(default)]
+    object_id: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditTpl {
+    page: Page,
+    checkpoint: Option<CheckpointPanel>,
+    rows: Vec<AuditRow>,
+    q: AuditQuery,
+    error: Option<String>,
+}
+
+fn local_time(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn day_start(s: &str) -> Option<jiff::Timestamp> {
+    let d: jiff::civil::Date = s.trim().parse().ok()?;
+    d.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+}
+
+pub async fn audit_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ConsoleUser(p): ConsoleUser,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    let (jar, page) = page_for(&state, jar, &headers, Some(&p), "/console/audit");
+    let lang = page.lang;
+    if let Err(e) = state
+        .identity
+        .authorize(&p, Action::AuditRead, &Resource::Platform)
+        .await
+    {
+        let (status, text) = explain(e, lang);
+        return (jar, error_page(status, page, t(lang, "ui.nav.audit"), text)).into_response();
+    }
+    let mut error = None;
+    let checkpoint = match state.ledger.latest().await {
+        Ok(Some(cp)) => {
+            let witnesses = state
+                .ledger
+                .cosignatures(cp.size)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| {
+                    let when = jiff::Timestamp::from_second(c.time).map(local_time).unwrap_or_default();
+                    (c.witness, c.key_id, when)
+                })
+                .collect();
+            Some(CheckpointPanel {
+                size: cp.size,
+                root_hex: cp.root_hash().map(hex_of).unwrap_or_default(),
+                time: jiff::Timestamp::from_second(cp.time)
+                    .map(local_time)
+                    .unwrap_or_default(),
+                key_id: cp.key_id,
+                origin: cp.origin,
+                witnesses,
+            })
+        }
+        Ok(None) => None,
+        Err(e) => {
+            error = Some(explain(ApiError::from_user_facing(&e), lang).1);
+            None
+        }
+    };
+    let mut filter = shuyu_store::log::Filter {
+        action: Some(q.action.trim().to_string()).filter(|s| !s.is_empty()),
+        object_type: Some(q.object_type.trim().to_string()).filter(|s| !s.is_empty()),
+        object_id: Some(q.object_id.trim().to_string()).filter(|s| !s.is_empty()),
+        from: day_start(&q.from),
+        until: day_start(&q.until).map(|t| t + jiff::SignedDuration::from_hours(24)),
+        ..Default::default()
+    };
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    if !q.actor.trim().is_empty() {
+        match state.identity.store().read().await {
+            Ok(mut c) => match shuyu_store::users::find_by_username(&mut c, &q.actor.trim().to_lowercase()).await {
+                Ok(Some(u)) => filter.actor_user = Some(u.id.to_string()),
+                _ => filter.actor_user = Some(format!("no such user: {}", q.actor.trim())),
+            },
+            Err(e) => error = Some(explain(e, lang).1),
+        }
+    }
+    let found = state.ledger.search(&filter, 200).await.unwrap_or_else(|e| {
+        error = Some(explain(ApiError::from_user_facing(&e), lang).1);
+        Vec::new()
+    });
+    let mut rows = Vec::with_capacity(found.len());
+    for e in found {
+        let Ok(entry) = serde_json::from_str::<shuyu_audit::entry::Entry>(&e.line) else {
+            continue;
+        };
+        let actor = match (&entry.actor.user, &entry.actor.system) {
+            (Some(uid), _) => {
+                if !names.contains_key(uid) {
+                    let name = match (uid.parse::<UserId>(), state.identity.store().read().await) {
+                        (Ok(id), Ok(mut c)) => shuyu_store::users::get(&mut c, id)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|u| u.username)
+                            .unwrap_or_else(|| uid.clone()),
+                        _ => uid.clone(),
+                    };
+                    names.insert(uid.clone(), name);
+                }
+                let mut a = names.get(uid).cloned().unwrap_or_default();
+                if entry.actor.key.is_some() {
+                    a.push_str(" (API key)");
+                }
+                a
+            }
+            (None, Some(sys)) => format!("{}: {sys}", t(lang, "ui.audit.system")),
+            (None, None) => "-".into(),
+        };
+        rows.push(AuditRow {
+            seq: entry.seq,
+            time: local_time(e.time),
+            actor,
+            action: entry.action,
+            object: format!("{} {}", entry.object.kind, entry.object.id),
+            outcome: entry.outcome.code().to_string(),
+        });
+    }
+    (
+        jar,
+        html(
+            StatusCode::OK,
+            &AuditTpl {
+                page,
+                checkpoint,
+                rows,
+                q,
+                error,
+            },
+        ),
+    )
+        .into_response()
+}
+
+fn hex_of(h: shuyu_audit::Hash) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub async fn audit_export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    ConsoleUser(p): ConsoleUser,
+) -> Response {
+    if let Err(e) = state
+        .identity
+        .authorize(&p, Action::AuditExport, &Resource::Platform)
+        .await
+    {
+        let (jar, page) = page_for(&state, jar, &headers, Some(&p), "/console/audit");
+        let lang = page.lang;
+        let (status, text) = explain(e, lang);
+        return (jar, error_page(status, page, t(lang, "ui.nav.audit"), text)).into_response();
+    }
+    match crate::api::audit::export_response(&state, &p).await {
+        Ok(r) => r,
+        Err(e) => {
+            let (jar, page) = page_for(&state, jar, &headers, Some(&p), "/console/audit");
+            let lang = page.lang;
+            let (status, text) = explain(e, lang);
+            (jar, error_page(status, page, t(lang, "ui.nav.audit"), text)).into_response()
         }
     }
 }

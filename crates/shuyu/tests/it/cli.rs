@@ -93,7 +93,7 @@ async fn init_creates_a_private_key_and_an_admin_that_logs_in_and_never_clobbers
         .expect("serve");
     let (line, _) = wait_for_line(&mut serve, "shuyu listening on ");
     let api = Api {
-        http: reqwest::Client::new(),
+        http: crate::harness::http(),
         base: line
             .trim_start_matches("shuyu listening on ")
             .trim_end_matches('/')
@@ -244,7 +244,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     // The authority's admin, 8 providers, the operator, 2 developers, 3 experts, the supervisor, 2 consumers, and one more authority user.
     assert_eq!(logins.len(), 19, "{lines:#?}");
     let api = Api {
-        http: reqwest::Client::new(),
+        http: crate::harness::http(),
         base: base.clone(),
     };
     for (u, p) in &logins {
@@ -287,7 +287,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
         .trim()
         .to_string();
     let api = Api {
-        http: reqwest::Client::new(),
+        http: crate::harness::http(),
         base: console2.trim_end_matches("/console/").to_string(),
     };
     let admin = api

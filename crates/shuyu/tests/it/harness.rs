@@ -11,6 +11,12 @@ use shuyu_store::test_support::TestDb;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_shuyu");
 
+/// An HTTP client (rustls with the ring provider, as the binary's witness uses).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// A password that meets the policy, for accounts the tests create.
 pub const PW: &str = "Test-Password-2026";
 
@@ -70,7 +76,7 @@ pub struct Server {
     pub base: String,
     pub admin: String,
     pub admin_password: String,
-    _data_dir: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
     pub label: &'static str,
     pub stderr: PathBuf,
     child: Child,
@@ -134,7 +140,7 @@ impl Server {
             base,
             admin,
             admin_password,
-            _data_dir: data_dir,
+            data_dir,
             label: if db.is_some() { "postgres" } else { "sqlite" },
             stderr,
             child,
@@ -148,9 +154,14 @@ impl Server {
 
     pub fn api(&self) -> Api {
         Api {
-            http: reqwest::Client::new(),
+            http: http(),
             base: self.base.clone(),
         }
+    }
+
+    /// The server's data directory.
+    pub fn data_path(&self) -> &std::path::Path {
+        self.data_dir.path()
     }
 
     /// Stops the server and returns everything it logged.
@@ -161,7 +172,11 @@ impl Server {
         log
     }
 
-    async fn stop(&mut self) {
+    /// Stops the server process, keeping its data directory.
+    pub async fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())

@@ -4,6 +4,7 @@
 #![allow(missing_docs)]
 
 mod api;
+mod audit;
 mod browser;
 mod cli;
 mod harness;
