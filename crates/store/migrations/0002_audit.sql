@@ -2,9 +2,11 @@
 -- witness cosignatures, payload retention and the lineage graph.
 
 -- One row per entry. `line` is the entry's canonical JSON exactly as hashed
--- into the Merkle leaf; the other columns copy fields out of it for search.
+-- into the Merkle leaf `leaf` (level 0 of the tree); the other columns copy
+-- fields out of it for search.
 CREATE TABLE audit_entries (
     seq            BIGINT PRIMARY KEY,
+    leaf           BYTEA NOT NULL,
     time           BIGINT NOT NULL,
     actor_user     TEXT,
     actor_org      TEXT,
@@ -20,7 +22,7 @@ CREATE INDEX audit_entries_time ON audit_entries (time);
 CREATE INDEX audit_entries_actor ON audit_entries (actor_user, seq);
 CREATE INDEX audit_entries_action ON audit_entries (action, seq);
 CREATE INDEX audit_entries_object ON audit_entries (object_type, object_id, seq);
-CREATE INDEX audit_entries_retention ON audit_entries (retention_tag);
+CREATE INDEX audit_entries_retention ON audit_entries (retention_tag) WHERE retention_tag IS NOT NULL;
 
 -- Purgeable details of an entry (may hold personal data). Purging keeps the
 -- digest, which the entry commits to, so proofs still verify.
@@ -31,8 +33,9 @@ CREATE TABLE audit_payloads (
     purged_at  BIGINT
 );
 
--- Every perfect subtree of the Merkle tree: (level, idx) covers leaves
--- [idx * 2^level, (idx + 1) * 2^level). Level 0 holds the leaf hashes.
+-- Every perfect subtree of the Merkle tree above the leaves: (level, idx)
+-- covers leaves [idx * 2^level, (idx + 1) * 2^level), level >= 1. The leaves
+-- (level 0) are audit_entries.leaf.
 CREATE TABLE audit_nodes (
     level  BIGINT NOT NULL,
     idx    BIGINT NOT NULL,

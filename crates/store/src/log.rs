@@ -87,10 +87,29 @@ pub async fn size(c: &mut Conn) -> Result<u64> {
     Ok(row.try_get::<i64, _>("n")?.max(0) as u64)
 }
 
-/// Loads the given nodes; every one must exist.
+/// Loads the given nodes (leaves from the entries, higher levels from the node table); every one must exist.
 pub async fn nodes(c: &mut Conn, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
     let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(200) {
+    let (leaves, inner): (Vec<NodeId>, Vec<NodeId>) = ids.iter().partition(|id| id.level == 0);
+    for chunk in leaves.chunks(200) {
+        let mut sql = String::from("SELECT seq, leaf FROM audit_entries WHERE seq IN (");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", i + 1));
+        }
+        sql.push(')');
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id.idx as i64);
+        }
+        for row in q.fetch_all(&mut *c).await? {
+            let id = NodeId { level: 0, idx: int(&row, "audit_entries", "seq")? as u64 };
+            out.insert(id, hash32(row.try_get::<Vec<u8>, _>("leaf")?, "leaf")?);
+        }
+    }
+    for chunk in inner.chunks(200) {
         let mut sql = String::from("SELECT level, idx, hash FROM audit_nodes WHERE ");
         for i in 0..chunk.len() {
             if i > 0 {
@@ -103,10 +122,7 @@ pub async fn nodes(c: &mut Conn, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>
             q = q.bind(i64::from(id.level)).bind(id.idx as i64);
         }
         for row in q.fetch_all(&mut *c).await? {
-            let id = NodeId {
-                level: int(&row, "audit_nodes", "level")? as u32,
-                idx: int(&row, "audit_nodes", "idx")? as u64,
-            };
+            let id = NodeId { level: int(&row, "audit_nodes", "level")? as u32, idx: int(&row, "audit_nodes", "idx")? as u64 };
             out.insert(id, hash32(row.try_get::<Vec<u8>, _>("hash")?, "node")?);
         }
     }
@@ -119,6 +135,29 @@ pub async fn nodes(c: &mut Conn, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>
     }
     Ok(out)
 }
+
+/// A multi-row `INSERT` of `rows` rows of `cols` columns: `($1,…,$cols),(…)`.
+fn values_sql(head: &str, rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * cols * 5);
+    sql.push_str(head);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ",(" });
+        for k in 0..cols {
+            if k > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", r * cols + k + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+// Rows per statement: sqlx's per-parameter cost grows with the statement's
+// parameter count, so moderate statements beat one huge one (measured; BENCHMARKS.md).
+const ENTRY_ROWS: usize = 16;
+const NODE_ROWS: usize = 64;
+const PAYLOAD_ROWS: usize = 32;
 
 /// The writer's head: reuses the cached one when no other process appended since.
 pub(crate) async fn load_head(c: &mut Conn, cached: Option<Head>) -> Result<Head> {
@@ -153,6 +192,7 @@ fn time_string(t: Timestamp) -> String {
 
 struct NewRow {
     seq: i64,
+    leaf: Hash,
     event: Event,
     line: String,
     payload: Option<(String, String)>,
@@ -163,6 +203,7 @@ pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) ->
     if events.is_empty() {
         return Ok(());
     }
+    let t0 = std::time::Instant::now();
     let mut rows = Vec::with_capacity(events.len());
     let mut new_nodes: Vec<(NodeId, Hash)> = Vec::with_capacity(events.len() * 2);
     for event in events {
@@ -170,7 +211,8 @@ pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) ->
         let payload = match &event.payload {
             Some(p) => {
                 let body = canonical(p).map_err(|e| StoreError::Audit(e.to_string()))?;
-                let digest = shuyu_audit::entry::digest_of(p).map_err(|e| StoreError::Audit(e.to_string()))?;
+                // The digest the entry commits to is of exactly the stored canonical body.
+                let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
                 Some((digest, body))
             }
             None => None,
@@ -195,40 +237,21 @@ pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) ->
         head.prev_leaf = Some(leaf);
         rows.push(NewRow {
             seq: seq as i64,
+            leaf,
             event,
             line,
             payload,
         });
     }
-    for chunk in rows.chunks(400) {
-        let mut sql = String::from(
-            "INSERT INTO audit_entries (seq, time, actor_user, actor_org, action, object_type, object_id, outcome, \
-             request_id, retention_tag, line) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let b = i * 11;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10,
-                b + 11
-            ));
-        }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let t_built = t0.elapsed();
+    const ENTRY_COLS: &str = "INSERT INTO audit_entries (seq, leaf, time, actor_user, actor_org, action, object_type, \
+                              object_id, outcome, request_id, retention_tag, line) VALUES ";
+    for chunk in rows.chunks(ENTRY_ROWS) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(ENTRY_COLS, chunk.len(), 12)));
         for r in chunk {
             q = q
                 .bind(r.seq)
+                .bind(r.leaf.to_vec())
                 .bind(to_millis(r.event.time))
                 .bind(r.event.actor.user.clone())
                 .bind(r.event.actor.org.clone())
@@ -241,32 +264,20 @@ pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) ->
                 .bind(r.line.clone());
         }
         q.execute(&mut *c).await?;
-        let with_payload: Vec<&NewRow> = chunk.iter().filter(|r| r.payload.is_some()).collect();
-        if !with_payload.is_empty() {
-            let mut sql = String::from("INSERT INTO audit_payloads (seq, digest, body) VALUES ");
-            for i in 0..with_payload.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("(${},${},${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
-            }
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for r in with_payload {
-                let (digest, body) = r.payload.clone().unwrap_or_default();
-                q = q.bind(r.seq).bind(digest).bind(body);
-            }
-            q.execute(&mut *c).await?;
-        }
     }
-    for chunk in new_nodes.chunks(1000) {
-        let mut sql = String::from("INSERT INTO audit_nodes (level, idx, hash) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("(${},${},${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+    let with_payload: Vec<&NewRow> = rows.iter().filter(|r| r.payload.is_some()).collect();
+    for chunk in with_payload.chunks(PAYLOAD_ROWS) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql("INSERT INTO audit_payloads (seq, digest, body) VALUES ", chunk.len(), 3)));
+        for r in chunk {
+            let (digest, body) = r.payload.clone().unwrap_or_default();
+            q = q.bind(r.seq).bind(digest).bind(body);
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        q.execute(&mut *c).await?;
+    }
+    let t_entries = t0.elapsed();
+    let inner: Vec<&(NodeId, Hash)> = new_nodes.iter().filter(|(id, _)| id.level > 0).collect();
+    for chunk in inner.chunks(NODE_ROWS) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql("INSERT INTO audit_nodes (level, idx, hash) VALUES ", chunk.len(), 3)));
         for (id, hash) in chunk {
             q = q.bind(i64::from(id.level)).bind(id.idx as i64).bind(hash.to_vec());
         }
@@ -277,6 +288,13 @@ pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) ->
             lineage::insert_edge(&mut *c, link, r.seq).await?;
         }
     }
+    tracing::debug!(
+        entries = rows.len(),
+        build_us = t_built.as_micros() as u64,
+        entries_us = (t_entries - t_built).as_micros() as u64,
+        nodes_us = (t0.elapsed() - t_entries).as_micros() as u64,
+        "audit entries appended"
+    );
     Ok(())
 }
 

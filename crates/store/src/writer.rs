@@ -18,6 +18,8 @@ use crate::{Backend, Conn, StoreError};
 
 /// Most jobs committed together.
 const MAX_BATCH: usize = 2048;
+/// Most scheduler turns the writer waits for a batch to fill up to the previous one's size.
+const GATHER_TURNS: usize = 8;
 
 /// The transaction a job runs in: its connection, and the audit events it records.
 pub struct Tx<'c> {
@@ -102,14 +104,27 @@ pub(crate) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Job> {
 
 async fn run(pool: AnyPool, backend: Backend, mut jobs: mpsc::Receiver<Job>) {
     let mut head: Option<Head> = None;
+    let mut last_batch = 1usize;
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
+        // Callers woken by the previous commit are still submitting: give them a few
+        // scheduler turns to join this batch (like PostgreSQL's commit_delay, but bounded
+        // by turns, not time), so one fsync serves as many of them as possible.
+        let mut turns = 0;
+        loop {
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(j) => batch.push(j),
+                    Err(_) => break,
+                }
             }
+            if batch.len() >= MAX_BATCH || batch.len() * 4 >= last_batch * 3 || turns >= GATHER_TURNS {
+                break;
+            }
+            turns += 1;
+            tokio::task::yield_now().await;
         }
+        last_batch = batch.len();
         head = commit_batch(&pool, backend, head, batch).await;
     }
 }
