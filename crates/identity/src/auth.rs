@@ -215,7 +215,16 @@ impl Identity {
                 return Err(IdentityError::Disabled);
             }
             if now.duration_since(s.last_seen_at) >= TOUCH_INTERVAL {
-                sessions::touch(&mut c, s.id, now).await?;
+                let id = s.id;
+                self.store
+                    .write(move |tx| {
+                        Box::pin(async move {
+                            sessions::touch(tx.conn(), id, now).await?;
+                            tx.housekeeping("a session's last-use time");
+                            Ok::<_, StoreError>(())
+                        })
+                    })
+                    .await?;
             }
             Ok(Principal {
                 id: PrincipalId::User(user.id),
@@ -252,7 +261,16 @@ impl Identity {
                 return Err(IdentityError::Disabled);
             }
             if k.last_used_at.is_none_or(|t| now.duration_since(t) >= TOUCH_INTERVAL) {
-                api_keys::touch(&mut c, k.id, now).await?;
+                let id = k.id;
+                self.store
+                    .write(move |tx| {
+                        Box::pin(async move {
+                            api_keys::touch(tx.conn(), id, now).await?;
+                            tx.housekeeping("an API key's last-use time");
+                            Ok::<_, StoreError>(())
+                        })
+                    })
+                    .await?;
             }
             Ok(Principal {
                 id: PrincipalId::ApiKey(k.id),

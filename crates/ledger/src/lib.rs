@@ -297,9 +297,10 @@ impl Ledger {
                 "entry {seq} in a tree of {size} (the log has {current})"
             )));
         }
-        let proof = log::inclusion_proof(&mut c, seq, size).await?;
         let leaf = log::leaf(&mut c, seq).await?;
-        let root = log::root_at(&mut c, size).await?;
+        drop(c);
+        let proof = self.store.inclusion_proof(seq, size).await?;
+        let root = self.store.root_at(size).await?;
         Ok(InclusionProof {
             seq,
             tree_size: size,
@@ -318,13 +319,14 @@ impl Ledger {
                 "sizes {first} → {second} (the log has {current})"
             )));
         }
-        let proof = log::consistency_proof(&mut c, first, second).await?;
+        drop(c);
+        let proof = self.store.consistency_proof(first, second).await?;
         Ok(ConsistencyProof {
             first,
             second,
             proof: hexs(&proof),
-            first_root: hex::encode(log::root_at(&mut c, first).await?),
-            second_root: hex::encode(log::root_at(&mut c, second).await?),
+            first_root: hex::encode(self.store.root_at(first).await?),
+            second_root: hex::encode(self.store.root_at(second).await?),
         })
     }
 

@@ -19,7 +19,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use shuyu_audit::entry::Actor;
 use shuyu_core::clock::{Clock, SystemClock};
 use shuyu_store::Store;
-use shuyu_store::log::{self, Event};
+use shuyu_store::log::Event;
 
 fn event(i: u64) -> Event {
     let actor = Actor {
@@ -29,14 +29,24 @@ fn event(i: u64) -> Event {
         roles: vec!["developer".into(), "admin".into()],
         system: None,
     };
-    let mut e = Event::new(SystemClock.now(), actor, "dataset.read", "dataset_version", format!("population@v{}", i % 97));
+    let mut e = Event::new(
+        SystemClock.now(),
+        actor,
+        "dataset.read",
+        "dataset_version",
+        format!("population@v{}", i % 97),
+    );
     e.after = Some(format!("{:064x}", i));
     e.request = Some(format!("0196f8a2-0000-7000-8000-{:012x}", i));
     e
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 async fn fresh_store(dir: &std::path::Path) -> Store {
@@ -73,22 +83,29 @@ fn appends(c: &mut Criterion) {
     let mut offset = 0u64;
     for (writers, batch) in [(1u64, 200u64), (64, 20_000), (256, 40_000)] {
         group.throughput(Throughput::Elements(batch));
-        group.bench_with_input(BenchmarkId::new("durable", format!("{writers}_writers")), &writers, |b, &w| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += rt.block_on(append_concurrently(&store, w, batch, offset));
-                    offset += batch;
-                }
-                total
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("durable", format!("{writers}_writers")),
+            &writers,
+            |b, &w| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        total += rt.block_on(append_concurrently(&store, w, batch, offset));
+                        offset += batch;
+                    }
+                    total
+                })
+            },
+        );
     }
     group.finish();
 }
 
 fn proofs(c: &mut Criterion) {
-    let n: u64 = std::env::var("SHUYU_BENCH_ENTRIES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = std::env::var("SHUYU_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tmp");
     let store = rt.block_on(fresh_store(dir.path()));
@@ -110,20 +127,14 @@ fn proofs(c: &mut Criterion) {
         b.iter(|| {
             seq = seq.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let s = seq % n;
-            rt.block_on(async {
-                let mut conn = store.read().await.expect("conn");
-                log::inclusion_proof(&mut conn, s, n).await.expect("proof")
-            })
+            rt.block_on(async { store.inclusion_proof(s, n).await.expect("proof") })
         })
     });
     group.bench_function(BenchmarkId::new("consistency", n), |b| {
         b.iter(|| {
             seq = seq.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let first = 1 + seq % (n - 1);
-            rt.block_on(async {
-                let mut conn = store.read().await.expect("conn");
-                log::consistency_proof(&mut conn, first, n).await.expect("proof")
-            })
+            rt.block_on(async { store.consistency_proof(first, n).await.expect("proof") })
         })
     });
     group.finish();

@@ -148,6 +148,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     writer: tokio::sync::mpsc::Sender<writer::Job>,
+    nodes: std::sync::Arc<log::NodeCache>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -197,8 +198,14 @@ impl Store {
             sqlx::Error::Database(_) => StoreError::Database(e),
             other => StoreError::Unavailable(other),
         })?;
-        let writer = writer::spawn(pool.clone(), backend);
-        Ok(Self { pool, backend, writer })
+        let nodes = std::sync::Arc::new(log::NodeCache::default());
+        let writer = writer::spawn(pool.clone(), backend, nodes.clone());
+        Ok(Self {
+            pool,
+            backend,
+            writer,
+            nodes,
+        })
     }
 
     /// Opens (creating if needed) the SQLite database at `path`.
@@ -255,6 +262,23 @@ impl Store {
             .await
             .map_err(|_| StoreError::Aborted)?;
         rx.await.map_err(|_| StoreError::Aborted)?
+    }
+
+    /// The root of the audit log's Merkle tree at `size` (upper levels from memory).
+    pub async fn root_at(&self, size: u64) -> Result<shuyu_audit::Hash> {
+        log::root_with(&mut *self.read().await?, Some(&self.nodes), size).await
+    }
+
+    /// The inclusion proof of entry `seq` in the tree of `size` entries (upper levels from memory).
+    pub async fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<shuyu_audit::Hash>> {
+        let ranges = shuyu_audit::merkle::inclusion_ranges(seq, size);
+        log::prove(&mut *self.read().await?, Some(&self.nodes), &ranges).await
+    }
+
+    /// The consistency proof between tree sizes `first` and `second` (upper levels from memory).
+    pub async fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<shuyu_audit::Hash>> {
+        let ranges = shuyu_audit::merkle::consistency_ranges(first, second);
+        log::prove(&mut *self.read().await?, Some(&self.nodes), &ranges).await
     }
 
     /// Closes the pool, waiting for connections to be returned.

@@ -64,6 +64,58 @@ impl Event {
     }
 }
 
+/// The upper levels of the Merkle tree, kept in memory: nodes never change once
+/// written, so they can be cached forever. From level [`NodeCache::MIN_LEVEL`] up
+/// there is one node per 1 024 entries (10 000 nodes for 10 M entries), and a proof
+/// then reads only its lower levels from the database.
+#[derive(Debug, Default)]
+pub struct NodeCache {
+    map: std::sync::RwLock<HashMap<NodeId, Hash>>,
+}
+
+impl NodeCache {
+    /// The lowest level cached.
+    pub const MIN_LEVEL: u32 = 10;
+
+    fn get(&self, id: &NodeId) -> Option<Hash> {
+        self.map.read().ok()?.get(id).copied()
+    }
+
+    /// Remembers nodes (those below [`NodeCache::MIN_LEVEL`] are ignored).
+    pub fn remember(&self, nodes: impl IntoIterator<Item = (NodeId, Hash)>) {
+        if let Ok(mut m) = self.map.write() {
+            m.extend(nodes.into_iter().filter(|(id, _)| id.level >= Self::MIN_LEVEL));
+        }
+    }
+
+    /// Forgets everything (after the database was changed behind the writer's back).
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.map.write() {
+            m.clear();
+        }
+    }
+}
+
+/// Like [`nodes`], answering the upper levels from `cache` and filling it.
+pub async fn nodes_cached(c: &mut Conn, cache: &NodeCache, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for id in ids {
+        match cache.get(id) {
+            Some(h) => {
+                out.insert(*id, h);
+            }
+            None => missing.push(*id),
+        }
+    }
+    if !missing.is_empty() {
+        let fetched = nodes(c, &missing).await?;
+        cache.remember(fetched.iter().map(|(k, v)| (*k, *v)));
+        out.extend(fetched);
+    }
+    Ok(out)
+}
+
 /// The writer's view of the tree's right edge, cached between batches.
 #[derive(Debug, Clone)]
 pub struct Head {
@@ -105,7 +157,10 @@ pub async fn nodes(c: &mut Conn, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>
             q = q.bind(id.idx as i64);
         }
         for row in q.fetch_all(&mut *c).await? {
-            let id = NodeId { level: 0, idx: int(&row, "audit_entries", "seq")? as u64 };
+            let id = NodeId {
+                level: 0,
+                idx: int(&row, "audit_entries", "seq")? as u64,
+            };
             out.insert(id, hash32(row.try_get::<Vec<u8>, _>("leaf")?, "leaf")?);
         }
     }
@@ -122,7 +177,10 @@ pub async fn nodes(c: &mut Conn, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>
             q = q.bind(i64::from(id.level)).bind(id.idx as i64);
         }
         for row in q.fetch_all(&mut *c).await? {
-            let id = NodeId { level: int(&row, "audit_nodes", "level")? as u32, idx: int(&row, "audit_nodes", "idx")? as u64 };
+            let id = NodeId {
+                level: int(&row, "audit_nodes", "level")? as u32,
+                idx: int(&row, "audit_nodes", "idx")? as u64,
+            };
             out.insert(id, hash32(row.try_get::<Vec<u8>, _>("hash")?, "node")?);
         }
     }
@@ -198,10 +256,10 @@ struct NewRow {
     payload: Option<(String, String)>,
 }
 
-/// Appends events to the log inside the writer's transaction.
-pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) -> Result<()> {
+/// Appends events to the log inside the writer's transaction; returns the Merkle nodes it wrote.
+pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) -> Result<Vec<(NodeId, Hash)>> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let t0 = std::time::Instant::now();
     let mut rows = Vec::with_capacity(events.len());
@@ -267,7 +325,11 @@ pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) ->
     }
     let with_payload: Vec<&NewRow> = rows.iter().filter(|r| r.payload.is_some()).collect();
     for chunk in with_payload.chunks(PAYLOAD_ROWS) {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql("INSERT INTO audit_payloads (seq, digest, body) VALUES ", chunk.len(), 3)));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
+            "INSERT INTO audit_payloads (seq, digest, body) VALUES ",
+            chunk.len(),
+            3,
+        )));
         for r in chunk {
             let (digest, body) = r.payload.clone().unwrap_or_default();
             q = q.bind(r.seq).bind(digest).bind(body);
@@ -277,7 +339,11 @@ pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) ->
     let t_entries = t0.elapsed();
     let inner: Vec<&(NodeId, Hash)> = new_nodes.iter().filter(|(id, _)| id.level > 0).collect();
     for chunk in inner.chunks(NODE_ROWS) {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql("INSERT INTO audit_nodes (level, idx, hash) VALUES ", chunk.len(), 3)));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
+            "INSERT INTO audit_nodes (level, idx, hash) VALUES ",
+            chunk.len(),
+            3,
+        )));
         for (id, hash) in chunk {
             q = q.bind(i64::from(id.level)).bind(id.idx as i64).bind(hash.to_vec());
         }
@@ -295,16 +361,27 @@ pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) ->
         nodes_us = (t0.elapsed() - t_entries).as_micros() as u64,
         "audit entries appended"
     );
-    Ok(())
+    Ok(new_nodes)
 }
 
 /// The root hash of the tree at `size` (≤ the current size).
 pub async fn root_at(c: &mut Conn, size: u64) -> Result<Hash> {
+    root_with(c, None, size).await
+}
+
+async fn fetch(c: &mut Conn, cache: Option<&NodeCache>, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+    match cache {
+        Some(cache) => nodes_cached(c, cache, ids).await,
+        None => nodes(c, ids).await,
+    }
+}
+
+pub(crate) async fn root_with(c: &mut Conn, cache: Option<&NodeCache>, size: u64) -> Result<Hash> {
     if size == 0 {
         return Ok(shuyu_audit::merkle::empty_root());
     }
     let ids = Frontier::node_ids(size);
-    let found = nodes(c, &ids).await?;
+    let found = fetch(c, cache, &ids).await?;
     let hashes: Vec<Hash> = ids.iter().map(|id| found[id]).collect();
     range_hash(&hashes).ok_or(StoreError::Corrupt {
         table: "audit_nodes",
@@ -313,10 +390,10 @@ pub async fn root_at(c: &mut Conn, size: u64) -> Result<Hash> {
     })
 }
 
-async fn prove(c: &mut Conn, ranges: &[(u64, u64)]) -> Result<Vec<Hash>> {
+pub(crate) async fn prove(c: &mut Conn, cache: Option<&NodeCache>, ranges: &[(u64, u64)]) -> Result<Vec<Hash>> {
     let per_range: Vec<Vec<NodeId>> = ranges.iter().map(|(s, e)| pieces(*s, *e)).collect();
     let all: Vec<NodeId> = per_range.iter().flatten().copied().collect();
-    let found = nodes(c, &all).await?;
+    let found = fetch(c, cache, &all).await?;
     per_range
         .iter()
         .map(|ids| {
@@ -338,12 +415,12 @@ pub async fn leaf(c: &mut Conn, seq: u64) -> Result<Hash> {
 
 /// The inclusion proof of entry `seq` in the tree of `size` entries.
 pub async fn inclusion_proof(c: &mut Conn, seq: u64, size: u64) -> Result<Vec<Hash>> {
-    prove(c, &inclusion_ranges(seq, size)).await
+    prove(c, None, &inclusion_ranges(seq, size)).await
 }
 
 /// The consistency proof between tree sizes `first` and `second`.
 pub async fn consistency_proof(c: &mut Conn, first: u64, second: u64) -> Result<Vec<Hash>> {
-    prove(c, &consistency_ranges(first, second)).await
+    prove(c, None, &consistency_ranges(first, second)).await
 }
 
 /// One stored entry, with the columns kept for search.

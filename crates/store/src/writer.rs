@@ -13,7 +13,12 @@ use futures::future::BoxFuture;
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::log::{self, Event, Head};
+use std::sync::Arc;
+
+use shuyu_audit::Hash;
+use shuyu_audit::merkle::NodeId;
+
+use crate::log::{self, Event, Head, NodeCache};
 use crate::{Backend, Conn, StoreError};
 
 /// Most jobs committed together.
@@ -96,13 +101,13 @@ where
 }
 
 /// Starts the writer task for `pool`; jobs are sent on the returned channel.
-pub(crate) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Job> {
+pub(crate) fn spawn(pool: AnyPool, backend: Backend, cache: Arc<NodeCache>) -> mpsc::Sender<Job> {
     let (sender, receiver) = mpsc::channel::<Job>(8192);
-    tokio::spawn(run(pool, backend, receiver));
+    tokio::spawn(run(pool, backend, cache, receiver));
     sender
 }
 
-async fn run(pool: AnyPool, backend: Backend, mut jobs: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, backend: Backend, cache: Arc<NodeCache>, mut jobs: mpsc::Receiver<Job>) {
     let mut head: Option<Head> = None;
     let mut last_batch = 1usize;
     while let Some(first) = jobs.recv().await {
@@ -125,7 +130,7 @@ async fn run(pool: AnyPool, backend: Backend, mut jobs: mpsc::Receiver<Job>) {
             tokio::task::yield_now().await;
         }
         last_batch = batch.len();
-        head = commit_batch(&pool, backend, head, batch).await;
+        head = commit_batch(&pool, backend, &cache, head, batch).await;
     }
 }
 
@@ -150,7 +155,13 @@ fn clone_err(e: &StoreError) -> StoreError {
     StoreError::Batch(e.to_string())
 }
 
-async fn commit_batch(pool: &AnyPool, backend: Backend, head: Option<Head>, batch: Vec<Job>) -> Option<Head> {
+async fn commit_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    cache: &NodeCache,
+    head: Option<Head>,
+    batch: Vec<Job>,
+) -> Option<Head> {
     let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
     let mut events: Vec<Event> = Vec::new();
     let started = match begin(pool, backend).await {
@@ -170,7 +181,7 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, head: Option<Head>, batc
         }
     };
     let mut tx = started;
-    let outcome: Result<Head, StoreError> = async {
+    let outcome: Result<(Head, Vec<(NodeId, Hash)>), StoreError> = async {
         let mut head = log::load_head(&mut tx, head).await?;
         for job in batch {
             match job {
@@ -211,13 +222,15 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, head: Option<Head>, batc
                 }
             }
         }
-        log::append(&mut tx, &mut head, events).await?;
-        Ok(head)
+        let written = log::append(&mut tx, &mut head, events).await?;
+        Ok((head, written))
     }
     .await;
     match outcome {
-        Ok(new_head) => match tx.commit().await {
+        Ok((new_head, written)) => match tx.commit().await {
             Ok(()) => {
+                // Only committed nodes are cached.
+                cache.remember(written);
                 for p in pending {
                     p.deliver(Ok(()));
                 }
