@@ -12,11 +12,34 @@ use shuyu_store::lineage::NodeRef;
 use crate::config::Config;
 use crate::{Exit, load_master_key, open_existing_store};
 
-/// `shuyu audit export --out DIR`: signs a checkpoint of the log as it is and writes the bundle.
-pub async fn export(cfg: &Config, out: &Path) -> Result<()> {
+/// The ledger of an initialised data directory (needs its master key, to sign).
+async fn open_ledger(cfg: &Config) -> Result<(shuyu_store::Store, Ledger)> {
     let store = open_existing_store(cfg).await?;
     let master = load_master_key(&cfg.master_key_path())?;
     let ledger = Ledger::open(store.clone(), &master, Arc::new(SystemClock)).await?;
+    Ok((store, ledger))
+}
+
+/// Prints a successful verification, or turns a failure into exit code 1.
+fn report<E: std::fmt::Display>(result: Result<shuyu_audit::bundle::Verified, E>, what: &str) -> Result<()> {
+    match result {
+        Ok(v) => {
+            println!(
+                "verified: {} entries{what}, root {}, signed by key {} ({})",
+                v.size,
+                hex::encode(v.root),
+                v.key_id,
+                v.origin
+            );
+            Ok(())
+        }
+        Err(e) => Err(Exit::new(1, format!("NOT VERIFIED: {e}")).into()),
+    }
+}
+
+/// `shuyu audit export --out DIR`: signs a checkpoint of the log as it is and writes the bundle.
+pub async fn export(cfg: &Config, out: &Path) -> Result<()> {
+    let (store, ledger) = open_ledger(cfg).await?;
     if out.join(shuyu_audit::bundle::ENTRIES_FILE).exists() {
         bail!("{} already holds a bundle; choose an empty directory", out.display());
     }
@@ -45,19 +68,7 @@ fn hex_root(b64: &str) -> String {
 
 /// `shuyu audit verify DIR`: verifies a bundle with nothing but its own files.
 pub fn verify_bundle(dir: &Path) -> Result<()> {
-    match shuyu_audit::bundle::verify_dir(dir) {
-        Ok(v) => {
-            println!(
-                "verified: {} entries, root {}, signed by key {} ({})",
-                v.size,
-                hex::encode(v.root),
-                v.key_id,
-                v.origin
-            );
-            Ok(())
-        }
-        Err(e) => Err(Exit::new(1, format!("NOT VERIFIED: {e}")).into()),
-    }
+    report(shuyu_audit::bundle::verify_dir(dir), "")
 }
 
 /// `shuyu audit verify --data-dir D`: verifies the live store the same way.
@@ -65,26 +76,12 @@ pub async fn verify_live(cfg: &Config) -> Result<()> {
     let store = open_existing_store(cfg).await?;
     let result = shuyu_ledger::verify_store(&store).await;
     store.close().await;
-    match result {
-        Ok(v) => {
-            println!(
-                "verified: {} entries up to the latest checkpoint, root {}, signed by key {} ({})",
-                v.size,
-                hex::encode(v.root),
-                v.key_id,
-                v.origin
-            );
-            Ok(())
-        }
-        Err(e) => Err(Exit::new(1, format!("NOT VERIFIED: {e}")).into()),
-    }
+    report(result, " up to the latest checkpoint")
 }
 
 /// `shuyu audit checkpoint`: signs a checkpoint now.
 pub async fn checkpoint(cfg: &Config) -> Result<()> {
-    let store = open_existing_store(cfg).await?;
-    let master = load_master_key(&cfg.master_key_path())?;
-    let ledger = Ledger::open(store.clone(), &master, Arc::new(SystemClock)).await?;
+    let (store, ledger) = open_ledger(cfg).await?;
     let cp = ledger.sign_checkpoint().await?;
     store.close().await;
     println!("{}", serde_json::to_string_pretty(&cp)?);

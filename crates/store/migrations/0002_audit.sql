@@ -35,12 +35,15 @@ CREATE TABLE audit_payloads (
 
 -- Every perfect subtree of the Merkle tree above the leaves: (level, idx)
 -- covers leaves [idx * 2^level, (idx + 1) * 2^level), level >= 1. The leaves
--- (level 0) are audit_entries.leaf.
+-- (level 0) are audit_entries.leaf. `block` is the first covered leaf divided
+-- by 1024: keying by it first keeps the nodes one proof needs below level 10
+-- (the levels not cached in memory) next to each other on disk.
 CREATE TABLE audit_nodes (
+    block  BIGINT NOT NULL,
     level  BIGINT NOT NULL,
     idx    BIGINT NOT NULL,
     hash   BYTEA NOT NULL,
-    PRIMARY KEY (level, idx)
+    PRIMARY KEY (block, level, idx)
 );
 
 -- Signed tree heads.

@@ -170,11 +170,16 @@ pub async fn nodes(c: &mut Conn, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>
             if i > 0 {
                 sql.push_str(" OR ");
             }
-            sql.push_str(&format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2));
+            sql.push_str(&format!(
+                "(block = ${} AND level = ${} AND idx = ${})",
+                3 * i + 1,
+                3 * i + 2,
+                3 * i + 3
+            ));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
-            q = q.bind(i64::from(id.level)).bind(id.idx as i64);
+            q = q.bind(block_of(id)).bind(i64::from(id.level)).bind(id.idx as i64);
         }
         for row in q.fetch_all(&mut *c).await? {
             let id = NodeId {
@@ -192,6 +197,11 @@ pub async fn nodes(c: &mut Conn, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>
         });
     }
     Ok(out)
+}
+
+/// The 1024-leaf block a node's leaves start in (its clustering key on disk).
+fn block_of(id: &NodeId) -> i64 {
+    (id.idx.checked_shl(id.level).unwrap_or(u64::MAX) >> 10) as i64
 }
 
 /// A multi-row `INSERT` of `rows` rows of `cols` columns: `($1,…,$cols),(…)`.
@@ -340,12 +350,16 @@ pub(crate) async fn append(c: &mut Conn, head: &mut Head, events: Vec<Event>) ->
     let inner: Vec<&(NodeId, Hash)> = new_nodes.iter().filter(|(id, _)| id.level > 0).collect();
     for chunk in inner.chunks(NODE_ROWS) {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
-            "INSERT INTO audit_nodes (level, idx, hash) VALUES ",
+            "INSERT INTO audit_nodes (block, level, idx, hash) VALUES ",
             chunk.len(),
-            3,
+            4,
         )));
         for (id, hash) in chunk {
-            q = q.bind(i64::from(id.level)).bind(id.idx as i64).bind(hash.to_vec());
+            q = q
+                .bind(block_of(id))
+                .bind(i64::from(id.level))
+                .bind(id.idx as i64)
+                .bind(hash.to_vec());
         }
         q.execute(&mut *c).await?;
     }

@@ -585,6 +585,31 @@ fn node(raw: &str) -> Result<NodeRef, ApiError> {
     })
 }
 
+/// Answers a lineage query in either direction.
+async fn lineage(
+    state: &AppState,
+    p: &shuyu_core::actor::Principal,
+    q: &LineageQuery,
+    forward: bool,
+) -> Result<Json<LineageDto>, ApiError> {
+    state
+        .identity
+        .authorize(p, Action::LineageRead, &Resource::Platform)
+        .await?;
+    let n = node(&q.node)?;
+    let depth = q.depth.unwrap_or(16);
+    let edges = if forward {
+        state.ledger.derived(&n, depth).await
+    } else {
+        state.ledger.sources(&n, depth).await
+    }
+    .map_err(ledger_err)?;
+    Ok(Json(LineageDto {
+        node: n.key(),
+        edges: edges.into_iter().map(Into::into).collect(),
+    }))
+}
+
 /// What derives from a node (dataset version → samples → jobs → outputs → products …).
 #[utoipa::path(get, path = "/api/v1/lineage/derived", tag = "audit", security(("bearer" = [])),
     params(LineageQuery),
@@ -599,20 +624,7 @@ pub async fn derived(
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<LineageQuery>,
 ) -> Result<Json<LineageDto>, ApiError> {
-    state
-        .identity
-        .authorize(&p, Action::LineageRead, &Resource::Platform)
-        .await?;
-    let n = node(&q.node)?;
-    let edges = state
-        .ledger
-        .derived(&n, q.depth.unwrap_or(16))
-        .await
-        .map_err(ledger_err)?;
-    Ok(Json(LineageDto {
-        node: n.key(),
-        edges: edges.into_iter().map(Into::into).collect(),
-    }))
+    lineage(&state, &p, &q, true).await
 }
 
 /// Where a node came from.
@@ -629,18 +641,5 @@ pub async fn sources(
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<LineageQuery>,
 ) -> Result<Json<LineageDto>, ApiError> {
-    state
-        .identity
-        .authorize(&p, Action::LineageRead, &Resource::Platform)
-        .await?;
-    let n = node(&q.node)?;
-    let edges = state
-        .ledger
-        .sources(&n, q.depth.unwrap_or(16))
-        .await
-        .map_err(ledger_err)?;
-    Ok(Json(LineageDto {
-        node: n.key(),
-        edges: edges.into_iter().map(Into::into).collect(),
-    }))
+    lineage(&state, &p, &q, false).await
 }

@@ -133,8 +133,18 @@ pub async fn update_user(
         roles: body.roles,
         status: body.status,
     };
-    let u = state.identity.update_user(&p, id, patch).await?;
-    let (_, o) = state.identity.get_user(&p, u.id).await?;
+    apply(&state, &p, id, patch).await
+}
+
+/// Applies a change to an account and answers with the account as it is now.
+async fn apply(
+    state: &AppState,
+    p: &shuyu_core::actor::Principal,
+    id: UserId,
+    patch: UserPatch,
+) -> Result<Json<UserDto>, ApiError> {
+    let u = state.identity.update_user(p, id, patch).await?;
+    let (_, o) = state.identity.get_user(p, u.id).await?;
     Ok(Json(UserDto::new(&u, &o)))
 }
 
@@ -163,9 +173,7 @@ pub async fn disable_user(
         status: Some("disabled".into()),
         ..Default::default()
     };
-    let u = state.identity.update_user(&p, id, patch).await?;
-    let (_, o) = state.identity.get_user(&p, u.id).await?;
-    Ok(Json(UserDto::new(&u, &o)))
+    apply(&state, &p, id, patch).await
 }
 
 /// Issues a new temporary password for an account (returned once) and ends its sessions.

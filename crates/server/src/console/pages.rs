@@ -894,17 +894,15 @@ pub async fn audit_export(
     jar: CookieJar,
     ConsoleUser(p): ConsoleUser,
 ) -> Response {
-    if let Err(e) = state
+    let result = match state
         .identity
         .authorize(&p, Action::AuditExport, &Resource::Platform)
         .await
     {
-        let (jar, page) = page_for(&state, jar, &headers, Some(&p), "/console/audit");
-        let lang = page.lang;
-        let (status, text) = explain(e, lang);
-        return (jar, error_page(status, page, t(lang, "ui.nav.audit"), text)).into_response();
-    }
-    match crate::api::audit::export_response(&state, &p).await {
+        Ok(()) => crate::api::audit::export_response(&state, &p).await,
+        Err(e) => Err(ApiError::from(e)),
+    };
+    match result {
         Ok(r) => r,
         Err(e) => {
             let (jar, page) = page_for(&state, jar, &headers, Some(&p), "/console/audit");

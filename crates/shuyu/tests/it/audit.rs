@@ -359,6 +359,13 @@ async fn a_witness_cosigns_consistent_checkpoints_and_detects_a_fork() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let seen: u64 = said
+        .split("size ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the witnessed size");
     let cp = api.get("/api/v1/audit/checkpoint", Some(&key)).await;
     assert_eq!(cp.json["cosignatures"][0]["witness"], "市委网信办", "{cp:?}");
     s.stop().await;
@@ -371,19 +378,22 @@ async fn a_witness_cosigns_consistent_checkpoints_and_detects_a_fork() {
     for f in ["shuyu.db-wal", "shuyu.db-shm"] {
         let _ = std::fs::copy(data.join(f), copy.path().join(f));
     }
-    // …rolled back by deleting the newest entries and their nodes, then grown differently.
+    // …rolled back to before the last entries the witness saw, then grown differently.
+    let keep = seen - 2;
     let store = shuyu_store::Store::open_sqlite(&copy.path().join("shuyu.db"))
         .await
         .expect("db");
     let mut c = store.read().await.expect("conn");
-    for sql in [
-        "DELETE FROM audit_cosignatures",
-        "DELETE FROM audit_checkpoints",
-        "DELETE FROM audit_payloads WHERE seq >= (SELECT MAX(seq) - 3 FROM audit_entries)",
-        "DELETE FROM lineage_edges",
-        "DELETE FROM audit_entries WHERE seq >= (SELECT MAX(seq) - 3 FROM audit_entries)",
-        "DELETE FROM audit_nodes WHERE idx * (1 << level) + (1 << level) > (SELECT MAX(seq) + 1 FROM audit_entries)",
-    ] {
+    let statements = [
+        "DELETE FROM audit_cosignatures".to_string(),
+        "DELETE FROM audit_checkpoints".to_string(),
+        format!("DELETE FROM audit_payloads WHERE seq >= {keep}"),
+        "DELETE FROM lineage_edges".to_string(),
+        format!("DELETE FROM audit_entries WHERE seq >= {keep}"),
+        format!("DELETE FROM audit_nodes WHERE (idx + 1) * (1 << level) > {keep}"),
+    ];
+    for sql in statements {
+        let sql: &'static str = Box::leak(sql.into_boxed_str());
         shuyu_store::test_support::execute_raw(&mut c, sql).await.expect(sql);
     }
     drop(c);

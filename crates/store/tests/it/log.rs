@@ -272,20 +272,31 @@ async fn proofs_from_the_node_cache_equal_proofs_from_the_database() {
     for db in TestDb::all().await {
         let clock = SimClock::fixed();
         for b in 0..3u64 {
-            db.store.append((0..1100).map(|i| ev(&clock, b * 1100 + i)).collect()).await.expect("append");
+            db.store
+                .append((0..1100).map(|i| ev(&clock, b * 1100 + i)).collect())
+                .await
+                .expect("append");
         }
         let n = 3300;
         let mut c = db.store.read().await.expect("conn");
         for round in 0..2 {
             for seq in [0u64, 1023, 1024, 2047, 2500, n - 1] {
                 let cached = db.store.inclusion_proof(seq, n).await.expect("cached");
-                assert_eq!(cached, log::inclusion_proof(&mut c, seq, n).await.expect("db"), "{} round {round} seq {seq}", db.label());
+                assert_eq!(
+                    cached,
+                    log::inclusion_proof(&mut c, seq, n).await.expect("db"),
+                    "{} round {round} seq {seq}",
+                    db.label()
+                );
             }
             for first in [1u64, 1024, 2048, 3000] {
                 let cached = db.store.consistency_proof(first, n).await.expect("cached");
                 assert_eq!(cached, log::consistency_proof(&mut c, first, n).await.expect("db"));
             }
-            assert_eq!(db.store.root_at(n).await.expect("root"), log::root_at(&mut c, n).await.expect("root"));
+            assert_eq!(
+                db.store.root_at(n).await.expect("root"),
+                log::root_at(&mut c, n).await.expect("root")
+            );
         }
         drop(c);
         db.finish().await;
