@@ -19,5 +19,6 @@ pub mod clock;
 pub mod error;
 pub mod i18n;
 pub mod id;
+pub mod ident;
 pub mod party;
 pub mod secret;
