@@ -38,6 +38,9 @@ pub enum FieldType {
     BankCard,
     /// Unified social credit code (GB 32100).
     Uscc,
+    /// A party: a person's ID number or an organisation's credit code in one column
+    /// (an owner, a payer). Sensitive, because some of its values identify people.
+    PartyId,
     /// A Chinese personal name.
     PersonName,
     /// A postal address.
@@ -62,11 +65,12 @@ pub enum FieldType {
 
 impl FieldType {
     /// Every type.
-    pub const ALL: [FieldType; 14] = [
+    pub const ALL: [FieldType; 15] = [
         FieldType::IdNumber,
         FieldType::Mobile,
         FieldType::BankCard,
         FieldType::Uscc,
+        FieldType::PartyId,
         FieldType::PersonName,
         FieldType::Address,
         FieldType::LicensePlate,
@@ -86,6 +90,7 @@ impl FieldType {
             FieldType::Mobile => "mobile",
             FieldType::BankCard => "bank_card",
             FieldType::Uscc => "uscc",
+            FieldType::PartyId => "party_id",
             FieldType::PersonName => "person_name",
             FieldType::Address => "address",
             FieldType::LicensePlate => "license_plate",
@@ -107,6 +112,7 @@ impl FieldType {
             FieldType::Mobile => Mobile::parse(v).is_ok(),
             FieldType::BankCard => BankCard::parse(v).is_ok(),
             FieldType::Uscc => Uscc::parse(v).is_ok(),
+            FieldType::PartyId => IdNumber::parse(v).is_ok() || Uscc::parse(v).is_ok(),
             FieldType::PersonName => names::is_person_name(v),
             FieldType::Address => names::is_address(v),
             FieldType::LicensePlate => names::is_license_plate(v),
@@ -275,9 +281,10 @@ fn is_month(v: &str) -> bool {
 /// Value detectors, strongest evidence first: a type wins when it accepts at least this share.
 const THRESHOLD: f64 = 0.9;
 
-const VALUE_TYPES: [FieldType; 11] = [
+const VALUE_TYPES: [FieldType; 12] = [
     FieldType::IdNumber,
     FieldType::Uscc,
+    FieldType::PartyId,
     FieldType::BankCard,
     FieldType::Mobile,
     FieldType::Email,
@@ -303,11 +310,15 @@ fn name_hint(name: &str) -> (Option<FieldType>, Option<Sensitivity>) {
         "薪",
         "养老",
         "医疗",
+        "medical",
         "unemploy",
         "insurance_paid",
         "cost",
         "费用",
     ]) {
+        Some(Sensitivity::Personal)
+    } else if has(&["gender", "sex", "性别", "birth", "出生", "ethnic", "民族", "nation"]) {
+        // Personal basic information (GB/T 35273 A.1): on its own not identifying, but about a person.
         Some(Sensitivity::Personal)
     } else if has(&[
         "tax", "revenue", "capital", "营收", "纳税", "税", "资本", "arrears", "欠费", "kwh", "assessed",
@@ -369,8 +380,19 @@ pub fn classify_field<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> 
     }
     let (field_type, confidence) = chosen;
 
+    finish(name, field_type, confidence, n, hint_sensitivity)
+}
+
+/// Sensitivity and grade of a field of `field_type`, with the name's hints, and the evidence line.
+fn finish(
+    name: &str,
+    field_type: FieldType,
+    confidence: f64,
+    n: usize,
+    hint_sensitivity: Option<Sensitivity>,
+) -> FieldClass {
     let type_sensitivity = match field_type {
-        FieldType::IdNumber | FieldType::BankCard => Sensitivity::SensitivePersonal,
+        FieldType::IdNumber | FieldType::BankCard | FieldType::PartyId => Sensitivity::SensitivePersonal,
         FieldType::Mobile | FieldType::PersonName | FieldType::Address | FieldType::LicensePlate | FieldType::Email => {
             Sensitivity::Personal
         }
@@ -403,6 +425,25 @@ pub fn classify_field<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> 
         evidence,
         sampled: n,
     }
+}
+
+/// The classification of a field whose type the provider set: sensitivity and grade
+/// follow the type (the provider may then raise the grade further).
+pub fn reclassify<'a>(class: FieldClass, field_type: FieldType, values: impl Iterator<Item = &'a str>) -> FieldClass {
+    let sample: Vec<&str> = values.map(str::trim).filter(|v| !v.is_empty()).take(10_000).collect();
+    let n = sample.len();
+    let confidence = if n == 0 {
+        0.0
+    } else {
+        sample.iter().filter(|v| field_type.accepts(v)).count() as f64 / n as f64
+    };
+    let (_, hint) = name_hint(&class.field);
+    finish(&class.field, field_type, confidence, n, hint)
+}
+
+/// The rule an invalid resident ID number breaks (`id_number_format`, `id_number_birth_date`, `id_number_check`).
+pub fn id_number_rule(v: &str) -> Option<&'static str> {
+    IdNumber::parse(v).err().map(|e| e.rule)
 }
 
 /// The grade of a dataset: the strictest of its fields' (就高从严).

@@ -183,5 +183,6 @@ fn resource_ref(r: &Resource) -> (&'static str, String) {
         Resource::Org { id, .. } => ("org", id.to_string()),
         Resource::User { id, .. } => ("user", id.to_string()),
         Resource::ApiKey { id, .. } => ("api_key", id.to_string()),
+        Resource::Dataset { id, .. } => ("dataset", id.clone()),
     }
 }

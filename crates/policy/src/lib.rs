@@ -32,6 +32,7 @@ pub const SCHEMA_SRC: &str = include_str!("../policies/shuyu.cedarschema");
 pub const POLICY_SRCS: &[(&str, &str)] = &[
     ("kernel.cedar", include_str!("../policies/kernel.cedar")),
     ("audit.cedar", include_str!("../policies/audit.cedar")),
+    ("datasets.cedar", include_str!("../policies/datasets.cedar")),
 ];
 
 /// Why the policies could not be loaded.
@@ -98,6 +99,10 @@ actions! {
     AuditExport => "audit.export", "Download an export bundle.";
     AuditCosign => "audit.cosign", "Countersign a checkpoint as a witness.";
     LineageRead => "lineage.read", "Query the lineage graph.";
+    DatasetList => "dataset.list", "List datasets (each then filtered by dataset.read).";
+    DatasetRead => "dataset.read", "Read a dataset's metadata, versions and error reports.";
+    DatasetImport => "dataset.import", "Import a file as a new version of a dataset.";
+    DatasetReview => "dataset.review", "Correct a version's classification, accept or reject it.";
     ApiKeyList => "apikey.list", "List an organisation's API keys.";
     ApiKeyCreate => "apikey.create", "Create an API key.";
     ApiKeyRevoke => "apikey.revoke", "Revoke an API key.";
@@ -131,6 +136,19 @@ pub enum Resource {
         region: RegionCode,
         /// Its roles.
         roles: Vec<String>,
+    },
+    /// A dataset (existing or about to be created).
+    Dataset {
+        /// Its id.
+        id: String,
+        /// Its provider.
+        org: OrgId,
+        /// The provider's kind.
+        org_kind: OrgKind,
+        /// The provider's region.
+        region: RegionCode,
+        /// Its grade code.
+        grade: String,
     },
     /// An API key (existing or about to be created).
     ApiKey {
@@ -369,6 +387,30 @@ impl Policies {
                 region,
                 roles,
             )?,
+            Resource::Dataset {
+                id,
+                org,
+                org_kind,
+                region,
+                grade,
+            } => {
+                let attrs = HashMap::from([
+                    ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
+                    (
+                        "region".to_string(),
+                        RestrictedExpression::new_entity_uid(region_uid(region)?),
+                    ),
+                    ("grade".to_string(), RestrictedExpression::new_string(grade.clone())),
+                ]);
+                let u = uid("Dataset", id)?;
+                let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
+                    .map_err(|e| PolicyError::Request(e.to_string()))?;
+                entities.push(e);
+                if orgs_added.insert(*org) {
+                    entities.push(org_entity(*org, *org_kind, region, Status::Active)?);
+                }
+                u
+            }
             Resource::ApiKey {
                 org,
                 org_kind,
@@ -458,5 +500,6 @@ fn resource_id(r: &Resource) -> String {
         Resource::Org { id, .. } => id.to_string(),
         Resource::User { id, .. } => id.to_string(),
         Resource::ApiKey { id, .. } => id.to_string(),
+        Resource::Dataset { id, .. } => id.clone(),
     }
 }

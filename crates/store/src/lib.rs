@@ -27,6 +27,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
 pub mod api_keys;
+pub mod datasets;
 pub mod lineage;
 pub mod log;
 pub mod orgs;
@@ -138,6 +139,7 @@ fn migrator() -> Migrator {
     Migrator::with_migrations(vec![
         m(1, "kernel", include_str!("../migrations/0001_kernel.sql")),
         m(2, "audit", include_str!("../migrations/0002_audit.sql")),
+        m(3, "datasets", include_str!("../migrations/0003_datasets.sql")),
     ])
 }
 

@@ -1,0 +1,370 @@
+//! # shuyu-vault
+//!
+//! Where the domain's full data rests (DESIGN.md §1, §7; ). A dataset
+//! version is written once as Parquet with **Parquet Modular Encryption**: footer
+//! and every column encrypted with AES-256-GCM under a fresh 256-bit data key of
+//! that version, with the version's id as additional authenticated data (a file
+//! moved to another version does not decrypt). The data key is stored only
+//! *wrapped* under the domain master key ([`shuyu_keyring`]); rotating the master
+//! key re-wraps keys without rewriting data ([`Vault::rewrap`]); deleting the
+//! wrapped key destroys the version (crypto-shredding). Objects go through
+//! `object_store` (the local filesystem by default).
+//!
+//! This crate has **no public way to read plaintext**: reading belongs to the
+//! engine (a later crate), and nothing above the engine can name a decrypting
+//! type. Writes stage to a local file and become visible only when complete;
+//! [`Vault::sweep`] removes what a crash left behind.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use parquet::arrow::ArrowWriter;
+use parquet::encryption::encrypt::FileEncryptionProperties;
+use parquet::file::properties::WriterProperties;
+use shuyu_keyring::{KeyringError, MasterKey};
+
+/// What can go wrong in the vault.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The object store failed.
+    #[error("vault storage: {0}")]
+    Storage(#[from] object_store::Error),
+    /// Parquet encoding or encryption failed.
+    #[error("vault encoding: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// A staging file could not be written.
+    #[error("vault staging file: {0}")]
+    Io(#[from] std::io::Error),
+    /// A key could not be made, wrapped or unwrapped (wrong master key?).
+    #[error(transparent)]
+    Key(#[from] KeyringError),
+}
+
+/// The purpose label a version's data key is wrapped under (binds the wrapped key to its version).
+pub fn key_purpose(version_id: &str) -> String {
+    format!("shuyu/dataset-version-key/v1/{version_id}")
+}
+
+/// A stored, sealed version: where it is and how to open it (with the master key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// The object's path in the vault.
+    pub path: String,
+    /// The version's data key, wrapped under the master key.
+    pub wrapped_key: String,
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes stored.
+    pub bytes: u64,
+}
+
+/// The data vault of one installation.
+#[derive(Debug, Clone)]
+pub struct Vault {
+    objects: Arc<dyn ObjectStore>,
+    staging: PathBuf,
+    master: MasterKey,
+}
+
+/// A version being written: rows go to an encrypted staging file; nothing is visible until [`Vault::seal`].
+pub struct Writer {
+    inner: ArrowWriter<std::fs::File>,
+    staging: PathBuf,
+    path: String,
+    wrapped_key: String,
+    rows: u64,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Appends rows.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), VaultError> {
+        self.inner.write(batch)?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+}
+
+fn random_key() -> Result<Vec<u8>, VaultError> {
+    let mut k = vec![0u8; 32];
+    getrandom::fill(&mut k).map_err(|e| KeyringError::Random(e.to_string()))?;
+    Ok(k)
+}
+
+impl Vault {
+    /// A vault in `DATA_DIR/vault`, staging in `DATA_DIR/vault-staging`.
+    pub fn local(data_dir: &Path, master: MasterKey) -> Result<Vault, VaultError> {
+        let root = data_dir.join("vault");
+        let staging = data_dir.join("vault-staging");
+        std::fs::create_dir_all(&root)?;
+        std::fs::create_dir_all(&staging)?;
+        Ok(Vault {
+            objects: Arc::new(LocalFileSystem::new_with_prefix(root)?),
+            staging,
+            master,
+        })
+    }
+
+    /// A vault over any object store (S3-compatible, MinIO, OSS …).
+    pub fn new(objects: Arc<dyn ObjectStore>, staging: PathBuf, master: MasterKey) -> Vault {
+        Vault {
+            objects,
+            staging,
+            master,
+        }
+    }
+
+    /// Starts writing object `path` of version `version_id` with `schema`, under a fresh data key.
+    pub fn writer(&self, version_id: &str, path: &str, schema: SchemaRef) -> Result<Writer, VaultError> {
+        let key = random_key()?;
+        let wrapped_key = self.master.wrap(&key_purpose(version_id), &key)?;
+        let encryption = FileEncryptionProperties::builder(key)
+            .with_aad_prefix(version_id.as_bytes().to_vec())
+            .with_aad_prefix_storage(false)
+            .build()?;
+        let props = WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(256 * 1024))
+            .with_file_encryption_properties(encryption)
+            .build();
+        let staging = self.staging.join(format!("{}.parquet.part", path.replace('/', "_")));
+        let file = std::fs::File::create(&staging)?;
+        let inner = ArrowWriter::try_new(file, schema, Some(props))?;
+        Ok(Writer {
+            inner,
+            staging,
+            path: path.to_string(),
+            wrapped_key,
+            rows: 0,
+        })
+    }
+
+    /// Finishes a version and stores it; returns where it is and its wrapped key.
+    /// If this fails, nothing is stored (the staging file is removed).
+    pub async fn seal(&self, w: Writer) -> Result<Sealed, VaultError> {
+        let Writer {
+            inner,
+            staging,
+            path,
+            wrapped_key,
+            rows,
+        } = w;
+        let result = async {
+            inner.close()?;
+            let bytes = std::fs::metadata(&staging)?.len();
+            let location = ObjectPath::from(path.as_str());
+            let upload = self.objects.put_multipart(&location).await?;
+            let mut out = WriteMultipart::new(upload);
+            let mut f = tokio::fs::File::open(&staging).await?;
+            let mut buf = vec![0u8; 4 * 1024 * 1024];
+            loop {
+                let n = tokio::io::AsyncReadExt::read(&mut f, &mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                out.write(&buf[..n]);
+            }
+            out.finish().await?;
+            Ok::<_, VaultError>(bytes)
+        }
+        .await;
+        let _ = std::fs::remove_file(&staging);
+        let bytes = result?;
+        Ok(Sealed {
+            path,
+            wrapped_key,
+            rows,
+            bytes,
+        })
+    }
+
+    /// Abandons a version being written: nothing is stored.
+    pub fn abandon(&self, w: Writer) {
+        let staging = w.staging.clone();
+        drop(w);
+        let _ = std::fs::remove_file(staging);
+    }
+
+    /// Deletes a stored object (the caller deletes its wrapped key with it: crypto-shredding).
+    pub async fn delete(&self, path: &str) -> Result<(), VaultError> {
+        match self.objects.delete(&ObjectPath::from(path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Re-wraps a version's data key under `new_master` (master-key rotation; data is not rewritten).
+    pub fn rewrap(&self, version_id: &str, wrapped: &str, new_master: &MasterKey) -> Result<String, VaultError> {
+        let purpose = key_purpose(version_id);
+        let key = self.master.unwrap(&purpose, wrapped)?;
+        Ok(new_master.wrap(&purpose, &key)?)
+    }
+
+    /// Checks that a wrapped key opens with this vault's master key (a wrong master key fails clearly).
+    pub fn check_key(&self, version_id: &str, wrapped: &str) -> Result<(), VaultError> {
+        self.master
+            .unwrap(&key_purpose(version_id), wrapped)
+            .map(|_| ())
+            .map_err(VaultError::from)
+    }
+
+    /// After a crash: removes staging files, and stored objects no version refers to
+    /// (`known` paths). Returns how many objects were removed.
+    pub async fn sweep(&self, known: &HashSet<String>) -> Result<usize, VaultError> {
+        if let Ok(entries) = std::fs::read_dir(&self.staging) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let listed: Vec<object_store::ObjectMeta> = self.objects.list(None).try_collect().await?;
+        let mut removed = 0;
+        for meta in listed {
+            if !known.contains(meta.location.as_ref()) {
+                tracing::warn!(object = %meta.location, "removing an orphan vault object");
+                self.objects.delete(&meta.location).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    #[cfg(test)]
+    async fn read_for_test(&self, version_id: &str, sealed: &Sealed) -> Result<Vec<RecordBatch>, VaultError> {
+        use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+        use parquet::encryption::decrypt::FileDecryptionProperties;
+        let key = self.master.unwrap(&key_purpose(version_id), &sealed.wrapped_key)?;
+        let bytes = self
+            .objects
+            .get(&ObjectPath::from(sealed.path.as_str()))
+            .await?
+            .bytes()
+            .await?;
+        let props = FileDecryptionProperties::builder(key)
+            .with_aad_prefix(version_id.as_bytes().to_vec())
+            .build()?;
+        let options = ArrowReaderOptions::new().with_file_decryption_properties(props);
+        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)?.build()?;
+        Ok(reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(parquet::errors::ParquetError::from)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(names: &[&str]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("person_id", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(names.to_vec())),
+                Arc::new(Int64Array::from((0..names.len() as i64).collect::<Vec<_>>())),
+            ],
+        )
+        .expect("batch")
+    }
+
+    fn files_contain(dir: &Path, needle: &[u8]) -> bool {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn versions_are_ciphertext_bound_to_their_key_and_version() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let vault = Vault::local(dir.path(), MasterKey::from_bytes([5u8; 32])).expect("vault");
+        let canary = "379901199003071234";
+        let b = batch(&[canary, "379902198512120021"]);
+        let mut w = vault
+            .writer("v1", "datasets/population/v1.parquet", b.schema())
+            .expect("writer");
+        w.write(&b).expect("write");
+        let sealed = vault.seal(w).await.expect("seal");
+        assert_eq!(sealed.rows, 2);
+        // No plaintext value, and not the column name either, appears in any file of the data dir.
+        assert!(!files_contain(dir.path(), canary.as_bytes()));
+        assert!(!files_contain(dir.path(), b"person_id"));
+        // The right key reads it back.
+        let back = vault.read_for_test("v1", &sealed).await.expect("read");
+        assert_eq!(back[0], b);
+        // Another version id (AAD) or another master key does not.
+        assert!(vault.read_for_test("v2", &sealed).await.is_err());
+        let wrong = Vault::local(dir.path(), MasterKey::from_bytes([6u8; 32])).expect("vault");
+        let err = wrong
+            .check_key("v1", &sealed.wrapped_key)
+            .expect_err("wrong master key");
+        assert!(err.to_string().contains("wrong master key"), "{err}");
+        // Rotation re-wraps the key; the data still reads with the new master key.
+        let new_master = MasterKey::from_bytes([7u8; 32]);
+        let rewrapped = vault.rewrap("v1", &sealed.wrapped_key, &new_master).expect("rewrap");
+        let rotated = Vault::local(dir.path(), new_master).expect("vault");
+        let resealed = Sealed {
+            wrapped_key: rewrapped,
+            ..sealed.clone()
+        };
+        assert_eq!(rotated.read_for_test("v1", &resealed).await.expect("read")[0], b);
+    }
+
+    #[tokio::test]
+    async fn a_crash_leaves_nothing_after_a_sweep() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let vault = Vault::local(dir.path(), MasterKey::from_bytes([5u8; 32])).expect("vault");
+        let b = batch(&["a"]);
+        let mut kept = vault.writer("k", "datasets/x/k.parquet", b.schema()).expect("writer");
+        kept.write(&b).expect("write");
+        let kept = vault.seal(kept).await.expect("seal");
+        let mut orphan = vault.writer("o", "datasets/x/o.parquet", b.schema()).expect("writer");
+        orphan.write(&b).expect("write");
+        let orphan = vault.seal(orphan).await.expect("seal");
+        let mut half = vault.writer("h", "datasets/x/h.parquet", b.schema()).expect("writer");
+        half.write(&b).expect("write");
+        std::mem::forget(half); // the process died mid-write
+        let known: HashSet<String> = [kept.path.clone()].into();
+        assert_eq!(vault.sweep(&known).await.expect("sweep"), 1);
+        assert!(
+            std::fs::read_dir(dir.path().join("vault-staging"))
+                .expect("dir")
+                .next()
+                .is_none()
+        );
+        assert!(vault.read_for_test("k", &kept).await.is_ok());
+        assert!(vault.read_for_test("o", &orphan).await.is_err());
+    }
+}
