@@ -12,7 +12,14 @@
 //! The catalog chain (resource → operation → development catalogs, social data)
 //! builds on these datasets (issue "Data vault … and the catalogs").
 
+pub mod chain;
+pub mod dcat;
+pub mod entries;
+pub mod governance;
+pub mod request;
 pub mod version;
+
+pub use request::ImportRequest;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -52,6 +59,12 @@ pub enum CatalogError {
     /// The version is not in a state that allows this.
     #[error(transparent)]
     State(#[from] version::IllegalTransition),
+    /// The catalog entry is not in a state that allows this.
+    #[error(transparent)]
+    EntryState(#[from] chain::IllegalEntryTransition),
+    /// The governance item is not in a state that allows this.
+    #[error(transparent)]
+    ItemState(#[from] governance::IllegalItemTransition),
     /// No such dataset or version.
     #[error("not found: {0}")]
     NotFound(&'static str),
@@ -76,7 +89,10 @@ impl UserFacing for CatalogError {
             CatalogError::Store(e) => e.kind(),
             CatalogError::Import(_) | CatalogError::Invalid(_) => ErrorKind::Invalid,
             CatalogError::Vault(_) => ErrorKind::Internal,
-            CatalogError::State(_) | CatalogError::CoreData(_) => ErrorKind::Conflict,
+            CatalogError::State(_)
+            | CatalogError::EntryState(_)
+            | CatalogError::ItemState(_)
+            | CatalogError::CoreData(_) => ErrorKind::Conflict,
             CatalogError::NotFound(_) => ErrorKind::NotFound,
         }
     }
@@ -86,7 +102,7 @@ impl UserFacing for CatalogError {
             CatalogError::Store(e) => e.code(),
             CatalogError::Import(_) => "import_failed",
             CatalogError::Vault(_) => "internal",
-            CatalogError::State(_) => "illegal_transition",
+            CatalogError::State(_) | CatalogError::EntryState(_) | CatalogError::ItemState(_) => "illegal_transition",
             CatalogError::NotFound(_) => "not_found",
             CatalogError::CoreData(_) => "core_data_refused",
             CatalogError::Invalid(v) => v.code(),
@@ -98,6 +114,10 @@ impl UserFacing for CatalogError {
             CatalogError::Identity(e) => e.message(),
             CatalogError::Import(e) => m.arg("detail", e.to_string()),
             CatalogError::State(e) => m
+                .arg("from", e.from.code())
+                .arg("event", format!("{:?}", e.event).to_lowercase()),
+            CatalogError::EntryState(e) => m.arg("from", e.from.code()).arg("event", e.event.code()),
+            CatalogError::ItemState(e) => m
                 .arg("from", e.from.code())
                 .arg("event", format!("{:?}", e.event).to_lowercase()),
             CatalogError::NotFound(o) => m.arg_key("object", format!("object.{o}")),
@@ -185,13 +205,14 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
-fn dataset_resource(d: &DatasetRecord, org: &shuyu_store::orgs::OrgRecord) -> Resource {
+fn dataset_resource(d: &DatasetRecord, org: &shuyu_store::orgs::OrgRecord, social_approved: bool) -> Resource {
     Resource::Dataset {
         id: d.id.clone(),
         org: org.id,
         org_kind: org.kind,
         region: org.region.clone(),
         grade: d.grade.clone(),
+        social_approved,
     }
 }
 
@@ -210,7 +231,7 @@ fn file_digest(path: &Path) -> Result<String, std::io::Error> {
     Ok(hex::encode(h.finalize()))
 }
 
-fn valid_name(name: &str) -> Result<String, FieldError> {
+pub(crate) fn valid_name(name: &str) -> Result<String, FieldError> {
     let n = name.trim().to_ascii_lowercase();
     let ok = (2..=64).contains(&n.len())
         && n.starts_with(|c: char| c.is_ascii_lowercase())
@@ -236,6 +257,13 @@ impl Catalog {
             .ok_or(CatalogError::NotFound("org"))
     }
 
+    /// The policy resource of a dataset; a developer's dataset carries whether its social data was approved.
+    async fn resource_of(&self, d: &DatasetRecord, o: &shuyu_store::orgs::OrgRecord) -> Result<Resource, CatalogError> {
+        let social =
+            o.kind == shuyu_core::party::OrgKind::Developer && self.social_approved(&o.id.to_string(), &d.name).await?;
+        Ok(dataset_resource(d, o, social))
+    }
+
     /// Removes what a crash left in the vault: staging files and objects no version refers to.
     pub async fn sweep(&self) -> Result<usize, CatalogError> {
         let known: HashSet<String> = datasets::live_objects(&mut *self.identity.store().read().await?)
@@ -245,18 +273,15 @@ impl Catalog {
         Ok(self.vault.sweep(&known).await?)
     }
 
-    /// Imports `file` as a new version of dataset `name` of the principal's organisation
-    /// (created on first import, titled `title`). The version awaits review.
-    pub async fn import(
+    /// The dataset `name` of the principal's organisation as it would receive an import
+    /// (a new record if it does not exist yet), once the principal is allowed to import
+    /// into it. Authorization comes first: who may not import learns nothing about naming rules.
+    async fn import_target(
         &self,
         p: &Principal,
         name: &str,
         title: Option<&str>,
-        file: &Path,
-        source_name: &str,
-        opts: &Options,
-    ) -> Result<(VersionView, Vec<ImportErrorRecord>), CatalogError> {
-        // Authorization comes first: who may not import learns nothing about naming rules.
+    ) -> Result<DatasetRecord, CatalogError> {
         let name = name.trim().to_ascii_lowercase();
         let org = self.org(&p.org_id.to_string()).await?;
         let existing = datasets::find(&mut *self.identity.store().read().await?, &org.id.to_string(), &name).await?;
@@ -271,7 +296,9 @@ impl Catalog {
                     .map(str::trim)
                     .filter(|t| !t.is_empty())
                     .unwrap_or(&name)
-                    .to_string(),
+                    .chars()
+                    .take(200)
+                    .collect(),
                 grade: "L1".into(),
                 status: "active".into(),
                 current_version: None,
@@ -279,14 +306,63 @@ impl Catalog {
                 updated_at: now,
             },
         };
+        let social = org.kind == shuyu_core::party::OrgKind::Developer
+            && self.social_approved(&org.id.to_string(), &name).await?;
         self.identity
-            .authorize(p, Action::DatasetImport, &dataset_resource(&dataset, &org))
+            .authorize(p, Action::DatasetImport, &dataset_resource(&dataset, &org, social))
             .await?;
         valid_name(&name)?;
+        Ok(dataset)
+    }
+
+    /// Whether the principal may import into dataset `name` — asked before an upload
+    /// is received, so a refused caller does not send gigabytes first.
+    pub async fn may_import(&self, p: &Principal, name: &str) -> Result<(), CatalogError> {
+        self.import_target(p, name, None).await.map(|_| ())
+    }
+
+    /// Imports `file` as a new version of dataset `name` of the principal's organisation
+    /// (created on first import, titled `title`). The version awaits review.
+    pub async fn import(
+        &self,
+        p: &Principal,
+        name: &str,
+        title: Option<&str>,
+        file: &Path,
+        source_name: &str,
+        opts: &Options,
+    ) -> Result<(VersionView, Vec<ImportErrorRecord>), CatalogError> {
+        let dataset = self.import_target(p, name, title).await?;
+        let now = self.identity.clock().now();
+        // The format follows the name the provider gave the file, not where it was received.
+        let mut opts = opts.clone();
+        if opts.format.is_none() {
+            opts.format = Some(
+                shuyu_import::Format::from_name(source_name)
+                    .ok_or_else(|| shuyu_import::ImportError::UnknownFormat(source_name.to_string()))?,
+            );
+        }
         let version_id = uuid::Uuid::now_v7().to_string();
         let object_path = format!("datasets/{}/{}.parquet", dataset.id, version_id);
         let digest = file_digest(file).map_err(shuyu_import::ImportError::from)?;
-        let imported = shuyu_import::import_file(file, opts, &self.vault, &version_id, &object_path).await?;
+        // Reading and validating is CPU-bound: it runs on a blocking thread, not on the server's workers.
+        let imported = {
+            let (file, opts, vault, vid, path) = (
+                file.to_path_buf(),
+                opts.clone(),
+                self.vault.clone(),
+                version_id.clone(),
+                object_path.clone(),
+            );
+            let rt = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                rt.block_on(shuyu_import::import_file(&file, &opts, &vault, &vid, &path))
+            })
+            .await
+            .map_err(|e| {
+                shuyu_import::ImportError::Io(std::io::Error::other(format!("the import task stopped: {e}")))
+            })??
+        };
         let report: Report = imported.report;
         let errors: Vec<ImportErrorRecord> = report
             .errors
@@ -354,8 +430,7 @@ impl Catalog {
             to: NodeRef::new("dataset_version", version_id.clone()),
             relation: "imported_as".into(),
         }];
-        let create = (dataset.current_version.is_none() && dataset.created_at == now)
-            .then(|| shuyu_identity::audit::by(p, now, "dataset.create", "dataset", dataset.id.clone(), None, None));
+        let create = shuyu_identity::audit::by(p, now, "dataset.create", "dataset", dataset.id.clone(), None, None);
         let (ds, mut rec, errs) = (dataset.clone(), record.clone(), errors.clone());
         let stored = self
             .identity
@@ -364,13 +439,11 @@ impl Catalog {
                 Box::pin(async move {
                     if datasets::get(tx.conn(), &ds.id).await?.is_none() {
                         datasets::insert(tx.conn(), &ds).await?;
+                        tx.record(create);
                     }
                     rec.version_no = datasets::next_version_no(tx.conn(), &ds.id).await?;
                     datasets::insert_version(tx.conn(), &rec).await?;
                     datasets::insert_errors(tx.conn(), &rec.id, &errs).await?;
-                    if let Some(e) = create {
-                        tx.record(e);
-                    }
                     tx.record(event);
                     Ok::<_, StoreError>(rec)
                 })
@@ -410,7 +483,7 @@ impl Catalog {
     pub async fn version(&self, p: &Principal, version_id: &str) -> Result<VersionView, CatalogError> {
         let (v, d, o) = self.load(version_id).await?;
         self.identity
-            .authorize(p, Action::DatasetRead, &dataset_resource(&d, &o))
+            .authorize(p, Action::DatasetRead, &self.resource_of(&d, &o).await?)
             .await?;
         Ok(view(&v))
     }
@@ -425,7 +498,7 @@ impl Catalog {
     ) -> Result<Vec<ImportErrorRecord>, CatalogError> {
         let (v, d, o) = self.load(version_id).await?;
         self.identity
-            .authorize(p, Action::DatasetRead, &dataset_resource(&d, &o))
+            .authorize(p, Action::DatasetRead, &self.resource_of(&d, &o).await?)
             .await?;
         Ok(datasets::errors(
             &mut *self.identity.store().read().await?,
@@ -445,7 +518,10 @@ impl Catalog {
         let mut out = Vec::new();
         for d in all {
             let o = self.org(&d.org_id).await?;
-            if self.identity.allows(p, Action::DatasetRead, &dataset_resource(&d, &o)) {
+            if self
+                .identity
+                .allows(p, Action::DatasetRead, &self.resource_of(&d, &o).await?)
+            {
                 let versions = datasets::versions(&mut *self.identity.store().read().await?, &d.id).await?;
                 out.push((d, versions.iter().map(view).collect()));
             }
@@ -463,7 +539,7 @@ impl Catalog {
     ) -> Result<VersionView, CatalogError> {
         let (mut v, d, o) = self.load(version_id).await?;
         self.identity
-            .authorize(p, Action::DatasetReview, &dataset_resource(&d, &o))
+            .authorize(p, Action::DatasetReview, &self.resource_of(&d, &o).await?)
             .await?;
         let state = VersionState::parse(&v.status).unwrap_or(VersionState::Rejected);
         transition(state, VersionEvent::Correct)?;
@@ -519,7 +595,7 @@ impl Catalog {
     pub async fn accept(&self, p: &Principal, version_id: &str) -> Result<VersionView, CatalogError> {
         let (v, d, o) = self.load(version_id).await?;
         self.identity
-            .authorize(p, Action::DatasetReview, &dataset_resource(&d, &o))
+            .authorize(p, Action::DatasetReview, &self.resource_of(&d, &o).await?)
             .await?;
         let columns: Vec<Column> = serde_json::from_str(&v.columns_json).unwrap_or_default();
         let core: Vec<&str> = columns
@@ -585,7 +661,7 @@ impl Catalog {
     pub async fn reject(&self, p: &Principal, version_id: &str) -> Result<VersionView, CatalogError> {
         let (v, d, o) = self.load(version_id).await?;
         self.identity
-            .authorize(p, Action::DatasetReview, &dataset_resource(&d, &o))
+            .authorize(p, Action::DatasetReview, &self.resource_of(&d, &o).await?)
             .await?;
         self.destroy(p, v, "dataset.reject").await
     }

@@ -184,5 +184,6 @@ fn resource_ref(r: &Resource) -> (&'static str, String) {
         Resource::User { id, .. } => ("user", id.to_string()),
         Resource::ApiKey { id, .. } => ("api_key", id.to_string()),
         Resource::Dataset { id, .. } => ("dataset", id.clone()),
+        Resource::CatalogEntry { id, .. } => ("catalog_entry", id.clone()),
     }
 }

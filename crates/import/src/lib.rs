@@ -108,6 +108,8 @@ pub struct Options {
     pub overrides: HashMap<String, FieldType>,
     /// What to do with bad rows.
     pub on_error: OnError,
+    /// Rows read so far, for a progress bar or a status page (updated as rows stream).
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// One bad value (or a malformed row): never the value itself, only its digest.
@@ -355,7 +357,7 @@ pub async fn import_file(
         match src.next_row() {
             None => break,
             Some(Ok(r)) => sample.push(Ok(r)),
-            Some(Err(ImportError::Malformed { detail, .. })) => sample.push(Err(detail)),
+            Some(Err(ImportError::Malformed { row, detail })) if row > 0 => sample.push(Err(detail)),
             Some(Err(e)) => return Err(e),
         }
     }
@@ -429,10 +431,15 @@ pub async fn import_file(
             let next = match src.next_row() {
                 None => break,
                 Some(Ok(r)) => Ok(r),
-                Some(Err(ImportError::Malformed { detail, .. })) => Err(detail),
+                Some(Err(ImportError::Malformed { row, detail })) if row > 0 => Err(detail),
                 Some(Err(e)) => return Err(e),
             };
             row_no += 1;
+            if row_no.is_multiple_of(4096)
+                && let Some(c) = &opts.progress
+            {
+                c.store(row_no, std::sync::atomic::Ordering::Relaxed);
+            }
             p.process(next, row_no);
             p.flush(&mut data, &mut quarantine, false)?;
         }
@@ -445,6 +452,9 @@ pub async fn import_file(
         return Err(e);
     }
 
+    if let Some(c) = &opts.progress {
+        c.store(row_no, std::sync::atomic::Ordering::Relaxed);
+    }
     let rejected = opts.on_error == OnError::Reject && p.error_count > 0;
     let report = Report {
         format,

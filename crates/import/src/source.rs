@@ -17,7 +17,7 @@ use crate::ImportError;
 pub enum Format {
     /// Comma-separated values, any encoding (UTF-8, GBK, GB18030 detected).
     Csv,
-    /// Excel workbook (first sheet, first row = header).
+    /// Excel workbook (first row = header; further sheets with the same header continue the table).
     Xlsx,
     /// Apache Parquet (unencrypted).
     Parquet,
@@ -188,52 +188,87 @@ impl RowSource for CsvSource {
     }
 }
 
-/// The first sheet of a workbook.
+/// A workbook, sheet after sheet. Excel caps a sheet at 1 048 576 rows, so exports of
+/// larger tables continue on further sheets with the same header row: those are read
+/// as one table (row numbers run on across sheets). A sheet with another header is
+/// an error naming it — skipping it would lose rows silently. Empty sheets are skipped.
 pub struct XlsxSource {
+    book: calamine::Sheets<BufReader<File>>,
+    sheets: Vec<String>,
+    next_sheet: usize,
     headers: Vec<String>,
-    rows: std::vec::IntoIter<Vec<Option<String>>>,
+    range: calamine::Range<calamine::Data>,
+    row: usize,
+}
+
+fn sheet_error(detail: String) -> ImportError {
+    ImportError::Malformed { row: 0, detail }
+}
+
+fn xlsx_value(c: &calamine::Data) -> Option<String> {
+    match c {
+        calamine::Data::Empty => None,
+        calamine::Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(format!("{}", *f as i64)),
+        other => cell(&other.to_string()),
+    }
 }
 
 impl XlsxSource {
-    /// Opens `path` and reads its first sheet (a sheet is bounded by Excel's 1 048 576 rows).
+    /// Opens `path` and reads the header of its first sheet. Only one sheet is held in memory at a time.
     pub fn open(path: &Path) -> Result<Self, ImportError> {
         use calamine::Reader;
-        let mut wb = calamine::open_workbook_auto(path).map_err(|e| ImportError::Malformed {
+        let book = calamine::open_workbook_auto(path).map_err(|e| sheet_error(e.to_string()))?;
+        let sheets = book.sheet_names();
+        if sheets.is_empty() {
+            return Err(sheet_error("the workbook has no sheet".into()));
+        }
+        let mut src = Self {
+            book,
+            sheets,
+            next_sheet: 0,
+            headers: Vec::new(),
+            range: calamine::Range::empty(),
             row: 0,
-            detail: e.to_string(),
-        })?;
-        let range = wb
-            .worksheet_range_at(0)
-            .ok_or_else(|| ImportError::Malformed {
-                row: 0,
-                detail: "the workbook has no sheet".into(),
-            })?
-            .map_err(|e| ImportError::Malformed {
-                row: 0,
-                detail: e.to_string(),
-            })?;
-        let mut it = range.rows();
-        let headers: Vec<String> = it
-            .next()
-            .map(|r| r.iter().map(|c| c.to_string().trim().to_string()).collect())
-            .unwrap_or_default();
-        let rows: Vec<Vec<Option<String>>> = it
-            .map(|r| {
-                r.iter()
-                    .map(|c| match c {
-                        calamine::Data::Empty => None,
-                        calamine::Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
-                            Some(format!("{}", *f as i64))
-                        }
-                        other => cell(&other.to_string()),
-                    })
-                    .collect()
-            })
-            .collect();
-        Ok(Self {
-            headers,
-            rows: rows.into_iter(),
-        })
+        };
+        src.load_next_sheet()?;
+        Ok(src)
+    }
+
+    /// Loads the next non-empty sheet; returns whether there was one.
+    fn load_next_sheet(&mut self) -> Result<bool, ImportError> {
+        use calamine::Reader;
+        while self.next_sheet < self.sheets.len() {
+            let name = self.sheets[self.next_sheet].clone();
+            self.next_sheet += 1;
+            let range = self
+                .book
+                .worksheet_range(&name)
+                .map_err(|e| sheet_error(format!("sheet {name}: {e}")))?;
+            if range.is_empty() {
+                continue;
+            }
+            let width = range.width();
+            let header: Vec<String> = (0..width)
+                .map(|c| {
+                    range
+                        .get((0, c))
+                        .map(|v| v.to_string().trim().to_string())
+                        .unwrap_or_default()
+                })
+                .collect();
+            if self.headers.is_empty() {
+                self.headers = header;
+            } else if header != self.headers {
+                return Err(sheet_error(format!(
+                    "sheet {name} has a different header row than the first sheet; \
+                     sheets are read as one table, so import it as a workbook of its own"
+                )));
+            }
+            self.range = range;
+            self.row = 1;
+            return Ok(true);
+        }
+        Ok(false)
     }
 }
 
@@ -242,7 +277,18 @@ impl RowSource for XlsxSource {
         &self.headers
     }
     fn next_row(&mut self) -> Option<Result<Vec<Option<String>>, ImportError>> {
-        self.rows.next().map(Ok)
+        while self.row >= self.range.height() {
+            match self.load_next_sheet() {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let r = self.row;
+        self.row += 1;
+        Some(Ok((0..self.range.width())
+            .map(|c| self.range.get((r, c)).and_then(xlsx_value))
+            .collect()))
     }
 }
 

@@ -33,6 +33,7 @@ pub const POLICY_SRCS: &[(&str, &str)] = &[
     ("kernel.cedar", include_str!("../policies/kernel.cedar")),
     ("audit.cedar", include_str!("../policies/audit.cedar")),
     ("datasets.cedar", include_str!("../policies/datasets.cedar")),
+    ("catalogs.cedar", include_str!("../policies/catalogs.cedar")),
 ];
 
 /// Why the policies could not be loaded.
@@ -103,6 +104,14 @@ actions! {
     DatasetRead => "dataset.read", "Read a dataset's metadata, versions and error reports.";
     DatasetImport => "dataset.import", "Import a file as a new version of a dataset.";
     DatasetReview => "dataset.review", "Correct a version's classification, accept or reject it.";
+    GovernanceRaise => "governance.raise", "Raise a data-quality request or an objection against a dataset.";
+    GovernanceRead => "governance.read", "Read a dataset's governance requests and objections.";
+    GovernanceAnswer => "governance.answer", "Answer a governance request or objection (the provider).";
+    GovernanceClose => "governance.close", "Close a governance item (oversight; its raiser may close it too).";
+    CatalogRead => "catalog.read", "Read a catalog entry (published ones are public to every account).";
+    CatalogEdit => "catalog.edit", "Create, change, submit, revise or withdraw one's own catalog entry.";
+    CatalogDecide => "catalog.decide", "Confirm, approve, return or reject a submitted catalog entry.";
+    CatalogPublish => "catalog.publish", "Publish a catalog entry.";
     ApiKeyList => "apikey.list", "List an organisation's API keys.";
     ApiKeyCreate => "apikey.create", "Create an API key.";
     ApiKeyRevoke => "apikey.revoke", "Revoke an API key.";
@@ -149,6 +158,23 @@ pub enum Resource {
         region: RegionCode,
         /// Its grade code.
         grade: String,
+        /// A developer's social dataset whose import the operator approved.
+        social_approved: bool,
+    },
+    /// An entry of the catalog chain (existing or about to be created).
+    CatalogEntry {
+        /// Its id.
+        id: String,
+        /// The organisation that keeps it.
+        org: OrgId,
+        /// That organisation's kind.
+        org_kind: OrgKind,
+        /// That organisation's region.
+        region: RegionCode,
+        /// `resource`, `operation`, `development` or `social`.
+        kind: String,
+        /// Its state code.
+        state: String,
     },
     /// An API key (existing or about to be created).
     ApiKey {
@@ -393,6 +419,7 @@ impl Policies {
                 org_kind,
                 region,
                 grade,
+                social_approved,
             } => {
                 let attrs = HashMap::from([
                     ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
@@ -401,8 +428,38 @@ impl Policies {
                         RestrictedExpression::new_entity_uid(region_uid(region)?),
                     ),
                     ("grade".to_string(), RestrictedExpression::new_string(grade.clone())),
+                    (
+                        "social_approved".to_string(),
+                        RestrictedExpression::new_bool(*social_approved),
+                    ),
                 ]);
                 let u = uid("Dataset", id)?;
+                let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
+                    .map_err(|e| PolicyError::Request(e.to_string()))?;
+                entities.push(e);
+                if orgs_added.insert(*org) {
+                    entities.push(org_entity(*org, *org_kind, region, Status::Active)?);
+                }
+                u
+            }
+            Resource::CatalogEntry {
+                id,
+                org,
+                org_kind,
+                region,
+                kind,
+                state,
+            } => {
+                let attrs = HashMap::from([
+                    ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
+                    (
+                        "region".to_string(),
+                        RestrictedExpression::new_entity_uid(region_uid(region)?),
+                    ),
+                    ("kind".to_string(), RestrictedExpression::new_string(kind.clone())),
+                    ("state".to_string(), RestrictedExpression::new_string(state.clone())),
+                ]);
+                let u = uid("CatalogEntry", id)?;
                 let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
                     .map_err(|e| PolicyError::Request(e.to_string()))?;
                 entities.push(e);
@@ -501,5 +558,6 @@ fn resource_id(r: &Resource) -> String {
         Resource::User { id, .. } => id.to_string(),
         Resource::ApiKey { id, .. } => id.to_string(),
         Resource::Dataset { id, .. } => id.clone(),
+        Resource::CatalogEntry { id, .. } => id.clone(),
     }
 }

@@ -29,7 +29,6 @@ use shuyu_identity::Identity;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -55,6 +54,13 @@ pub struct ServerConfig {
     pub cookie_secure: bool,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
+    /// The largest file a provider may upload, in bytes. Default 4 GiB.
+    pub max_upload_bytes: u64,
+    /// How long an upload (receiving and importing the file) may take. Default 1 hour.
+    pub upload_timeout: Duration,
+    /// Where uploads are received before import: inside the data directory (raw data
+    /// must not sit in a world-readable temp dir); each file is deleted after its import.
+    pub upload_dir: std::path::PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +70,9 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             cookie_secure: false,
             trust_proxy: false,
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            upload_timeout: Duration::from_secs(3600),
+            upload_dir: std::env::temp_dir().join("shuyu-uploads"),
         }
     }
 }
@@ -75,6 +84,8 @@ pub struct AppState {
     pub identity: Identity,
     /// The audit ledger.
     pub ledger: Arc<shuyu_ledger::Ledger>,
+    /// Datasets and the catalogs (metadata, reports and masked examples only).
+    pub catalog: shuyu_catalog::Catalog,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
     /// Server settings.
@@ -104,6 +115,7 @@ impl std::fmt::Debug for AppState {
         (name = "auth", description = "Login, logout and the caller's own account"),
         (name = "directory", description = "Regions, organisations and accounts"),
         (name = "api-keys", description = "Keys for machine clients"),
+        (name = "datasets", description = "Dataset uploads, error reports, classification review, versions"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints, proofs, entries, witnesses, exports, lineage"),
         (name = "operations", description = "Health, readiness, metrics and this document")
     ),
@@ -155,12 +167,14 @@ async fn not_found(req: Request) -> Response {
 pub fn state(
     identity: Identity,
     ledger: Arc<shuyu_ledger::Ledger>,
+    catalog: shuyu_catalog::Catalog,
     cfg: ServerConfig,
 ) -> Result<AppState, prometheus::Error> {
     let doc = serde_json::to_vec_pretty(&openapi()).unwrap_or_default();
     Ok(AppState {
         identity,
         ledger,
+        catalog,
         metrics: Arc::new(Metrics::new()?),
         cfg: Arc::new(cfg),
         openapi_json: Arc::new(doc),
@@ -189,10 +203,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::Extension(BodyLimit(limit)))
         .layer(CatchPanicLayer::custom(problem::panic_response))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            state.cfg.request_timeout,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit))
         .layer(middleware::from_fn(problem::render_problems))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -219,6 +230,28 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
 
+/// Answers 408 when a request takes longer than allowed: `request_timeout`, except
+/// uploads, which receive and import a whole file and get `upload_timeout`.
+async fn time_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: middleware::Next,
+) -> Response {
+    let upload = req.method() == axum::http::Method::POST
+        && req.uri().path().starts_with("/api/v1/datasets/")
+        && req.uri().path().ends_with("/versions")
+        || req.uri().path() == console::UPLOAD_PATH;
+    let limit = if upload {
+        state.cfg.upload_timeout
+    } else {
+        state.cfg.request_timeout
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
+}
+
 /// Serves the application on `listener` until `shutdown` completes, then drains in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -229,4 +262,28 @@ pub async fn serve(
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod boundary {
+    /// The trust boundary is in the dependency graph: this crate cannot name the vault
+    /// (the only thing that holds encrypted records) or the importer (which reads raw
+    /// files), and the catalog it uses does not re-export either.
+    #[test]
+    fn the_server_cannot_name_the_vault_or_the_importer() {
+        let manifest = include_str!("../Cargo.toml");
+        for forbidden in ["shuyu-vault", "shuyu-import"] {
+            assert!(
+                !manifest.contains(forbidden),
+                "shuyu-server must not depend on {forbidden}"
+            );
+        }
+        let catalog = include_str!("../../catalog/src/lib.rs");
+        for reexport in ["pub use shuyu_vault", "pub use shuyu_import"] {
+            assert!(
+                !catalog.contains(reexport),
+                "shuyu-catalog must not re-export: {reexport}"
+            );
+        }
+    }
 }

@@ -60,6 +60,18 @@ impl Party {
 
 const A: Role = Role::Admin;
 
+/// Which demo user provides which demo dataset, and its title (DEMO_CITY.md).
+pub const DATASET_PROVIDERS: &[(&str, &str, &str)] = &[
+    ("population", "gongan.wang", "人口基础信息"),
+    ("enterprise", "scjg.zhao", "企业登记"),
+    ("social_insurance", "renshe.sun", "社保缴纳"),
+    ("medical_visit", "yibao.zhou", "就诊记录"),
+    ("tax_payment", "shuiwu.wu", "纳税信息"),
+    ("electricity", "gongdian.zheng", "用电信息"),
+    ("property", "budongchan.feng", "不动产登记"),
+    ("bus_ridership", "jiaotong.chen", "公交客流"),
+];
+
 /// The parties of DEMO_CITY.md besides the authority's administrator.
 pub const PARTIES: &[Party] = &[
     Party {

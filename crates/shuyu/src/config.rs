@@ -40,6 +40,8 @@ pub struct ServerSection {
     pub request_timeout_secs: Option<u64>,
     pub cookie_secure: Option<bool>,
     pub trust_proxy: Option<bool>,
+    pub max_upload_mib: Option<u64>,
+    pub upload_timeout_secs: Option<u64>,
 }
 
 /// `[auth]`.
@@ -163,6 +165,14 @@ impl Config {
         if let Some(v) = env_parse("SHUYU_TRUST_PROXY")?.or(file.server.trust_proxy) {
             server.trust_proxy = v;
         }
+        if let Some(v) = env_parse::<u64>("SHUYU_MAX_UPLOAD_MIB")?.or(file.server.max_upload_mib) {
+            server.max_upload_bytes = v.max(1).saturating_mul(1024 * 1024);
+        }
+        if let Some(v) = env_parse::<u64>("SHUYU_UPLOAD_TIMEOUT_SECS")?.or(file.server.upload_timeout_secs) {
+            server.upload_timeout = std::time::Duration::from_secs(v.max(1));
+        }
+        // Uploads hold raw data until imported: inside the (0700) data directory, never /tmp.
+        server.upload_dir = data_dir.join("uploads");
 
         let mut identity = shuyu_identity::IdentityConfig::default();
         let minutes = |m: i64| shuyu_core::clock::SignedDuration::from_mins(m.max(1));

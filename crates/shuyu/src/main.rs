@@ -1,10 +1,11 @@
-//! The `shuyu` binary: `init`, `serve`, `demo`, `version`.
+//! The `shuyu` binary: `init`, `serve`, `demo`, `demo-data`, `import`, `audit`, `lineage`, `version`.
 //!
 //! Human output goes to stdout; logs (JSON by default) go to stderr.
 
 mod audit_cmd;
 mod city;
 mod config;
+mod data_cmd;
 mod witness;
 
 use std::io::Write;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use shuyu_catalog::Catalog;
 use shuyu_core::clock::{Clock, SharedClock, SystemClock};
 use shuyu_core::error::Message;
 use shuyu_core::i18n::{Lang, render};
@@ -21,6 +23,7 @@ use shuyu_keyring::MasterKey;
 use shuyu_ledger::Ledger;
 use shuyu_policy::Policies;
 use shuyu_store::Store;
+use shuyu_vault::Vault;
 
 use crate::config::{Config, DEFAULT_DATA_DIR, Overrides};
 
@@ -69,12 +72,61 @@ enum Command {
         #[command(flatten)]
         listen: Listen,
     },
-    /// Run the demo city: a fresh data dir seeded with its organisations and users, then serve.
+    /// Run the demo city: a data dir seeded with its organisations, users and data (imported once), then serve.
     Demo {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
         listen: Listen,
+        /// Size of the city's data (1 = a million residents); imported on the first start only.
+        #[arg(long, default_value_t = 0.01)]
+        scale: f64,
+        /// Seed of the synthetic data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Write the demo city's synthetic datasets (DEMO_CITY.md) and their manifest into a directory.
+    DemoData {
+        /// Size: 1 = a million residents, 12 million social-insurance rows.
+        #[arg(long, default_value_t = 0.01)]
+        scale: f64,
+        /// Seed; the same seed and scale give byte-identical files.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import a file as a new version of a provider's dataset (on the host, as that provider's user).
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// The provider's user the import is recorded as.
+        #[arg(long)]
+        user: String,
+        /// The dataset's name (2–64 lowercase letters, digits, _).
+        #[arg(long)]
+        dataset: String,
+        /// The dataset's title, on its first import.
+        #[arg(long)]
+        title: Option<String>,
+        /// csv, xlsx, parquet or jsonl (default: from the file name).
+        #[arg(long)]
+        format: Option<String>,
+        /// Text encoding of a CSV: utf-8, gbk, gb18030 … (default: detected).
+        #[arg(long)]
+        encoding: Option<String>,
+        /// quarantine (keep good rows, set bad ones aside) or reject (keep nothing if a row is bad).
+        #[arg(long, default_value = "quarantine")]
+        on_error: String,
+        /// A column's type instead of the inferred one, COLUMN=TYPE (repeatable).
+        #[arg(long = "type", value_name = "COLUMN=TYPE")]
+        types: Vec<String>,
+        /// Accept the version at once (it becomes the dataset's version in use).
+        #[arg(long)]
+        accept: bool,
+        /// The file.
+        file: PathBuf,
     },
     /// The tamper-evident audit log: export, verify, witness, checkpoint.
     Audit {
@@ -282,13 +334,49 @@ async fn run(cli: Cli) -> Result<()> {
                 LineageDirection::Sources { node } => audit_cmd::lineage(&cfg, false, &node, depth).await,
             }
         }
-        Command::Demo { common, listen } => {
+        Command::Demo {
+            common,
+            listen,
+            scale,
+            seed,
+        } => {
             let mut cfg = Config::load(&overrides(&common, Some(&listen)), "./shuyu-demo")?;
             if std::env::var("SHUYU_LOG").is_err() {
                 cfg.log_level = "warn".into();
             }
             init_tracing(&cfg);
-            demo(cfg).await
+            demo(cfg, scale, seed).await
+        }
+        Command::DemoData { scale, seed, out } => {
+            data_cmd::demo_data(&out, scale, seed, cli_lang()).map(|m| data_cmd::print_manifest(&m))
+        }
+        Command::Import {
+            common,
+            user,
+            dataset,
+            title,
+            format,
+            encoding,
+            on_error,
+            types,
+            accept,
+            file,
+        } => {
+            let cfg = quiet(Config::load(&overrides(&common, None), DEFAULT_DATA_DIR)?);
+            let mut overrides = std::collections::BTreeMap::new();
+            for t in &types {
+                let Some((col, ty)) = t.split_once('=') else {
+                    bail!("--type {t:?}: write COLUMN=TYPE, e.g. --type owner_id=party_id");
+                };
+                overrides.insert(col.trim().to_string(), ty.trim().to_string());
+            }
+            let req = shuyu_catalog::ImportRequest {
+                format,
+                encoding,
+                on_error: Some(on_error),
+                overrides,
+            };
+            import(&cfg, &user, &dataset, title.as_deref(), &req, accept, &file).await
         }
     }
 }
@@ -446,7 +534,21 @@ async fn build_state(cfg: &Config, store: Store) -> Result<shuyu_server::AppStat
     );
     ledger.clone().spawn_periodic(cfg.checkpoint_interval);
     let identity = Identity::new(store, policies, clock, cfg.identity.clone()).await?;
-    shuyu_server::state(identity, ledger, cfg.server.clone()).context("cannot set up metrics")
+    let catalog = open_catalog(cfg, identity.clone(), master)?;
+    // What a crash left behind: half-received uploads and vault objects no version refers to.
+    let _ = std::fs::remove_dir_all(&cfg.server.upload_dir);
+    let swept = catalog.sweep().await.context("cannot sweep the vault")?;
+    if swept > 0 {
+        tracing::warn!(files = swept, "removed files an interrupted import left in the vault");
+    }
+    shuyu_server::state(identity, ledger, catalog, cfg.server.clone()).context("cannot set up metrics")
+}
+
+/// The datasets service over the data directory's vault.
+pub(crate) fn open_catalog(cfg: &Config, identity: Identity, master: MasterKey) -> Result<Catalog> {
+    let vault = Vault::local(&cfg.data_dir, master)
+        .with_context(|| format!("cannot open the vault in {}", cfg.data_dir.display()))?;
+    Ok(Catalog::new(identity, vault))
 }
 
 async fn shutdown_signal() {
@@ -528,7 +630,53 @@ fn read_credentials(path: &Path) -> Vec<DemoLogin> {
         .unwrap_or_default()
 }
 
-async fn demo(cfg: Config) -> Result<()> {
+/// `shuyu import`: one file into the vault as a provider's user, with the report printed.
+async fn import(
+    cfg: &Config,
+    user: &str,
+    dataset: &str,
+    title: Option<&str>,
+    req: &shuyu_catalog::ImportRequest,
+    accept: bool,
+    file: &Path,
+) -> Result<()> {
+    let lang = cli_lang();
+    if !file.is_file() {
+        bail!(
+            "{}",
+            render(
+                lang,
+                &Message::new("cli.data.no_file").arg("path", file.display().to_string())
+            )
+        );
+    }
+    let store = open_existing_store(cfg).await?;
+    let master = load_master_key(&cfg.master_key_path())?;
+    let policies = Arc::new(Policies::load().context("authorization policies do not load")?);
+    let identity = Identity::new(store.clone(), policies, Arc::new(SystemClock), cfg.identity.clone()).await?;
+    let catalog = open_catalog(cfg, identity, master)?;
+    let p = data_cmd::principal_of(&store, user, lang).await?;
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!("{} ({:.1} MiB)", file.display(), size as f64 / 1048576.0));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let (v, errors) = data_cmd::import_one(&catalog, &p, dataset, title, file, req, lang, Some(&bar)).await?;
+    data_cmd::print_report(&v, &errors, lang);
+    if accept && v.state == shuyu_catalog::version::VersionState::PendingReview {
+        let v = catalog
+            .accept(&p, &v.id)
+            .await
+            .map_err(|e| data_cmd::explain(lang, &e))?;
+        println!(
+            "{}",
+            render(lang, &Message::new("cli.data.accepted").arg("version", v.id))
+        );
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn demo(cfg: Config, scale: f64, seed: u64) -> Result<()> {
     create_data_dir(&cfg.data_dir)?;
     ensure_master_key(&cfg.master_key_path())?;
     let store = open_store(&cfg).await?;
@@ -594,6 +742,7 @@ async fn demo(cfg: Config) -> Result<()> {
     }
 
     let state = build_state(&cfg, store.clone()).await?;
+    data_cmd::import_demo_city(&state.catalog, &store, &cfg.data_dir, scale, seed, cli_lang()).await?;
     let listener = bind(&cfg).await?;
     let addr = listener.local_addr()?;
     let lang = cli_lang();

@@ -27,6 +27,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
 pub mod api_keys;
+pub mod catalogs;
 pub mod datasets;
 pub mod lineage;
 pub mod log;
@@ -140,6 +141,7 @@ fn migrator() -> Migrator {
         m(1, "kernel", include_str!("../migrations/0001_kernel.sql")),
         m(2, "audit", include_str!("../migrations/0002_audit.sql")),
         m(3, "datasets", include_str!("../migrations/0003_datasets.sql")),
+        m(4, "catalogs", include_str!("../migrations/0004_catalogs.sql")),
     ])
 }
 

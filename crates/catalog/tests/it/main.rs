@@ -20,6 +20,7 @@ use shuyu_store::log::{self, Filter};
 use shuyu_store::test_support::TestDb;
 use shuyu_vault::Vault;
 
+mod chain;
 mod democity;
 
 const PW: &str = "Correct-Horse-42";
@@ -29,6 +30,7 @@ struct World {
     dir: tempfile::TempDir,
     id: Identity,
     catalog: Catalog,
+    clock: Arc<SimClock>,
 }
 
 fn id_number(i: u32) -> String {
@@ -72,6 +74,8 @@ impl World {
                 ("示范市公安局", OrgKind::Provider, "gongan", &[][..]),
                 ("智信金融科技", OrgKind::Developer, "dev", &[][..]),
                 ("示范数据集团", OrgKind::Operator, "operator1", &[][..]),
+                ("示范市数据局", OrgKind::Authority, "shujuju", &[][..]),
+                ("示范市审计局", OrgKind::Supervisor, "shenji", &[][..]),
             ] {
                 let (o, _) = bootstrap::ensure_org(&db.store, clock.as_ref(), org, kind, &city, None)
                     .await
@@ -83,7 +87,7 @@ impl World {
             let id = Identity::new(
                 db.store.clone(),
                 Arc::new(Policies::load().expect("policies")),
-                clock,
+                clock.clone(),
                 IdentityConfig::default(),
             )
             .await
@@ -91,7 +95,13 @@ impl World {
             let dir = tempfile::tempdir().expect("tmp");
             let vault = Vault::local(dir.path(), MasterKey::from_bytes([9u8; 32])).expect("vault");
             let catalog = Catalog::new(id.clone(), vault);
-            out.push(World { db, dir, id, catalog });
+            out.push(World {
+                db,
+                dir,
+                id,
+                catalog,
+                clock,
+            });
         }
         out
     }

@@ -226,3 +226,55 @@ async fn jsonl_imports_and_a_malformed_line_is_a_row_of_the_report() {
     let uscc = r.columns.iter().find(|c| c.name == "uscc").expect("uscc");
     assert!(!uscc.required, "households have no credit code");
 }
+
+fn workbook(path: &std::path::Path, sheets: &[(&str, &[&str], std::ops::Range<u32>)]) {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    for (name, header, rows) in sheets {
+        let ws = wb.add_worksheet();
+        ws.set_name(*name).expect("name");
+        for (c, h) in header.iter().enumerate() {
+            ws.write_string(0, c as u16, *h).expect("header");
+        }
+        for (r, i) in rows.clone().enumerate() {
+            ws.write_string(r as u32 + 1, 0, id(i)).expect("id");
+            ws.write_number(r as u32 + 1, 1, f64::from(i)).expect("n");
+        }
+    }
+    wb.save(path).expect("save");
+}
+
+#[tokio::test]
+async fn a_table_continued_over_sheets_is_read_whole_and_a_foreign_sheet_is_an_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let v = vault(dir.path());
+    // Excel caps a sheet's rows, so large exports continue on a second sheet with the same header.
+    let path = dir.path().join("tax.xlsx");
+    workbook(
+        &path,
+        &[
+            ("tax_payment", &["person_id", "amount"], 1..301),
+            ("tax_payment_2", &["person_id", "amount"], 301..451),
+        ],
+    );
+    let out = import_file(&path, &Options::default(), &v, "ver-x", "datasets/x/ver-x.parquet")
+        .await
+        .expect("import");
+    assert_eq!(out.report.format, Format::Xlsx);
+    assert_eq!(out.report.rows_read, 450, "rows on the second sheet count too");
+    assert_eq!(out.report.rows_accepted, 450);
+    assert_eq!(out.report.columns[0].class.field_type, FieldType::IdNumber);
+
+    // A sheet with another header is not skipped silently.
+    let path = dir.path().join("mixed.xlsx");
+    workbook(
+        &path,
+        &[
+            ("data", &["person_id", "amount"], 1..301),
+            ("说明", &["备注", "amount"], 1..3),
+        ],
+    );
+    let err = import_file(&path, &Options::default(), &v, "ver-y", "datasets/y/ver-y.parquet")
+        .await
+        .expect_err("foreign sheet");
+    assert!(err.to_string().contains("说明"), "{err}");
+}

@@ -5,6 +5,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod catalogs;
+pub mod datasets;
 pub mod dto;
 pub mod health;
 pub mod keys;
@@ -36,6 +38,26 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::list_keys))
         .routes(routes!(keys::create_key))
         .routes(routes!(keys::revoke_key))
+        .routes(routes!(datasets::list_datasets))
+        // Uploads stream a whole file: the body limit is the handler's (max_upload_bytes), not the 1 MiB of JSON.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(datasets::upload_version))
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .routes(routes!(datasets::get_version))
+        .routes(routes!(datasets::version_errors))
+        .routes(routes!(datasets::correct_column))
+        .routes(routes!(datasets::accept_version))
+        .routes(routes!(datasets::reject_version))
+        .routes(routes!(catalogs::list_entries, catalogs::create_entry))
+        .routes(routes!(catalogs::get_entry, catalogs::update_entry))
+        .routes(routes!(catalogs::entry_event))
+        .routes(routes!(catalogs::dcat))
+        .routes(routes!(catalogs::list_items, catalogs::raise_item))
+        .routes(routes!(catalogs::answer_item))
+        .routes(routes!(catalogs::close_item))
+        .routes(routes!(catalogs::reopen_item))
         .routes(routes!(audit::latest_checkpoint, audit::sign_checkpoint))
         .routes(routes!(audit::checkpoint_at))
         .routes(routes!(audit::public_key))

@@ -32,6 +32,9 @@ pub const CSRF_COOKIE: &str = "shuyu_csrf";
 /// Cookie holding the chosen language.
 pub const LANG_COOKIE: &str = "shuyu_lang";
 
+/// The console's upload form posts here (multipart; the upload time limit applies).
+pub const UPLOAD_PATH: &str = "/console/datasets/upload";
+
 /// Whether a path belongs to the console (HTML errors, not problem+json).
 pub fn owns(path: &str) -> bool {
     path == "/console" || path.starts_with("/console/") || path.starts_with("/static/")

@@ -84,6 +84,13 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/orgs/{id}/api-keys"),
     ("post", "/api/v1/api-keys"),
     ("delete", "/api/v1/api-keys/{id}"),
+    ("get", "/api/v1/datasets"),
+    ("post", "/api/v1/datasets/{name}/versions"),
+    ("get", "/api/v1/dataset-versions/{id}"),
+    ("get", "/api/v1/dataset-versions/{id}/errors"),
+    ("patch", "/api/v1/dataset-versions/{id}/columns/{column}"),
+    ("post", "/api/v1/dataset-versions/{id}/accept"),
+    ("post", "/api/v1/dataset-versions/{id}/reject"),
     ("get", "/api/v1/audit/checkpoint"),
     ("post", "/api/v1/audit/checkpoint"),
     ("get", "/api/v1/audit/checkpoints/{size}"),
@@ -148,7 +155,9 @@ async fn openapi_document_is_valid_3_1_and_lists_every_route() {
     for (m, p) in &documented {
         let path = p
             .replace("{id}", "00000000-0000-7000-8000-000000000000")
-            .replace("{size}", "1");
+            .replace("{size}", "1")
+            .replace("{name}", "probe")
+            .replace("{column}", "c");
         let method = Method::from_bytes(m.to_uppercase().as_bytes()).expect("method");
         let r = api.json(method, &path, Some(&token), json!({})).await;
         assert!(r.status != 405 && r.code() != "route_not_found", "{m} {p}: {r:?}");

@@ -214,7 +214,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     let dir = tempfile::tempdir().expect("tmp");
     let run = || {
         let mut child = std::process::Command::new(BIN)
-            .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["demo", "--scale", "0.002", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .env("SHUYU_LANG", "zh-CN")
             .stdout(Stdio::piped())
@@ -273,6 +273,20 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
         assert!(kinds.contains(&k), "{k} in {kinds:?}");
     }
     assert_eq!(kinds.iter().filter(|k| **k == "provider").count(), 8);
+    // The city's eight datasets are imported, each by its provider, and in use; the operator sees them all.
+    let (op_user, op_pass) = logins.iter().find(|(u, _)| u == "yunying.liu").expect("operator");
+    let operator = api.login(op_user, op_pass).await;
+    let datasets = api.get("/api/v1/datasets", Some(&operator)).await;
+    let items = datasets.json["items"].as_array().expect("items");
+    assert_eq!(items.len(), 8, "{datasets:?}");
+    for d in items {
+        assert_eq!(d["versions"][0]["state"], "active", "{d}");
+        assert!(d["versions"][0]["rows_accepted"].as_i64().is_some_and(|n| n > 0), "{d}");
+    }
+    assert!(
+        !dir.path().join("demo-city/population.csv").exists(),
+        "the generated plaintext files are removed once imported"
+    );
     let _ = child.kill();
     let _ = child.wait();
 
@@ -300,6 +314,11 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
             .len(),
         16
     );
+    // The city's data was imported once: a second start adds no versions.
+    let datasets = api.get("/api/v1/datasets", Some(&admin)).await;
+    for d in datasets.json["items"].as_array().expect("items") {
+        assert_eq!(d["versions"].as_array().map(Vec::len), Some(1), "{d}");
+    }
     let _ = api.post("/api/v1/auth/logout", Some(&admin), json!({})).await;
     let _ = child.kill();
     let _ = child.wait();

@@ -114,17 +114,42 @@ impl Server {
         );
         let (admin, admin_password) = parse_credentials(&String::from_utf8_lossy(&out.stdout));
         let stderr = data_dir.path().join("serve.log");
+        let (child, base) = Self::spawn_serve(data_dir.path(), db.as_ref().map(|d| d.url.as_str()), &stderr, env);
+        Server {
+            base,
+            admin,
+            admin_password,
+            data_dir,
+            label: if db.is_some() { "postgres" } else { "sqlite" },
+            stderr,
+            child,
+            db,
+        }
+    }
+
+    fn spawn_serve(
+        dir: &std::path::Path,
+        db: Option<&str>,
+        stderr: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> (Child, String) {
         let mut serve = shuyu();
         serve
             .arg("serve")
             .arg("--data-dir")
-            .arg(data_dir.path())
+            .arg(dir)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).expect("log file"));
-        if let Some(db) = &db {
-            serve.arg("--database-url").arg(&db.url);
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(stderr)
+                    .expect("log file"),
+            );
+        if let Some(url) = db {
+            serve.arg("--database-url").arg(url);
         }
         for (k, v) in env {
             serve.env(k, v);
@@ -136,16 +161,25 @@ impl Server {
             .trim_start_matches("shuyu listening on ")
             .trim_end_matches('/')
             .to_string();
-        Server {
-            base,
-            admin,
-            admin_password,
-            data_dir,
-            label: if db.is_some() { "postgres" } else { "sqlite" },
-            stderr,
-            child,
-            db,
-        }
+        (child, base)
+    }
+
+    /// Stops the server and starts it again on the same data directory and database.
+    pub async fn restart(&mut self, env: &[(&str, &str)]) {
+        self.stop().await;
+        let (child, base) = Self::spawn_serve(
+            self.data_dir.path(),
+            self.db.as_ref().map(|d| d.url.as_str()),
+            &self.stderr,
+            env,
+        );
+        self.child = child;
+        self.base = base;
+    }
+
+    /// `--database-url` for a CLI command on this server's data (None: the data dir's SQLite).
+    pub fn database_url(&self) -> Option<String> {
+        self.db.as_ref().map(|d| d.url.clone())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -7,5 +7,6 @@ mod api;
 mod audit;
 mod browser;
 mod cli;
+mod datasets;
 mod harness;
 mod logs;
