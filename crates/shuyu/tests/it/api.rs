@@ -91,6 +91,17 @@ const EXPECTED: &[(&str, &str)] = &[
     ("patch", "/api/v1/dataset-versions/{id}/columns/{column}"),
     ("post", "/api/v1/dataset-versions/{id}/accept"),
     ("post", "/api/v1/dataset-versions/{id}/reject"),
+    ("get", "/api/v1/catalogs/{kind}/entries"),
+    ("post", "/api/v1/catalogs/{kind}/entries"),
+    ("get", "/api/v1/catalogs/{kind}/dcat"),
+    ("get", "/api/v1/catalogs/entries/{id}"),
+    ("put", "/api/v1/catalogs/entries/{id}"),
+    ("post", "/api/v1/catalogs/entries/{id}/{event}"),
+    ("get", "/api/v1/governance"),
+    ("post", "/api/v1/governance"),
+    ("post", "/api/v1/governance/{id}/answer"),
+    ("post", "/api/v1/governance/{id}/close"),
+    ("post", "/api/v1/governance/{id}/reopen"),
     ("get", "/api/v1/audit/checkpoint"),
     ("post", "/api/v1/audit/checkpoint"),
     ("get", "/api/v1/audit/checkpoints/{size}"),
@@ -157,7 +168,9 @@ async fn openapi_document_is_valid_3_1_and_lists_every_route() {
             .replace("{id}", "00000000-0000-7000-8000-000000000000")
             .replace("{size}", "1")
             .replace("{name}", "probe")
-            .replace("{column}", "c");
+            .replace("{column}", "c")
+            .replace("{kind}", "resource")
+            .replace("{event}", "submit");
         let method = Method::from_bytes(m.to_uppercase().as_bytes()).expect("method");
         let r = api.json(method, &path, Some(&token), json!({})).await;
         assert!(r.status != 405 && r.code() != "route_not_found", "{m} {p}: {r:?}");

@@ -6,6 +6,7 @@
 mod api;
 mod audit;
 mod browser;
+mod catalogs;
 mod cli;
 mod datasets;
 mod harness;
