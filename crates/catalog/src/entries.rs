@@ -734,6 +734,45 @@ impl Catalog {
         Ok(out)
     }
 
+    /// The events the principal may send to entry `e` now: allowed by the chain and by the policies
+    /// (the console shows exactly these as buttons).
+    pub async fn allowed_events(&self, p: &Principal, e: &EntryView) -> Result<Vec<EntryEvent>, CatalogError> {
+        let org = self.org(&e.org_id).await?;
+        let r = Resource::CatalogEntry {
+            id: e.id.clone(),
+            org: org.id,
+            org_kind: org.kind,
+            region: org.region.clone(),
+            kind: e.kind.code().into(),
+            state: e.state.code().into(),
+        };
+        Ok(EntryEvent::ALL
+            .into_iter()
+            .filter(|ev| transition(e.kind, e.state, *ev).is_ok())
+            .filter(|ev| {
+                let action = match ev.authority() {
+                    Who::Keeper => Action::CatalogEdit,
+                    Who::Decider => Action::CatalogDecide,
+                    Who::Publisher => Action::CatalogPublish,
+                };
+                self.identity.allows(p, action, &r)
+            })
+            .collect())
+    }
+
+    /// Whether the principal may create entries in catalog `kind` (the console shows the form only then).
+    pub fn may_keep(&self, p: &Principal, kind: EntryKind) -> bool {
+        let r = Resource::CatalogEntry {
+            id: "new".into(),
+            org: p.org_id,
+            org_kind: p.org_kind,
+            region: p.region.clone(),
+            kind: kind.code().into(),
+            state: EntryState::Draft.code().into(),
+        };
+        self.identity.allows(p, Action::CatalogEdit, &r)
+    }
+
     /// Whether the developer's organisation `org_id` has social data approved for dataset `name` (Y§12).
     pub(crate) async fn social_approved(&self, org_id: &str, name: &str) -> Result<bool, CatalogError> {
         let entries = catalogs::entries(

@@ -20,6 +20,8 @@ pub mod request;
 pub mod version;
 
 pub use request::ImportRequest;
+/// The field types a provider may choose when correcting a classification.
+pub use shuyu_classify::FieldType;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -27,7 +29,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shuyu_audit::entry::Outcome;
-use shuyu_classify::{FieldType, Grade, Tier};
+use shuyu_classify::{Grade, Tier};
 use shuyu_core::actor::{Principal, PrincipalId};
 use shuyu_core::error::{ErrorKind, FieldError, Message, UserFacing};
 use shuyu_core::id::OrgId;

@@ -170,7 +170,7 @@ pub struct RowErrorDto {
     pub value_digest: String,
 }
 
-fn row_error(lang: Lang, e: &shuyu_store::datasets::ImportErrorRecord) -> RowErrorDto {
+pub(crate) fn row_error(lang: Lang, e: &shuyu_store::datasets::ImportErrorRecord) -> RowErrorDto {
     // The message of the rule the row broke, with the column as its field.
     let msg = Message::new(format!("rule.{}", e.rule))
         .arg("field", e.field.clone())
@@ -222,8 +222,9 @@ pub struct UploadForm {
 }
 
 /// An uploaded file on disk, removed when dropped (also when the client goes away mid-upload).
-struct Upload {
-    path: PathBuf,
+pub(crate) struct Upload {
+    /// Where it was written.
+    pub(crate) path: PathBuf,
 }
 
 impl Drop for Upload {
@@ -253,16 +254,28 @@ fn too_large(limit: u64) -> ApiError {
 
 /// Receives a multipart upload: streams `file` to disk under the upload directory
 /// (never holding it in memory, stopping at the size limit), collects the text parts.
-async fn receive(
+/// `before_file` sees the text parts sent before the file and may refuse it before a
+/// byte of it is stored (the console checks its CSRF token and the right to import there).
+pub(crate) async fn receive<F, Fut>(
     state: &AppState,
     mut form: Multipart,
-) -> Result<(Upload, String, BTreeMap<String, String>), ApiError> {
+    before_file: F,
+) -> Result<(Upload, String, BTreeMap<String, String>), ApiError>
+where
+    F: FnOnce(BTreeMap<String, String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
+{
+    let mut before_file = Some(before_file);
     let limit = state.cfg.max_upload_bytes;
     let mut upload: Option<(Upload, String)> = None;
     let mut text = BTreeMap::new();
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
+            match before_file.take() {
+                Some(check) => check(text.clone()).await?,
+                None => return Err(FieldError::new("file", "duplicate_field").arg("name", "file").into()),
+            }
             let source = field.file_name().unwrap_or("upload").to_string();
             tokio::fs::create_dir_all(&state.cfg.upload_dir)
                 .await
@@ -309,7 +322,7 @@ impl From<FieldError> for ApiError {
 }
 
 /// The import choices of an upload's text parts, all checked at once.
-fn import_request(text: &mut BTreeMap<String, String>) -> Result<ImportRequest, ApiError> {
+pub(crate) fn import_request(text: &mut BTreeMap<String, String>) -> Result<ImportRequest, ApiError> {
     let mut errors = Vec::new();
     let overrides = match text.remove("overrides").filter(|s| !s.trim().is_empty()) {
         None => BTreeMap::new(),
@@ -401,7 +414,7 @@ pub async fn upload_version(
 ) -> Result<(StatusCode, Json<UploadResult>), ApiError> {
     // Refuse before receiving: a caller who may not import does not get to send the file.
     state.catalog.may_import(&p, &name).await?;
-    let (upload, source, mut text) = receive(&state, form).await?;
+    let (upload, source, mut text) = receive(&state, form, |_| async { Ok(()) }).await?;
     let title = text.remove("title");
     let req = import_request(&mut text)?;
     let opts = req.options()?;

@@ -4,6 +4,7 @@
 //! `HttpOnly`, `SameSite=Strict` cookie; every form carries a CSRF token
 //! checked against a second cookie (double submit) and the `Origin` header.
 
+mod data;
 mod pages;
 
 use askama::Template;
@@ -54,6 +55,22 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         )
         .route("/console/orgs", get(pages::orgs_page).post(pages::orgs_submit))
         .route("/console/users", get(pages::users_page).post(pages::users_submit))
+        .route("/console/datasets", get(data::datasets_page))
+        // The upload streams a whole file: its limit is max_upload_bytes, checked while receiving.
+        .route(
+            UPLOAD_PATH,
+            post(data::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/console/datasets/versions/{id}",
+            get(data::version_page).post(data::review),
+        )
+        .route("/console/catalogs", get(data::catalogs_page).post(data::create_entry))
+        .route("/console/catalogs/entries/{id}", post(data::entry_event))
+        .route(
+            "/console/governance",
+            get(data::governance_page).post(data::governance_submit),
+        )
         .route("/console/audit", get(pages::audit_page))
         .route("/console/audit/export", get(pages::audit_export))
         .route("/static/{*path}", get(static_file))
@@ -158,6 +175,9 @@ pub fn nav_for(p: &Principal, lang: Lang, current: &str, can_audit: bool) -> Vec
     if p.has_role(Role::Admin) || p.has_role(Role::Supervisor) || p.is_platform_admin() {
         items.push(("users", "/console/users", "ui.nav.users"));
     }
+    items.push(("datasets", "/console/datasets", "ui.nav.datasets"));
+    items.push(("catalogs", "/console/catalogs", "ui.nav.catalogs"));
+    items.push(("governance", "/console/governance", "ui.nav.governance"));
     if can_audit {
         items.push(("audit", "/console/audit", "ui.nav.audit"));
     }

@@ -105,7 +105,7 @@ pub fn error_page(status: StatusCode, page: Page, title: String, detail: String)
     html(status, &ErrorTpl { page, title, detail })
 }
 
-fn page_for(
+pub(super) fn page_for(
     state: &AppState,
     jar: CookieJar,
     headers: &HeaderMap,
@@ -135,7 +135,7 @@ fn page_for(
 }
 
 /// The text of an error for a person: the message, then each field's.
-fn explain(err: impl Into<ApiError>, lang: Lang) -> (StatusCode, String) {
+pub(super) fn explain(err: impl Into<ApiError>, lang: Lang) -> (StatusCode, String) {
     let err: ApiError = err.into();
     let mut text = render(lang, &err.message);
     for f in &err.fields {
@@ -145,7 +145,7 @@ fn explain(err: impl Into<ApiError>, lang: Lang) -> (StatusCode, String) {
     (err.status, text)
 }
 
-fn csrf_failed(page: Page) -> Response {
+pub(super) fn csrf_failed(page: Page) -> Response {
     let lang = page.lang;
     error_page(
         StatusCode::FORBIDDEN,
@@ -393,12 +393,34 @@ fn cards_for(p: &Principal, lang: Lang) -> Vec<RoleCard> {
                     href: "/console/users",
                     label: t(lang, "ui.nav.users"),
                 }],
-                Role::Authority | Role::Supervisor => {
-                    vec![Link {
+                Role::Authority | Role::Supervisor => vec![
+                    Link {
                         href: "/console/orgs",
                         label: t(lang, "ui.nav.orgs"),
-                    }]
-                }
+                    },
+                    Link {
+                        href: "/console/catalogs",
+                        label: t(lang, "ui.nav.catalogs"),
+                    },
+                    Link {
+                        href: "/console/governance",
+                        label: t(lang, "ui.nav.governance"),
+                    },
+                ],
+                Role::Provider | Role::Operator | Role::Developer => vec![
+                    Link {
+                        href: "/console/datasets",
+                        label: t(lang, "ui.nav.datasets"),
+                    },
+                    Link {
+                        href: "/console/catalogs",
+                        label: t(lang, "ui.nav.catalogs"),
+                    },
+                    Link {
+                        href: "/console/governance",
+                        label: t(lang, "ui.nav.governance"),
+                    },
+                ],
                 _ => Vec::new(),
             };
             RoleCard {
@@ -423,6 +445,18 @@ pub async fn home(
         page.notice = Some(Notice {
             kind: "ok",
             text: t(page.lang, "ui.password.changed"),
+            secret: None,
+        });
+    }
+    // The authority's dashboard: governance items its providers let pass their deadline.
+    if page.notice.is_none()
+        && p.has_role(Role::Authority)
+        && let Ok(overdue) = state.catalog.items(&p, true).await
+        && !overdue.is_empty()
+    {
+        page.notice = Some(Notice {
+            kind: "warn",
+            text: format!("{}：{}", t(page.lang, "ui.home.overdue"), overdue.len()),
             secret: None,
         });
     }

@@ -212,3 +212,178 @@ async fn an_administrator_logs_in_switches_language_creates_a_user_and_sees_it_l
     let _ = c.close().await;
     s.finish().await;
 }
+
+/// Logs in through the console; a first login with an issued password chooses a new one.
+async fn console_login(c: &Client, s: &Server, username: &str, password: &str) {
+    c.goto(&s.url("/console/login")).await.expect("goto");
+    fill(c, "#username", username).await;
+    fill(c, "#password", password).await;
+    click(c, "#login-submit").await;
+    for _ in 0..75 {
+        let url = c.current_url().await.expect("url");
+        if url.path() == "/console/password" {
+            fill(c, "#current_password", password).await;
+            fill(c, "#new_password", "Chosen-Passw0rd-2026").await;
+            fill(c, "#confirm_password", "Chosen-Passw0rd-2026").await;
+            click(c, "#password-submit").await;
+            wait_until_text(c, "#notice", "密码已修改").await;
+            return;
+        }
+        if url.path() == "/console/" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("login of {username} did not finish");
+}
+
+async fn logout(c: &Client) {
+    click(c, "#logout").await;
+    wait_until_text(c, "h1", "登录").await;
+}
+
+async fn wait_for_path(c: &Client, prefix: &str) {
+    for _ in 0..150 {
+        if c.current_url().await.is_ok_and(|u| u.path().starts_with(prefix)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("never reached {prefix}; page: {}", c.source().await.unwrap_or_default());
+}
+
+#[tokio::test]
+async fn a_provider_uploads_reviews_masked_columns_and_the_catalog_chain_is_approved_in_the_console() {
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    let s = Server::sqlite().await;
+    let api = s.api();
+    let admin = api.login(&s.admin, &s.admin_password).await;
+    api.org_with_user(&admin, "示范市卫生健康委员会", "provider", "wjw.test", &[])
+        .await;
+    api.org_with_user(&admin, "示范数据集团有限公司", "operator", "op.test", &[])
+        .await;
+    let me = api.get("/api/v1/me", Some(&admin)).await;
+    let authority_org = me.json["org"]["id"].as_str().expect("org").to_string();
+    let user = api
+        .post(
+            "/api/v1/users",
+            Some(&admin),
+            json!({"org_id": authority_org, "username": "shujuju.test", "display_name": "审核员", "roles": [], "password": crate::harness::PW}),
+        )
+        .await;
+    assert_eq!(user.status, 201, "{user:?}");
+
+    // A CSV with one wrong check digit in row 7.
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("visits.csv");
+    let mut csv = String::from("person_id,visits\n");
+    let mut ids = Vec::new();
+    for i in 1..=40 {
+        let mut id = crate::catalogs::id_number(i);
+        if i == 7 {
+            let last = id.pop().unwrap_or('0');
+            id.push(if last == '1' { '2' } else { '1' });
+        }
+        csv.push_str(&format!("{id},{}\n", i % 5));
+        ids.push(id);
+    }
+    std::fs::write(&file, csv).expect("write");
+
+    // The provider uploads it through the form (with its progress bar) and lands on the version.
+    console_login(&c, &s, "wjw.test", crate::harness::PW).await;
+    click(&c, "#nav-datasets").await;
+    wait_until_text(&c, "h1", "导入文件").await;
+    assert!(c.find(Locator::Css("#upload-progress")).await.is_ok());
+    fill(&c, "#upload-dataset", "medical_visit").await;
+    fill(&c, "#upload-title", "就诊记录").await;
+    c.find(Locator::Css("#upload-file"))
+        .await
+        .expect("file input")
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("choose file");
+    click(&c, "#upload-submit").await;
+    wait_for_path(&c, "/console/datasets/versions/").await;
+    wait_until_text(&c, "#version-state", "待审核").await;
+    assert!(text_of(&c, "#version-rows").await.starts_with("40 → 39"));
+    assert!(
+        text_of(&c, "#errors-table").await.contains("身份证"),
+        "the rule in Chinese"
+    );
+    // The review grid shows masked examples, never a raw value.
+    let grid = text_of(&c, "#columns-table").await;
+    assert!(grid.contains('*'), "{grid}");
+    let page = c.source().await.expect("source");
+    for id in &ids {
+        assert!(!page.contains(id.as_str()), "raw ID {id} on the review page");
+    }
+    // Correct a grade, then accept.
+    c.find(Locator::Css("#grade-visits"))
+        .await
+        .expect("grade select")
+        .select_by_value("L2")
+        .await
+        .expect("select");
+    click(&c, "#save-visits").await;
+    wait_until_text(&c, "#notice", "分类已更正").await;
+    click(&c, "#version-accept").await;
+    wait_until_text(&c, "#version-state", "在用").await;
+
+    // Register it in the resource catalog and submit.
+    click(&c, "#nav-catalogs").await;
+    wait_until_text(&c, "#tab-resource", "公共数据资源目录").await;
+    fill(&c, "#entry-title", "就诊记录").await;
+    fill(&c, "#entry-description", "门诊就诊记录").await;
+    click(&c, "#entry-submit").await;
+    wait_until_text(&c, "#notice", "草稿已创建").await;
+    click(&c, ".event-submit").await;
+    wait_until_text(&c, ".entry-state", "已提交").await;
+    logout(&c).await;
+
+    // The authority confirms the registration.
+    console_login(&c, &s, "shujuju.test", crate::harness::PW).await;
+    c.goto(&s.url("/console/catalogs?kind=resource")).await.expect("goto");
+    wait_until_text(&c, ".entry-title", "就诊记录").await;
+    click(&c, ".event-approve").await;
+    wait_until_text(&c, ".entry-state", "已发布").await;
+    logout(&c).await;
+
+    // The operator demands it, a reason per field; the authority returns it once (a reason is required).
+    console_login(&c, &s, "op.test", crate::harness::PW).await;
+    c.goto(&s.url("/console/catalogs?kind=operation")).await.expect("goto");
+    fill(&c, "#entry-title", "需求：就诊记录").await;
+    fill(&c, "#entry-description", "普惠金融场景").await;
+    fill(&c, "#entry-purpose", "小微企业主信用评估").await;
+    fill(&c, "#entry-fields", "visits\n").await;
+    click(&c, "#entry-submit").await;
+    wait_until_text(&c, "#form-error", "需要说明理由").await;
+    fill(&c, "#entry-title", "需求：就诊记录").await;
+    fill(&c, "#entry-description", "普惠金融场景").await;
+    fill(&c, "#entry-purpose", "小微企业主信用评估").await;
+    fill(&c, "#entry-fields", "visits: 就诊频次").await;
+    click(&c, "#entry-submit").await;
+    wait_until_text(&c, "#notice", "草稿已创建").await;
+    click(&c, ".event-submit").await;
+    wait_until_text(&c, ".entry-state", "已提交").await;
+    logout(&c).await;
+
+    console_login(&c, &s, "shujuju.test", "Chosen-Passw0rd-2026").await;
+    c.goto(&s.url("/console/catalogs?kind=operation")).await.expect("goto");
+    click(&c, ".event-return").await;
+    wait_until_text(&c, "#form-error", "需要说明理由").await;
+    fill(&c, ".note", "请说明保存期限").await;
+    click(&c, ".event-return").await;
+    wait_until_text(&c, ".entry-state", "草稿").await;
+    let _ = c.close().await;
+
+    // What the console did is what the API sees, and it is on the audit log.
+    let demands = api.get("/api/v1/catalogs/operation/entries", Some(&admin)).await;
+    assert_eq!(demands.json["items"][0]["note"], "请说明保存期限");
+    let published = api.get("/api/v1/catalogs/resource/dcat", None).await;
+    assert_eq!(published.json["dcat:dataset"][0]["dct:title"]["@value"], "就诊记录");
+    let audit = api.get("/api/v1/audit/search?action=catalog.", Some(&admin)).await;
+    assert!(audit.text.contains("catalog.return"), "{}", audit.text);
+    s.finish().await;
+}

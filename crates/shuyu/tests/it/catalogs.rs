@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Api, PW, Server};
 
-fn id_number(i: u32) -> String {
+pub(crate) fn id_number(i: u32) -> String {
     let body = format!("37990219850301{:03}", i % 1000);
     ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "X"]
         .iter()
