@@ -196,6 +196,31 @@ pub(crate) fn write_all(
     ])
 }
 
+/// Writes the one dataset named `name` into `out`, or `None` for a name not in [`spec::DATASETS`].
+pub(crate) fn write_one(
+    city: &City,
+    out: &Path,
+    name: &str,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<Option<DatasetInfo>, GenError> {
+    type Writer = fn(&City, &Path, &mut dyn FnMut(&str, u64, u64)) -> Result<DatasetInfo, GenError>;
+    let writers: [(&str, Writer); 8] = [
+        (spec::POPULATION.name, population),
+        (spec::ENTERPRISE.name, enterprises),
+        (spec::SOCIAL_INSURANCE.name, social_insurance),
+        (spec::MEDICAL_VISIT.name, medical_visits),
+        (spec::TAX_PAYMENT.name, tax_payments),
+        (spec::ELECTRICITY.name, electricity),
+        (spec::PROPERTY.name, property),
+        (spec::BUS_RIDERSHIP.name, bus_ridership),
+    ];
+    writers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, w)| w(city, out, progress))
+        .transpose()
+}
+
 fn population(city: &City, out: &Path, progress: &mut dyn FnMut(&str, u64, u64)) -> Result<DatasetInfo, GenError> {
     let spec = &spec::POPULATION;
     let sink = Box::new(CsvSink::create(&out.join(spec.file), spec)?);

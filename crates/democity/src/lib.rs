@@ -136,6 +136,20 @@ impl Manifest {
     }
 }
 
+/// Generates only dataset `name` of the demo city into `out` (no manifest): the same
+/// bytes as in a full generation with these options, for benchmarks that need one file.
+/// `None` when `name` is not one of [`DATASETS`].
+pub fn generate_dataset(
+    out: &Path,
+    opts: &Options,
+    name: &str,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<Option<DatasetInfo>, GenError> {
+    let city = city::City::new(opts.seed, opts.scale)?;
+    std::fs::create_dir_all(out).map_err(|e| GenError::io(out, e))?;
+    datasets::write_one(&city, out, name, progress)
+}
+
 /// Generates the demo city into `out` (created if missing): the eight files of
 /// [`DATASETS`] and [`MANIFEST_FILE`]. `progress` is called with
 /// (dataset, rows done, rows total) at the start and end of every dataset and every

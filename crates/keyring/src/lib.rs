@@ -109,6 +109,14 @@ impl MasterKey {
     /// Writes a new key file readable only by its owner; never overwrites an existing one.
     pub fn create(path: &Path) -> Result<Self, KeyringError> {
         let key = Self::generate()?;
+        key.save_new(path)?;
+        Ok(key)
+    }
+
+    /// Writes this key to a new file readable only by its owner (fsync'd); never overwrites
+    /// an existing file. Rotation writes the next key this way before anything is re-wrapped.
+    pub fn save_new(&self, path: &Path) -> Result<(), KeyringError> {
+        let key = self;
         let file_err = |e: std::io::Error| KeyringError::File {
             path: path.display().to_string(),
             detail: e.to_string(),
@@ -124,7 +132,14 @@ impl MasterKey {
         f.write_all(format!("{}\n", hex::encode(key.0)).as_bytes())
             .map_err(file_err)?;
         f.sync_all().map_err(file_err)?;
-        Ok(key)
+        Ok(())
+    }
+
+    /// Re-wraps what this key wrapped for `purpose` under `next` (master-key rotation: the
+    /// wrapped secret changes hands, the data it protects is not touched).
+    pub fn rewrap(&self, purpose: &str, wrapped: &str, next: &MasterKey) -> Result<String, KeyringError> {
+        let secret = zeroize::Zeroizing::new(self.unwrap(purpose, wrapped)?);
+        next.wrap(purpose, &secret)
     }
 
     fn cipher(&self) -> Aes256Gcm {

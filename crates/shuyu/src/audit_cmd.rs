@@ -10,12 +10,12 @@ use shuyu_ledger::Ledger;
 use shuyu_store::lineage::NodeRef;
 
 use crate::config::Config;
-use crate::{Exit, load_master_key, open_existing_store};
+use crate::{Exit, open_existing_store};
 
 /// The ledger of an initialised data directory (needs its master key, to sign).
 async fn open_ledger(cfg: &Config) -> Result<(shuyu_store::Store, Ledger)> {
     let store = open_existing_store(cfg).await?;
-    let master = load_master_key(&cfg.master_key_path())?;
+    let master = crate::key_cmd::open_master_key(cfg, &store).await?;
     let ledger = Ledger::open(store.clone(), &master, Arc::new(SystemClock)).await?;
     Ok((store, ledger))
 }

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use shuyu_catalog::chain::{EntryEvent, EntryKind};
+use shuyu_catalog::entries::EntryDraft;
 use shuyu_catalog::{Catalog, ImportRequest, VersionView};
 use shuyu_core::actor::Principal;
 use shuyu_core::error::{Message, UserFacing};
@@ -27,11 +29,24 @@ fn bar_style() -> ProgressStyle {
 }
 
 /// Writes the demo city (DEMO_CITY.md) into `out`, with a progress bar per dataset on a terminal.
-pub fn demo_data(out: &Path, scale: f64, seed: u64, lang: Lang) -> Result<Manifest> {
+pub fn demo_data(out: &Path, scale: f64, seed: u64, only: &[String], lang: Lang) -> Result<Manifest> {
+    let known: Vec<&str> = shuyu_democity::DATASETS.iter().map(|d| d.name).collect();
+    if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
+        bail!(
+            "{}",
+            render(
+                lang,
+                &Message::new("cli.data.unknown_dataset")
+                    .arg("name", bad.clone())
+                    .arg("known", known.join(", "))
+            )
+        );
+    }
     let multi = MultiProgress::new();
     let mut bars: BTreeMap<String, ProgressBar> = BTreeMap::new();
     let started = std::time::Instant::now();
-    let manifest = shuyu_democity::generate(out, &CityOptions { scale, seed }, &mut |name, done, total| {
+    let opts = CityOptions { scale, seed };
+    let mut progress = |name: &str, done: u64, total: u64| {
         let bar = bars.entry(name.to_string()).or_insert_with(|| {
             let b = multi.add(ProgressBar::new(total));
             b.set_style(bar_style());
@@ -42,8 +57,26 @@ pub fn demo_data(out: &Path, scale: f64, seed: u64, lang: Lang) -> Result<Manife
         if done >= total {
             bar.finish();
         }
-    })
-    .map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    let manifest = if only.is_empty() {
+        shuyu_democity::generate(out, &opts, &mut progress).map_err(|e| anyhow::anyhow!("{e}"))
+    } else {
+        // The chosen datasets only, in the city's order, with a manifest of just them.
+        let mut datasets = Vec::new();
+        for name in known.iter().filter(|n| only.iter().any(|o| o == *n)) {
+            if let Some(info) =
+                shuyu_democity::generate_dataset(out, &opts, name, &mut progress).map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                datasets.push(info);
+            }
+        }
+        let m = Manifest { seed, scale, datasets };
+        std::fs::write(
+            out.join(shuyu_democity::MANIFEST_FILE),
+            serde_json::to_string_pretty(&m)? + "\n",
+        )?;
+        Ok(m)
+    }
     .with_context(|| format!("cannot write the demo city into {}", out.display()))?;
     drop(bars);
     eprintln!(
@@ -192,8 +225,8 @@ pub fn print_report(v: &VersionView, errors: &[ImportErrorRecord], lang: Lang) {
 }
 
 /// Generates the demo city at `scale` into `DATA_DIR/demo-city` and imports each
-/// dataset as its provider, accepting every version; the generated plaintext files
-/// are deleted afterwards (only the manifest stays). Does nothing if already done.
+/// dataset as its provider, accepting every version and registering it in the resource
+/// catalog (confirmed by the authority); the generated plaintext files are deleted afterwards (only the manifest stays). Does nothing if already done.
 pub async fn import_demo_city(
     catalog: &Catalog,
     store: &Store,
@@ -209,7 +242,7 @@ pub async fn import_demo_city(
     }
     let manifest = tokio::task::spawn_blocking({
         let dir = dir.clone();
-        move || demo_data(&dir, scale, seed, lang)
+        move || demo_data(&dir, scale, seed, &[], lang)
     })
     .await
     .context("the generator stopped")??;
@@ -217,6 +250,8 @@ pub async fn import_demo_city(
     if !std::io::stderr().is_terminal() {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    // The city's data authority confirms each registration (the demo's resource catalog).
+    let authority = principal_of(store, "admin", lang).await?;
     for d in &manifest.datasets {
         let Some((_, username, title)) = city::DATASET_PROVIDERS.iter().find(|(n, _, _)| *n == d.name) else {
             bail!("no provider for demo dataset {}", d.name);
@@ -237,6 +272,26 @@ pub async fn import_demo_city(
         )
         .await?;
         catalog.accept(&p, &v.id).await.map_err(|e| explain(lang, &e))?;
+        let draft = EntryDraft {
+            title: title.to_string(),
+            description: format!("{title}（示范市演示数据，{}）", d.name),
+            dataset: Some(d.name.clone()),
+            update_frequency: Some("monthly".into()),
+            keywords: vec![title.to_string()],
+            ..EntryDraft::default()
+        };
+        let entry = catalog
+            .create_entry(&p, EntryKind::Resource, &draft)
+            .await
+            .map_err(|e| explain(lang, &e))?;
+        catalog
+            .act_on_entry(&p, &entry.id, EntryEvent::Submit, None)
+            .await
+            .map_err(|e| explain(lang, &e))?;
+        catalog
+            .act_on_entry(&authority, &entry.id, EntryEvent::Approve, None)
+            .await
+            .map_err(|e| explain(lang, &e))?;
         std::fs::remove_file(dir.join(&d.file)).with_context(|| format!("cannot remove {}", d.file))?;
         println!(
             "  {:<18} {:>10} rows accepted, {:>6} quarantined (grade {})",

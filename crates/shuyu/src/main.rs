@@ -6,6 +6,7 @@ mod audit_cmd;
 mod city;
 mod config;
 mod data_cmd;
+mod key_cmd;
 mod witness;
 
 use std::io::Write;
@@ -96,6 +97,9 @@ enum Command {
         /// Output directory (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Only this dataset (repeat for several; default: the whole city).
+        #[arg(long = "dataset", value_name = "NAME")]
+        only: Vec<String>,
     },
     /// Import a file as a new version of a provider's dataset (on the host, as that provider's user).
     Import {
@@ -143,8 +147,24 @@ enum Command {
         #[command(subcommand)]
         direction: LineageDirection,
     },
+    /// The master key: rotate it (every wrapped key re-wrapped, no data rewritten).
+    MasterKey {
+        #[command(subcommand)]
+        command: MasterKeyCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand, Debug)]
+enum MasterKeyCommand {
+    /// Replace the master key with a fresh one: re-wrap every dataset key and the audit log's
+    /// signing key, check every vault object opens with its new wrapped key, commit, audit.
+    /// Stop the server first.
+    Rotate {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -323,6 +343,22 @@ async fn run(cli: Cli) -> Result<()> {
                 log_key,
             } => witness::run(&url, &state, &token, name.as_deref(), log_key.as_deref()).await,
         },
+        Command::MasterKey {
+            command: MasterKeyCommand::Rotate { common },
+        } => {
+            let cfg = quiet(Config::load(&overrides(&common, None), DEFAULT_DATA_DIR)?);
+            let done = key_cmd::rotate(&cfg).await?;
+            println!(
+                "{}",
+                render(
+                    cli_lang(),
+                    &Message::new("cli.key.rotated")
+                        .arg("keys", done.keys.to_string())
+                        .arg("rows", done.rows.to_string())
+                )
+            );
+            Ok(())
+        }
         Command::Lineage {
             common,
             depth,
@@ -347,8 +383,8 @@ async fn run(cli: Cli) -> Result<()> {
             init_tracing(&cfg);
             demo(cfg, scale, seed).await
         }
-        Command::DemoData { scale, seed, out } => {
-            data_cmd::demo_data(&out, scale, seed, cli_lang()).map(|m| data_cmd::print_manifest(&m))
+        Command::DemoData { scale, seed, out, only } => {
+            data_cmd::demo_data(&out, scale, seed, &only, cli_lang()).map(|m| data_cmd::print_manifest(&m))
         }
         Command::Import {
             common,
@@ -517,7 +553,8 @@ async fn init(cfg: &Config, admin_username: &str) -> Result<()> {
 }
 
 async fn build_state(cfg: &Config, store: Store) -> Result<shuyu_server::AppState> {
-    let master = load_master_key(&cfg.master_key_path())?;
+    key_cmd::hold_serve_lock(cfg)?;
+    let master = key_cmd::open_master_key(cfg, &store).await?;
     if bootstrap::initialised_at(&store).await?.is_none() {
         let dir = cfg.data_dir.display().to_string();
         bail!(
@@ -651,7 +688,7 @@ async fn import(
         );
     }
     let store = open_existing_store(cfg).await?;
-    let master = load_master_key(&cfg.master_key_path())?;
+    let master = key_cmd::open_master_key(cfg, &store).await?;
     let policies = Arc::new(Policies::load().context("authorization policies do not load")?);
     let identity = Identity::new(store.clone(), policies, Arc::new(SystemClock), cfg.identity.clone()).await?;
     let catalog = open_catalog(cfg, identity, master)?;

@@ -1,4 +1,5 @@
-//! Installation-wide settings written once at `init` (installation id, city).
+//! Installation-wide settings: written once at `init` (installation id, city, the wrapped
+//! audit log key), replaced only by a master-key rotation.
 
 use sqlx::Row;
 
@@ -24,4 +25,16 @@ pub async fn put_if_absent(c: &mut Conn, key: &str, value: &str) -> Result<bool>
         .execute(c)
         .await?;
     Ok(true)
+}
+
+/// Sets a value, replacing any previous one (the master-key rotation replaces the wrapped log key).
+pub async fn set(c: &mut Conn, key: &str, value: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key.to_string())
+    .bind(value.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
 }

@@ -65,6 +65,46 @@ pub struct Sealed {
     pub bytes: u64,
 }
 
+/// The last `bytes` of an object of `total` bytes, read as if it were the whole file
+/// (the Parquet footer reader asks only for offsets inside it, or fails and we read more).
+struct Tail {
+    offset: u64,
+    total: u64,
+    bytes: bytes::Bytes,
+}
+
+impl parquet::file::reader::Length for Tail {
+    fn len(&self) -> u64 {
+        self.total
+    }
+}
+
+impl parquet::file::reader::ChunkReader for Tail {
+    type T = bytes::buf::Reader<bytes::Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        use bytes::Buf;
+        Ok(self
+            .get_bytes(start, (self.total - start.min(self.total)) as usize)?
+            .reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let from = start
+            .checked_sub(self.offset)
+            .ok_or_else(|| parquet::errors::ParquetError::NeedMoreData((self.offset - start) as usize))?
+            as usize;
+        let to = from.saturating_add(length);
+        if to > self.bytes.len() {
+            return Err(parquet::errors::ParquetError::EOF(format!(
+                "{to} > {}",
+                self.bytes.len()
+            )));
+        }
+        Ok(self.bytes.slice(from..to))
+    }
+}
+
 /// The data vault of one installation.
 #[derive(Debug, Clone)]
 pub struct Vault {
@@ -215,9 +255,48 @@ impl Vault {
 
     /// Re-wraps a version's data key under `new_master` (master-key rotation; data is not rewritten).
     pub fn rewrap(&self, version_id: &str, wrapped: &str, new_master: &MasterKey) -> Result<String, VaultError> {
-        let purpose = key_purpose(version_id);
-        let key = self.master.unwrap(&purpose, wrapped)?;
-        Ok(new_master.wrap(&purpose, &key)?)
+        Ok(self.master.rewrap(&key_purpose(version_id), wrapped, new_master)?)
+    }
+
+    /// Opens a stored object's encrypted footer with its wrapped key and returns its row count —
+    /// proof that key and object belong together (after a master-key rotation, in a health check)
+    /// without decrypting a single value. Reads only the file's tail.
+    pub async fn verify_object(&self, version_id: &str, path: &str, wrapped: &str) -> Result<u64, VaultError> {
+        self.verify_with_tail(version_id, path, wrapped, 1 << 20).await
+    }
+
+    async fn verify_with_tail(
+        &self,
+        version_id: &str,
+        path: &str,
+        wrapped: &str,
+        first: u64,
+    ) -> Result<u64, VaultError> {
+        let key = zeroize::Zeroizing::new(self.master.unwrap(&key_purpose(version_id), wrapped)?);
+        let location = ObjectPath::from(path);
+        let total = self.objects.head(&location).await?.size;
+        let decryption = parquet::encryption::decrypt::FileDecryptionProperties::builder(key.to_vec())
+            .with_aad_prefix(version_id.as_bytes().to_vec())
+            .build()?;
+        // The footer of our files is small; read a tail, and the whole object only if it is not enough.
+        let mut want = total.min(first);
+        loop {
+            let start = total - want;
+            let bytes = self.objects.get_range(&location, start..total).await?;
+            let tail = Tail {
+                offset: start,
+                total,
+                bytes,
+            };
+            match parquet::file::metadata::ParquetMetaDataReader::new()
+                .with_decryption_properties(Some(decryption.clone()))
+                .parse_and_finish(&tail)
+            {
+                Ok(meta) => return Ok(meta.file_metadata().num_rows().max(0) as u64),
+                Err(_) if want < total => want = total,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Checks that a wrapped key opens with this vault's master key (a wrong master key fails clearly).
@@ -340,6 +419,50 @@ mod tests {
             ..sealed.clone()
         };
         assert_eq!(rotated.read_for_test("v1", &resealed).await.expect("read")[0], b);
+        // The footer check opens the object with its key and counts rows, and fails with any other key.
+        assert_eq!(
+            rotated
+                .verify_object("v1", &sealed.path, &resealed.wrapped_key)
+                .await
+                .expect("verify"),
+            2
+        );
+        assert!(
+            vault
+                .verify_object("v1", &sealed.path, &resealed.wrapped_key)
+                .await
+                .is_err()
+        );
+        assert!(
+            rotated
+                .verify_object("v2", &sealed.path, &resealed.wrapped_key)
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_footer_check_reads_more_when_the_tail_is_too_short() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let vault = Vault::local(dir.path(), MasterKey::from_bytes([5u8; 32])).expect("vault");
+        let values: Vec<String> = (0..3000).map(|i| format!("v{i:05}")).collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let b = batch(&refs);
+        let mut w = vault
+            .writer("big", "datasets/x/big.parquet", b.schema())
+            .expect("writer");
+        for _ in 0..50 {
+            w.write(&b).expect("write");
+        }
+        let sealed = vault.seal(w).await.expect("seal");
+        // A 16-byte tail holds the footer's length but not the footer.
+        assert_eq!(
+            vault
+                .verify_with_tail("big", &sealed.path, &sealed.wrapped_key, 16)
+                .await
+                .expect("verify"),
+            150_000
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! Same seed and scale: byte-identical files; another seed: different files.
 
-use shuyu_democity::{DATASETS, MANIFEST_FILE, Options, generate};
+use shuyu_democity::{DATASETS, MANIFEST_FILE, Options, generate, generate_dataset};
 
 use crate::common::scratch;
 
@@ -26,7 +26,21 @@ fn same_seed_gives_identical_bytes_and_another_seed_differs() {
         assert!(fa == fb, "{f} differs between two runs with the same seed");
         assert!(fa != fc, "{f} is the same under another seed");
     }
-    for d in [a, b, c] {
+    // One dataset alone is the same file as in the whole city, with the same manifest entry.
+    let one = scratch("det-one");
+    for d in DATASETS {
+        let info = generate_dataset(&one, &opts, d.name, &mut |_, _, _| {})
+            .expect("one")
+            .expect("known");
+        assert_eq!(Some(&info), ma.dataset(d.name));
+        assert!(std::fs::read(one.join(d.file)).expect("one") == std::fs::read(a.join(d.file)).expect("a"));
+    }
+    assert!(
+        generate_dataset(&one, &opts, "nope", &mut |_, _, _| {})
+            .expect("unknown")
+            .is_none()
+    );
+    for d in [a, b, c, one] {
         let _ = std::fs::remove_dir_all(d);
     }
 }

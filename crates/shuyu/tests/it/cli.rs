@@ -283,6 +283,13 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
         assert_eq!(d["versions"][0]["state"], "active", "{d}");
         assert!(d["versions"][0]["rows_accepted"].as_i64().is_some_and(|n| n > 0), "{d}");
     }
+    // Each is registered in the resource catalog, confirmed by the authority, and public as DCAT-AP.
+    let dcat = api.get("/api/v1/catalogs/resource/dcat", None).await;
+    assert_eq!(dcat.json["dcat:dataset"].as_array().map(Vec::len), Some(8), "{dcat:?}");
+    assert!(
+        dcat.text.contains("人口基础信息"),
+        "the population dataset is in the public resource catalog"
+    );
     assert!(
         !dir.path().join("demo-city/population.csv").exists(),
         "the generated plaintext files are removed once imported"

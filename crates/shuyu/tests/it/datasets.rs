@@ -460,3 +460,109 @@ async fn a_kill_9_during_a_large_import_leaves_the_previous_version_and_no_orpha
     );
     s.finish().await;
 }
+
+fn rotate_cmd(s: &Server) -> std::process::Command {
+    let mut c = shuyu();
+    c.args(["master-key", "rotate", "--data-dir"])
+        .arg(s.data_path())
+        .env("SHUYU_LANG", "en");
+    if let Some(url) = s.database_url() {
+        c.arg("--database-url").arg(url);
+    }
+    c
+}
+
+/// Path → SHA-256 of every file under the vault.
+fn vault_digests(dir: &Path) -> Vec<(PathBuf, String)> {
+    use sha2::Digest;
+    files(&dir.join("vault"))
+        .into_iter()
+        .map(|p| {
+            let d = hex::encode(sha2::Sha256::digest(std::fs::read(&p).expect("read")));
+            (p, d)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rotating_the_master_key_rewraps_every_key_rewrites_no_data_and_survives_an_interruption() {
+    for mut s in Server::all().await {
+        let api = s.api();
+        let admin = api.login(&s.admin, &s.admin_password).await;
+        api.org_with_user(&admin, "示范市卫生健康委员会", "provider", "wjw.test", &[])
+            .await;
+        let provider = api.login("wjw.test", PW).await;
+        // A version with a quarantine object too: two data keys to re-wrap.
+        let file = s.data_path().join("visits.csv");
+        let mut csv = String::from("person_id,visits\n");
+        for i in 1..=30 {
+            let mut id = crate::catalogs::id_number(i);
+            if i == 4 {
+                let last = id.pop().unwrap_or('0');
+                id.push(if last == '1' { '2' } else { '1' });
+            }
+            csv.push_str(&format!("{id},{}\n", i % 4));
+        }
+        std::fs::write(&file, csv).expect("write");
+        let up = upload(&api, &provider, "medical_visit", &file, &[]).await;
+        assert_eq!(up.status, 201, "{up:?}");
+        assert_eq!(up.json["version"]["rows_quarantined"], 1);
+
+        // Not while a server holds the old key.
+        let busy = rotate_cmd(&s).output().expect("rotate");
+        assert!(!busy.status.success());
+        assert!(String::from_utf8_lossy(&busy.stderr).contains("stop it"), "{busy:?}");
+
+        s.stop().await;
+        let key_path = s.data_path().join("master.key");
+        let old_key = std::fs::read_to_string(&key_path).expect("key");
+        let before = vault_digests(s.data_path());
+        assert_eq!(before.len(), 2, "{before:?}");
+        let out = rotate_cmd(&s).output().expect("rotate");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            stdout.contains("2 dataset keys") && stdout.contains("(30 rows)"),
+            "{stdout}"
+        );
+        let new_key = std::fs::read_to_string(&key_path).expect("key");
+        assert_ne!(old_key, new_key);
+        assert!(!s.data_path().join("master.key.next").exists());
+        assert_eq!(vault_digests(s.data_path()), before, "no data rewritten");
+
+        // The old key no longer opens anything: a clear error, not garbage.
+        std::fs::write(&key_path, &old_key).expect("old key back");
+        let mut verify = shuyu();
+        verify.args(["audit", "checkpoint", "--data-dir"]).arg(s.data_path());
+        if let Some(url) = s.database_url() {
+            verify.arg("--database-url").arg(url);
+        }
+        let refused = verify.output().expect("verify");
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("is not this data directory's master key"),
+            "{refused:?}"
+        );
+
+        // Interrupted after the database switched, before the key file was replaced:
+        // the next start finishes the rotation.
+        std::fs::write(s.data_path().join("master.key.next"), &new_key).expect("next");
+        s.restart(&[]).await;
+        assert_eq!(std::fs::read_to_string(&key_path).expect("key"), new_key);
+        assert!(!s.data_path().join("master.key.next").exists());
+        let api = s.api();
+        let admin = api.login(&s.admin, &s.admin_password).await;
+        // The audit log signs with its re-wrapped key, and the rotation is on it.
+        let cp = api.post("/api/v1/audit/checkpoint", Some(&admin), json!({})).await;
+        assert_eq!(cp.status, 200, "{cp:?}");
+        let log = api
+            .get("/api/v1/audit/search?action=master_key.rotate", Some(&admin))
+            .await;
+        assert!(log.text.contains("master_key.rotate"), "{}", log.text);
+        // The data keys still open their objects under the new key: a second rotation verifies every object again.
+        s.stop().await;
+        let again = rotate_cmd(&s).output().expect("rotate");
+        assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+        s.finish().await;
+    }
+}
