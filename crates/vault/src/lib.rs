@@ -222,6 +222,9 @@ impl Vault {
                 if n == 0 {
                     break;
                 }
+                // Back-pressure: at most a few parts in flight, so memory stays bounded
+                // by the part size, not by the size of the version.
+                out.wait_for_capacity(2).await?;
                 out.write(&buf[..n]);
             }
             out.finish().await?;

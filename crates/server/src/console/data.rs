@@ -427,33 +427,38 @@ pub struct CatalogQuery {
 
 fn entry_detail(lang: Lang, e: &EntryView) -> String {
     let b = &e.body;
+    // Chinese and English punctuation differ; the page's language decides.
+    let (colon, open, comma, close, list) = match lang {
+        Lang::En => (": ", " (", ", ", ")", ", "),
+        _ => ("：", "（", "，", "）", "、"),
+    };
     let mut parts = vec![b.description.clone()];
     if !b.fields.is_empty() {
         parts.push(format!(
-            "{}：{}",
+            "{}{colon}{}",
             t(lang, "field.fields"),
             b.fields
                 .iter()
                 .map(|f| match &f.reason {
-                    Some(r) => format!("{}（{}，{}）", f.name, f.grade, r),
-                    None => format!("{}（{}）", f.name, f.grade),
+                    Some(r) => format!("{}{open}{}{comma}{}{close}", f.name, f.grade, r),
+                    None => format!("{}{open}{}{close}", f.name, f.grade),
                 })
                 .collect::<Vec<_>>()
-                .join("、")
+                .join(list)
         ));
     }
     if !b.authorizable {
         parts.push(format!(
-            "{}：{}",
+            "{}{colon}{}",
             t(lang, "ui.catalog.not_authorizable"),
             b.restriction_basis.clone().unwrap_or_default()
         ));
     }
     if let Some(p) = &b.purpose {
-        parts.push(format!("{}：{p}", t(lang, "field.purpose")));
+        parts.push(format!("{}{colon}{p}", t(lang, "field.purpose")));
     }
     if let Some(s) = &b.source {
-        parts.push(format!("{}：{s}", t(lang, "field.source")));
+        parts.push(format!("{}{colon}{s}", t(lang, "field.source")));
     }
     parts.join(" · ")
 }
