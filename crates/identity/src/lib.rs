@@ -185,5 +185,7 @@ fn resource_ref(r: &Resource) -> (&'static str, String) {
         Resource::ApiKey { id, .. } => ("api_key", id.to_string()),
         Resource::Dataset { id, .. } => ("dataset", id.clone()),
         Resource::CatalogEntry { id, .. } => ("catalog_entry", id.clone()),
+        Resource::Call { id, .. } => ("call", id.clone()),
+        Resource::Application { id, .. } => ("application", id.clone()),
     }
 }

@@ -34,6 +34,7 @@ pub const POLICY_SRCS: &[(&str, &str)] = &[
     ("audit.cedar", include_str!("../policies/audit.cedar")),
     ("datasets.cedar", include_str!("../policies/datasets.cedar")),
     ("catalogs.cedar", include_str!("../policies/catalogs.cedar")),
+    ("lifecycle.cedar", include_str!("../policies/lifecycle.cedar")),
 ];
 
 /// Why the policies could not be loaded.
@@ -112,6 +113,10 @@ actions! {
     CatalogEdit => "catalog.edit", "Create, change, submit, revise or withdraw one's own catalog entry.";
     CatalogDecide => "catalog.decide", "Confirm, approve, return or reject a submitted catalog entry.";
     CatalogPublish => "catalog.publish", "Publish a catalog entry.";
+    CallRead => "call.read", "Read a call for applications (published ones are public to every account).";
+    CallEdit => "call.edit", "Create, publish or withdraw a call for applications.";
+    ApplicationRead => "application.read", "Read an application (its applicant, the call's issuer, oversight).";
+    ApplicationEdit => "application.edit", "Write, submit or withdraw one's own application.";
     ApiKeyList => "apikey.list", "List an organisation's API keys.";
     ApiKeyCreate => "apikey.create", "Create an API key.";
     ApiKeyRevoke => "apikey.revoke", "Revoke an API key.";
@@ -160,6 +165,36 @@ pub enum Resource {
         grade: String,
         /// A developer's social dataset whose import the operator approved.
         social_approved: bool,
+    },
+    /// A call for applications (existing or about to be created).
+    Call {
+        /// Its id.
+        id: String,
+        /// The issuing organisation.
+        org: OrgId,
+        /// That organisation's kind.
+        org_kind: OrgKind,
+        /// That organisation's region.
+        region: RegionCode,
+        /// `operator` or `developer`.
+        audience: String,
+        /// Its state code.
+        state: String,
+    },
+    /// An application to a call (existing or about to be created).
+    Application {
+        /// Its id.
+        id: String,
+        /// The applying organisation.
+        org: OrgId,
+        /// That organisation's kind.
+        org_kind: OrgKind,
+        /// That organisation's region.
+        region: RegionCode,
+        /// The organisation that issued the call, with its kind and region.
+        call_org: (OrgId, OrgKind, RegionCode),
+        /// Its state code.
+        state: String,
     },
     /// An entry of the catalog chain (existing or about to be created).
     CatalogEntry {
@@ -468,6 +503,67 @@ impl Policies {
                 }
                 u
             }
+            Resource::Call {
+                id,
+                org,
+                org_kind,
+                region,
+                audience,
+                state,
+            } => {
+                let attrs = HashMap::from([
+                    ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
+                    (
+                        "region".to_string(),
+                        RestrictedExpression::new_entity_uid(region_uid(region)?),
+                    ),
+                    (
+                        "audience".to_string(),
+                        RestrictedExpression::new_string(audience.clone()),
+                    ),
+                    ("state".to_string(), RestrictedExpression::new_string(state.clone())),
+                ]);
+                let u = uid("Call", id)?;
+                let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
+                    .map_err(|e| PolicyError::Request(e.to_string()))?;
+                entities.push(e);
+                if orgs_added.insert(*org) {
+                    entities.push(org_entity(*org, *org_kind, region, Status::Active)?);
+                }
+                u
+            }
+            Resource::Application {
+                id,
+                org,
+                org_kind,
+                region,
+                call_org,
+                state,
+            } => {
+                let attrs = HashMap::from([
+                    ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
+                    (
+                        "region".to_string(),
+                        RestrictedExpression::new_entity_uid(region_uid(region)?),
+                    ),
+                    (
+                        "call_org".to_string(),
+                        RestrictedExpression::new_entity_uid(org_uid(call_org.0)?),
+                    ),
+                    ("state".to_string(), RestrictedExpression::new_string(state.clone())),
+                ]);
+                let u = uid("Application", id)?;
+                let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
+                    .map_err(|e| PolicyError::Request(e.to_string()))?;
+                entities.push(e);
+                if orgs_added.insert(*org) {
+                    entities.push(org_entity(*org, *org_kind, region, Status::Active)?);
+                }
+                if orgs_added.insert(call_org.0) {
+                    entities.push(org_entity(call_org.0, call_org.1, &call_org.2, Status::Active)?);
+                }
+                u
+            }
             Resource::ApiKey {
                 org,
                 org_kind,
@@ -559,5 +655,7 @@ fn resource_id(r: &Resource) -> String {
         Resource::ApiKey { id, .. } => id.to_string(),
         Resource::Dataset { id, .. } => id.clone(),
         Resource::CatalogEntry { id, .. } => id.clone(),
+        Resource::Call { id, .. } => id.clone(),
+        Resource::Application { id, .. } => id.clone(),
     }
 }

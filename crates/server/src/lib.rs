@@ -86,6 +86,8 @@ pub struct AppState {
     pub ledger: Arc<shuyu_ledger::Ledger>,
     /// Datasets and the catalogs (metadata, reports and masked examples only).
     pub catalog: shuyu_catalog::Catalog,
+    /// Calls for applications and applications (the authorization lifecycle).
+    pub lifecycle: shuyu_workflow::service::Lifecycle,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
     /// Server settings.
@@ -172,6 +174,7 @@ pub fn state(
 ) -> Result<AppState, prometheus::Error> {
     let doc = serde_json::to_vec_pretty(&openapi()).unwrap_or_default();
     Ok(AppState {
+        lifecycle: shuyu_workflow::service::Lifecycle::new(identity.clone()),
         identity,
         ledger,
         catalog,

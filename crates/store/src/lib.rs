@@ -29,6 +29,7 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 pub mod api_keys;
 pub mod catalogs;
 pub mod datasets;
+pub mod lifecycle;
 pub mod lineage;
 pub mod log;
 pub mod orgs;
@@ -142,6 +143,7 @@ fn migrator() -> Migrator {
         m(2, "audit", include_str!("../migrations/0002_audit.sql")),
         m(3, "datasets", include_str!("../migrations/0003_datasets.sql")),
         m(4, "catalogs", include_str!("../migrations/0004_catalogs.sql")),
+        m(5, "lifecycle", include_str!("../migrations/0005_lifecycle.sql")),
     ])
 }
 

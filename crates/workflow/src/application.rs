@@ -145,7 +145,7 @@ pub fn transition(
         (S::OnNotice, E::ClearNotice { .. }, A::Issuer | A::System) => Ok(S::Cleared),
         (S::Draft | S::Submitted | S::InReview | S::OnNotice, E::Withdraw, A::Applicant) => Ok(S::Withdrawn),
         (_, _, _) if s.is_final() => refuse("final"),
-        (_, E::Submit { .. } | E::Withdraw, _) => refuse("applicant_only"),
+        (_, E::Submit { .. } | E::Withdraw, A::Issuer | A::System) => refuse("applicant_only"),
         _ => refuse("not_in_this_state"),
     }
 }

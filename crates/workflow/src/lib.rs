@@ -18,6 +18,8 @@
 //! - [`rectification`]: 30 days to rectify, then restoration or termination.
 //! - [`data_request`]: one scenario, one list, one review (一场景一清单一审核).
 //! - [`custom`]: custom processing requests (定制化服务需求), charged to the requester.
+//! - [`service`]: calls and applications persisted, authorized and audited (the first
+//!   steps of the lifecycle wired end to end; the rest follow the same pattern).
 
 pub mod agreement;
 pub mod application;
@@ -27,6 +29,7 @@ pub mod data_request;
 pub mod notice;
 pub mod rectification;
 pub mod review;
+pub mod service;
 pub mod term;
 
 pub use jiff::civil::Date;
@@ -52,6 +55,54 @@ impl Refused {
             state,
             event,
             rule,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every rule a machine can refuse with has a message in both languages.
+    #[test]
+    fn every_refusal_rule_is_explained_in_both_languages() {
+        let sources = [
+            include_str!("agreement.rs"),
+            include_str!("application.rs"),
+            include_str!("call.rs"),
+            include_str!("custom.rs"),
+            include_str!("data_request.rs"),
+            include_str!("notice.rs"),
+            include_str!("rectification.rs"),
+            include_str!("review.rs"),
+            include_str!("service.rs"),
+            include_str!("term.rs"),
+        ];
+        let mut rules = std::collections::BTreeSet::new();
+        for src in sources {
+            for marker in ["refuse(\"", "\"term_"] {
+                for piece in src.split(marker).skip(1) {
+                    let rule: String = piece
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    let rule = if marker == "\"term_" {
+                        format!("term_{rule}")
+                    } else {
+                        rule
+                    };
+                    if !rule.is_empty() && !rule.ends_with('_') {
+                        rules.insert(rule);
+                    }
+                }
+            }
+        }
+        rules.insert("not_a_draft".into());
+        rules.insert("call_closed".into());
+        assert!(rules.len() > 40, "{rules:?}");
+        for rule in rules {
+            for lang in [shuyu_core::i18n::Lang::ZhCn, shuyu_core::i18n::Lang::En] {
+                let key = format!("refusal.{rule}");
+                assert_ne!(shuyu_core::i18n::t(lang, &key), key, "{key} missing in {lang:?}");
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod datasets;
 pub mod dto;
 pub mod health;
 pub mod keys;
+pub mod lifecycle;
 pub mod orgs;
 pub mod users;
 
@@ -58,6 +59,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalogs::answer_item))
         .routes(routes!(catalogs::close_item))
         .routes(routes!(catalogs::reopen_item))
+        .routes(routes!(lifecycle::list_calls, lifecycle::create_call))
+        .routes(routes!(lifecycle::get_call))
+        .routes(routes!(lifecycle::call_event))
+        .routes(routes!(lifecycle::create_application))
+        .routes(routes!(lifecycle::list_applications))
+        .routes(routes!(lifecycle::get_application, lifecycle::update_application))
+        .routes(routes!(lifecycle::application_event))
         .routes(routes!(audit::latest_checkpoint, audit::sign_checkpoint))
         .routes(routes!(audit::checkpoint_at))
         .routes(routes!(audit::public_key))

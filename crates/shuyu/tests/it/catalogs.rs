@@ -20,7 +20,7 @@ pub(crate) fn id_number(i: u32) -> String {
         .unwrap_or_default()
 }
 
-async fn upload_and_accept(api: &Api, token: &str, dir: &Path, name: &str) -> String {
+pub(crate) async fn upload_and_accept(api: &Api, token: &str, dir: &Path, name: &str) -> String {
     let mut csv = String::from("person_id,visits,amount\n");
     for i in 1..=50 {
         csv.push_str(&format!("{},{},{}.50\n", id_number(i), i % 9, i * 13));
@@ -48,7 +48,7 @@ async fn upload_and_accept(api: &Api, token: &str, dir: &Path, name: &str) -> St
     r.json["version"]["dataset_id"].as_str().expect("dataset").to_string()
 }
 
-async fn act(api: &Api, token: &str, id: &str, event: &str, body: Option<Value>) -> crate::harness::Reply {
+pub(crate) async fn act(api: &Api, token: &str, id: &str, event: &str, body: Option<Value>) -> crate::harness::Reply {
     match body {
         Some(b) => {
             api.post(&format!("/api/v1/catalogs/entries/{id}/{event}"), Some(token), b)

@@ -315,6 +315,26 @@ impl Api {
         self.send(req).await
     }
 
+    /// A JSON request in language `lang` (Accept-Language).
+    pub async fn json_with_lang(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+        lang: &str,
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("accept-language", lang)
+            .json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
         self.json(reqwest::Method::POST, path, token, body).await
     }

@@ -10,4 +10,5 @@ mod catalogs;
 mod cli;
 mod datasets;
 mod harness;
+mod lifecycle;
 mod logs;

@@ -1,0 +1,203 @@
+//! Calls for applications and applications, as stored. The rules that move them are
+//! in `shuyu-workflow`; here they are only read and written.
+
+use shuyu_core::clock::{Timestamp, to_millis};
+
+use crate::row::{opt_time, text, time};
+use crate::{Conn, Result};
+
+const C: &str = "calls";
+const A: &str = "applications";
+
+/// A stored call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// Its id.
+    pub id: String,
+    /// The issuing organisation.
+    pub org_id: String,
+    /// Who may apply: `operator` or `developer`.
+    pub audience: String,
+    /// Its title.
+    pub title: String,
+    /// Its state code.
+    pub state: String,
+    /// The last day applications are accepted (`YYYY-MM-DD`).
+    pub deadline: String,
+    /// The conditions and criteria, as JSON.
+    pub body_json: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Who created it.
+    pub created_by: String,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+const CCOLS: &str = "id, org_id, audience, title, state, deadline, body_json, created_at, created_by, updated_at";
+
+fn decode_call(r: &sqlx::any::AnyRow) -> Result<CallRecord> {
+    Ok(CallRecord {
+        id: text(r, C, "id")?,
+        org_id: text(r, C, "org_id")?,
+        audience: text(r, C, "audience")?,
+        title: text(r, C, "title")?,
+        state: text(r, C, "state")?,
+        deadline: text(r, C, "deadline")?,
+        body_json: text(r, C, "body_json")?,
+        created_at: time(r, C, "created_at")?,
+        created_by: text(r, C, "created_by")?,
+        updated_at: time(r, C, "updated_at")?,
+    })
+}
+
+/// Adds a call.
+pub async fn insert_call(c: &mut Conn, r: &CallRecord) -> Result<()> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "INSERT INTO calls ({CCOLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ));
+    sqlx::query(sql)
+        .bind(r.id.clone())
+        .bind(r.org_id.clone())
+        .bind(r.audience.clone())
+        .bind(r.title.clone())
+        .bind(r.state.clone())
+        .bind(r.deadline.clone())
+        .bind(r.body_json.clone())
+        .bind(to_millis(r.created_at))
+        .bind(r.created_by.clone())
+        .bind(to_millis(r.updated_at))
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Writes a call's state back.
+pub async fn update_call(c: &mut Conn, r: &CallRecord) -> Result<()> {
+    sqlx::query("UPDATE calls SET state = $2, updated_at = $3 WHERE id = $1")
+        .bind(r.id.clone())
+        .bind(r.state.clone())
+        .bind(to_millis(r.updated_at))
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// One call.
+pub async fn get_call(c: &mut Conn, id: &str) -> Result<Option<CallRecord>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {CCOLS} FROM calls WHERE id = $1"));
+    sqlx::query(sql)
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await?
+        .as_ref()
+        .map(decode_call)
+        .transpose()
+}
+
+/// Every call, newest first.
+pub async fn calls(c: &mut Conn) -> Result<Vec<CallRecord>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {CCOLS} FROM calls ORDER BY created_at DESC, id"));
+    sqlx::query(sql).fetch_all(c).await?.iter().map(decode_call).collect()
+}
+
+/// A stored application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationRecord {
+    /// Its id.
+    pub id: String,
+    /// The call it answers.
+    pub call_id: String,
+    /// The applying organisation.
+    pub org_id: String,
+    /// Its state code.
+    pub state: String,
+    /// Scenarios, data needs and attestations, as JSON.
+    pub body_json: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Who created it.
+    pub created_by: String,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+    /// When it was submitted.
+    pub submitted_at: Option<Timestamp>,
+}
+
+const ACOLS: &str = "id, call_id, org_id, state, body_json, created_at, created_by, updated_at, submitted_at";
+
+fn decode_application(r: &sqlx::any::AnyRow) -> Result<ApplicationRecord> {
+    Ok(ApplicationRecord {
+        id: text(r, A, "id")?,
+        call_id: text(r, A, "call_id")?,
+        org_id: text(r, A, "org_id")?,
+        state: text(r, A, "state")?,
+        body_json: text(r, A, "body_json")?,
+        created_at: time(r, A, "created_at")?,
+        created_by: text(r, A, "created_by")?,
+        updated_at: time(r, A, "updated_at")?,
+        submitted_at: opt_time(r, A, "submitted_at")?,
+    })
+}
+
+/// Adds an application.
+pub async fn insert_application(c: &mut Conn, r: &ApplicationRecord) -> Result<()> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "INSERT INTO applications ({ACOLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ));
+    sqlx::query(sql)
+        .bind(r.id.clone())
+        .bind(r.call_id.clone())
+        .bind(r.org_id.clone())
+        .bind(r.state.clone())
+        .bind(r.body_json.clone())
+        .bind(to_millis(r.created_at))
+        .bind(r.created_by.clone())
+        .bind(to_millis(r.updated_at))
+        .bind(r.submitted_at.map(to_millis))
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Writes an application's mutable columns back.
+pub async fn update_application(c: &mut Conn, r: &ApplicationRecord) -> Result<()> {
+    sqlx::query("UPDATE applications SET state = $2, body_json = $3, updated_at = $4, submitted_at = $5 WHERE id = $1")
+        .bind(r.id.clone())
+        .bind(r.state.clone())
+        .bind(r.body_json.clone())
+        .bind(to_millis(r.updated_at))
+        .bind(r.submitted_at.map(to_millis))
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// One application.
+pub async fn get_application(c: &mut Conn, id: &str) -> Result<Option<ApplicationRecord>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {ACOLS} FROM applications WHERE id = $1"));
+    sqlx::query(sql)
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await?
+        .as_ref()
+        .map(decode_application)
+        .transpose()
+}
+
+/// The applications to a call, oldest first (or all, when `call_id` is `None`).
+pub async fn applications(c: &mut Conn, call_id: Option<&str>) -> Result<Vec<ApplicationRecord>> {
+    let rows = match call_id {
+        Some(id) => {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {ACOLS} FROM applications WHERE call_id = $1 ORDER BY created_at, id"
+            ));
+            sqlx::query(sql).bind(id.to_string()).fetch_all(c).await?
+        }
+        None => {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {ACOLS} FROM applications ORDER BY created_at, id"));
+            sqlx::query(sql).fetch_all(c).await?
+        }
+    };
+    rows.iter().map(decode_application).collect()
+}
