@@ -144,6 +144,7 @@ fn migrator() -> Migrator {
         m(3, "datasets", include_str!("../migrations/0003_datasets.sql")),
         m(4, "catalogs", include_str!("../migrations/0004_catalogs.sql")),
         m(5, "lifecycle", include_str!("../migrations/0005_lifecycle.sql")),
+        m(6, "review", include_str!("../migrations/0006_review.sql")),
     ])
 }
 

@@ -3,7 +3,7 @@
 
 use shuyu_core::clock::{Timestamp, to_millis};
 
-use crate::row::{opt_time, text, time};
+use crate::row::{opt_text, opt_time, text, time};
 use crate::{Conn, Result};
 
 const C: &str = "calls";
@@ -122,9 +122,12 @@ pub struct ApplicationRecord {
     pub updated_at: Timestamp,
     /// When it was submitted.
     pub submitted_at: Option<Timestamp>,
+    /// The authority's decision (approval, government approval reference), as JSON.
+    pub decision_json: Option<String>,
 }
 
-const ACOLS: &str = "id, call_id, org_id, state, body_json, created_at, created_by, updated_at, submitted_at";
+const ACOLS: &str =
+    "id, call_id, org_id, state, body_json, created_at, created_by, updated_at, submitted_at, decision_json";
 
 fn decode_application(r: &sqlx::any::AnyRow) -> Result<ApplicationRecord> {
     Ok(ApplicationRecord {
@@ -137,13 +140,14 @@ fn decode_application(r: &sqlx::any::AnyRow) -> Result<ApplicationRecord> {
         created_by: text(r, A, "created_by")?,
         updated_at: time(r, A, "updated_at")?,
         submitted_at: opt_time(r, A, "submitted_at")?,
+        decision_json: opt_text(r, A, "decision_json")?,
     })
 }
 
 /// Adds an application.
 pub async fn insert_application(c: &mut Conn, r: &ApplicationRecord) -> Result<()> {
     let sql = sqlx::AssertSqlSafe(format!(
-        "INSERT INTO applications ({ACOLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        "INSERT INTO applications ({ACOLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ));
     sqlx::query(sql)
         .bind(r.id.clone())
@@ -155,6 +159,7 @@ pub async fn insert_application(c: &mut Conn, r: &ApplicationRecord) -> Result<(
         .bind(r.created_by.clone())
         .bind(to_millis(r.updated_at))
         .bind(r.submitted_at.map(to_millis))
+        .bind(r.decision_json.clone())
         .execute(c)
         .await?;
     Ok(())
@@ -200,4 +205,58 @@ pub async fn applications(c: &mut Conn, call_id: Option<&str>) -> Result<Vec<App
         }
     };
     rows.iter().map(decode_application).collect()
+}
+
+/// The stored state (JSON) of an application's review or notice: `table` is
+/// `application_reviews` or `application_notices`.
+pub async fn get_state(c: &mut Conn, table: StateTable, application_id: &str) -> Result<Option<String>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT state_json FROM {} WHERE application_id = $1",
+        table.name()
+    ));
+    let row = sqlx::query(sql)
+        .bind(application_id.to_string())
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(|r| text(r, table.name(), "state_json")).transpose()
+}
+
+/// Writes an application's review or notice state (insert or replace).
+pub async fn put_state(
+    c: &mut Conn,
+    table: StateTable,
+    application_id: &str,
+    json: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {} (application_id, state_json, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (application_id) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at",
+        table.name()
+    ));
+    sqlx::query(sql)
+        .bind(application_id.to_string())
+        .bind(json.to_string())
+        .bind(to_millis(now))
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Which per-application state table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateTable {
+    /// The expert review.
+    Review,
+    /// The public notice.
+    Notice,
+}
+
+impl StateTable {
+    fn name(self) -> &'static str {
+        match self {
+            StateTable::Review => "application_reviews",
+            StateTable::Notice => "application_notices",
+        }
+    }
 }

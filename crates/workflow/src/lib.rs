@@ -97,6 +97,7 @@ mod tests {
         }
         rules.insert("not_a_draft".into());
         rules.insert("call_closed".into());
+        rules.insert("call_not_closed".into());
         assert!(rules.len() > 40, "{rules:?}");
         for rule in rules {
             for lang in [shuyu_core::i18n::Lang::ZhCn, shuyu_core::i18n::Lang::En] {

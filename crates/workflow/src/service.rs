@@ -12,7 +12,7 @@ use shuyu_core::party::OrgKind;
 use shuyu_identity::{Identity, IdentityError};
 use shuyu_policy::{Action, Resource};
 use shuyu_store::catalogs;
-use shuyu_store::lifecycle::{self, ApplicationRecord, CallRecord};
+use shuyu_store::lifecycle::{self, ApplicationRecord, CallRecord, StateTable};
 use shuyu_store::orgs::{self, OrgRecord};
 use shuyu_store::{StoreError, Tx};
 use utoipa::ToSchema;
@@ -20,6 +20,8 @@ use utoipa::ToSchema;
 use crate::Refused;
 use crate::application::{self, ApplicationActor, ApplicationEvent, ApplicationState};
 use crate::call::{self, Call, CallActor, CallEvent, CallState};
+use crate::notice::{Notice, NoticeEvent};
+use crate::review::{ExpertState, Review, ReviewActor, ReviewEvent};
 use jiff::civil::Date;
 
 /// What can go wrong.
@@ -269,6 +271,70 @@ pub struct ApplicationView {
     pub body: ApplicationBody,
     /// When it was submitted.
     pub submitted_at: Option<String>,
+    /// The expert review, once started (scores shown to the issuer and oversight only).
+    pub review: Option<ReviewView>,
+    /// The decision, once taken.
+    pub decision: Option<Decision>,
+    /// The public notice, once published.
+    pub notice: Option<NoticeView>,
+}
+
+/// The expert review as shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReviewView {
+    /// Experts assigned, with their state (`assigned`, `recused`, `cleared`, `scored`).
+    pub experts: Vec<(String, String)>,
+    /// Mean score per criterion over the experts who scored (empty for applicants).
+    pub aggregate: Vec<f64>,
+    /// Scores given so far / needed.
+    pub scored: usize,
+    /// Needed to close.
+    pub quorum: usize,
+    /// Closed.
+    pub closed: bool,
+}
+
+/// The authority's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// Approved or not.
+    pub approved: bool,
+    /// The government approval's reference (document number); required to approve.
+    #[serde(default)]
+    pub approval_ref: String,
+    /// Why (shown on the notice).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// One objection on a notice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Objection {
+    /// Who objected (user id).
+    pub by: String,
+    /// What.
+    pub text: String,
+    /// The issuer's answer.
+    pub answer: Option<String>,
+}
+
+/// A notice as stored: the machine's state and the objections' texts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct NoticeRecord {
+    notice: crate::notice::Notice,
+    objections: Vec<Objection>,
+}
+
+/// The public notice as shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NoticeView {
+    /// The last day of the notice period.
+    pub until: String,
+    /// The objections and their answers.
+    pub objections: Vec<Objection>,
+    /// Closed.
+    pub closed: bool,
 }
 
 fn text(errs: &mut Vec<FieldError>, field: &str, v: &str, max: usize) -> String {
@@ -533,7 +599,63 @@ impl Lifecycle {
             state: r.state.clone(),
             body: serde_json::from_str(&r.body_json).unwrap_or_default(),
             submitted_at: r.submitted_at.map(|t| t.to_string()),
+            review: None,
+            decision: r.decision_json.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+            notice: None,
         }
+    }
+
+    /// The view with its review (aggregate only for those who may see scores) and notice.
+    async fn full_view(
+        &self,
+        p: &Principal,
+        r: &ApplicationRecord,
+        org: &OrgRecord,
+        call_org: &OrgRecord,
+    ) -> Result<ApplicationView, LifecycleError> {
+        let mut v = Self::app_view(r, org);
+        let mut c = self.identity.store().read().await?;
+        if let Some(json) = lifecycle::get_state(&mut c, StateTable::Review, &r.id).await? {
+            let rv: Review = serde_json::from_str(&json).unwrap_or(Review {
+                criteria: 0,
+                quorum: 0,
+                experts: Default::default(),
+                closed: true,
+            });
+            // Scores are for the issuer and oversight; the applicant sees progress only.
+            let sees_scores = p.org_id == call_org.id
+                || p.has_role(shuyu_core::party::Role::Supervisor)
+                || p.has_role(shuyu_core::party::Role::Authority);
+            v.review = Some(ReviewView {
+                experts: rv
+                    .experts
+                    .iter()
+                    .map(|(k, e)| {
+                        let st = match e {
+                            ExpertState::Assigned => "assigned",
+                            ExpertState::Recused => "recused",
+                            ExpertState::Cleared => "cleared",
+                            ExpertState::Scored { .. } => "scored",
+                        };
+                        (k.clone(), st.to_string())
+                    })
+                    .collect(),
+                aggregate: if sees_scores { rv.aggregate() } else { Vec::new() },
+                scored: rv.scored(),
+                quorum: rv.quorum,
+                closed: rv.closed,
+            });
+        }
+        if let Some(json) = lifecycle::get_state(&mut c, StateTable::Notice, &r.id).await?
+            && let Ok(n) = serde_json::from_str::<NoticeRecord>(&json)
+        {
+            v.notice = Some(NoticeView {
+                until: n.notice.until.to_string(),
+                objections: n.objections,
+                closed: n.notice.closed,
+            });
+        }
+        Ok(v)
     }
 
     async fn load_app(
@@ -571,6 +693,7 @@ impl Lifecycle {
             created_by: p.user_id.to_string(),
             updated_at: now,
             submitted_at: None,
+            decision_json: None,
         };
         self.identity
             .authorize(p, Action::ApplicationEdit, &Self::app_resource(&rec, &org, &call_org))
@@ -823,12 +946,271 @@ impl Lifecycle {
         Ok(out)
     }
 
-    /// One application.
+    /// One application, with its review and notice.
     pub async fn application(&self, p: &Principal, id: &str) -> Result<ApplicationView, LifecycleError> {
         let (r, org, _, call_org) = self.load_app(id).await?;
         self.identity
             .authorize(p, Action::ApplicationRead, &Self::app_resource(&r, &org, &call_org))
             .await?;
-        Ok(Self::app_view(&r, &org))
+        self.full_view(p, &r, &org, &call_org).await
+    }
+
+    /// The issuer of the application's call, authorized as such.
+    async fn as_issuer(
+        &self,
+        p: &Principal,
+        id: &str,
+    ) -> Result<(ApplicationRecord, OrgRecord, CallRecord, OrgRecord), LifecycleError> {
+        let (r, org, call, call_org) = self.load_app(id).await?;
+        self.identity
+            .authorize(p, Action::CallEdit, &Self::call_resource(&call, &call_org))
+            .await?;
+        Ok((r, org, call, call_org))
+    }
+
+    async fn store_app(
+        &self,
+        p: &Principal,
+        rec: &ApplicationRecord,
+        action: &str,
+        state: Option<(StateTable, String)>,
+    ) -> Result<(), LifecycleError> {
+        let now = self.identity.clock().now();
+        let mut audit = shuyu_identity::audit::by(p, now, action, "application", rec.id.clone(), None, None);
+        audit.payload = Some(serde_json::json!({ "state": rec.state }));
+        let stored = rec.clone();
+        save(&self.identity, audit, move |tx| {
+            Box::pin(async move {
+                lifecycle::update_application(tx.conn(), &stored).await?;
+                if let Some((table, json)) = &state {
+                    lifecycle::put_state(tx.conn(), *table, &stored.id, json, now).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The call's issuer sends a submitted application (its call closed) to the expert panel:
+    /// `experts` are usernames of accounts with the expert role.
+    pub async fn start_review(
+        &self,
+        p: &Principal,
+        id: &str,
+        experts: &[String],
+    ) -> Result<ApplicationView, LifecycleError> {
+        let (mut rec, org, call, call_org) = self.as_issuer(p, id).await?;
+        let today = self.today();
+        if call::accepts_applications(&call_of(&call), today) {
+            return Err(Refused::new(
+                "application",
+                app_state(&rec.state).code(),
+                "start_review",
+                "call_not_closed",
+            )
+            .into());
+        }
+        let mut errs = Vec::new();
+        let mut panel = std::collections::BTreeMap::new();
+        let mut c = self.identity.store().read().await?;
+        for (i, name) in experts.iter().enumerate() {
+            match shuyu_store::users::find_by_username(&mut c, name).await? {
+                Some(u) if u.roles.contains(shuyu_core::party::Role::Expert) => {
+                    panel.insert(u.id.to_string(), ExpertState::Assigned);
+                }
+                _ => errs.push(FieldError::new(format!("experts[{i}]"), "not_an_expert").arg("value", name)),
+            }
+        }
+        drop(c);
+        let body: CallBody = serde_json::from_str(&call.body_json).unwrap_or_default();
+        if panel.len() < body.quorum as usize {
+            errs.push(FieldError::new("experts", "quorum_range"));
+        }
+        if !errs.is_empty() {
+            return Err(Validation(errs).into());
+        }
+        let next = application::transition(
+            app_state(&rec.state),
+            ApplicationEvent::StartReview,
+            ApplicationActor::Issuer,
+            today,
+        )?;
+        rec.state = next.code().into();
+        rec.updated_at = self.identity.clock().now();
+        let review = Review {
+            criteria: body.criteria.len(),
+            quorum: body.quorum as usize,
+            experts: panel,
+            closed: false,
+        };
+        let json = serde_json::to_string(&review).unwrap_or_default();
+        self.store_app(p, &rec, "application.start_review", Some((StateTable::Review, json)))
+            .await?;
+        self.full_view(p, &rec, &org, &call_org).await
+    }
+
+    /// An assigned expert declares a conflict of interest (or none), or scores every criterion.
+    pub async fn expert(&self, p: &Principal, id: &str, event: ReviewEvent) -> Result<ApplicationView, LifecycleError> {
+        if !p.has_role(shuyu_core::party::Role::Expert) {
+            return Err(IdentityError::Forbidden { action: "review.score" }.into());
+        }
+        let (mut rec, org, _, call_org) = self.load_app(id).await?;
+        let json = lifecycle::get_state(&mut *self.identity.store().read().await?, StateTable::Review, id)
+            .await?
+            .ok_or(LifecycleError::NotFound("review"))?;
+        let review: Review = serde_json::from_str(&json).map_err(|_| LifecycleError::NotFound("review"))?;
+        let next = crate::review::transition(&review, &event, &ReviewActor::Expert(p.user_id.to_string()))?;
+        rec.updated_at = self.identity.clock().now();
+        let action = match event {
+            ReviewEvent::Declare { .. } => "review.declare",
+            _ => "review.score",
+        };
+        self.store_app(
+            p,
+            &rec,
+            action,
+            Some((StateTable::Review, serde_json::to_string(&next).unwrap_or_default())),
+        )
+        .await?;
+        self.full_view(p, &rec, &org, &call_org).await
+    }
+
+    /// The issuer decides on the panel's aggregate (closing the review): approval needs the
+    /// government approval's reference and puts the result on public notice.
+    pub async fn decide(&self, p: &Principal, id: &str, d: &Decision) -> Result<ApplicationView, LifecycleError> {
+        let (mut rec, org, call, call_org) = self.as_issuer(p, id).await?;
+        let json = lifecycle::get_state(&mut *self.identity.store().read().await?, StateTable::Review, id)
+            .await?
+            .ok_or(LifecycleError::NotFound("review"))?;
+        let review: Review = serde_json::from_str(&json).map_err(|_| LifecycleError::NotFound("review"))?;
+        let closed = crate::review::transition(&review, &ReviewEvent::Close, &ReviewActor::Authority)?;
+        let today = self.today();
+        let next = application::transition(
+            app_state(&rec.state),
+            ApplicationEvent::Decide {
+                approved: d.approved,
+                government_approval: !d.approval_ref.trim().is_empty(),
+            },
+            ApplicationActor::Issuer,
+            today,
+        )?;
+        rec.state = next.code().into();
+        rec.decision_json = serde_json::to_string(d).ok();
+        rec.updated_at = self.identity.clock().now();
+        self.store_app(
+            p,
+            &rec,
+            "application.decide",
+            Some((StateTable::Review, serde_json::to_string(&closed).unwrap_or_default())),
+        )
+        .await?;
+        if next == ApplicationState::OnNotice {
+            let body: CallBody = serde_json::from_str(&call.body_json).unwrap_or_default();
+            let until = today
+                .checked_add(jiff::Span::new().days(i64::from(body.notice_days.max(1))))
+                .unwrap_or(today);
+            let notice = NoticeRecord {
+                notice: Notice {
+                    until,
+                    objections: Vec::new(),
+                    closed: false,
+                },
+                objections: Vec::new(),
+            };
+            self.store_app(
+                p,
+                &rec,
+                "notice.publish",
+                Some((StateTable::Notice, serde_json::to_string(&notice).unwrap_or_default())),
+            )
+            .await?;
+        }
+        self.full_view(p, &rec, &org, &call_org).await
+    }
+
+    async fn notice_of(&self, id: &str) -> Result<NoticeRecord, LifecycleError> {
+        let json = lifecycle::get_state(&mut *self.identity.store().read().await?, StateTable::Notice, id)
+            .await?
+            .ok_or(LifecycleError::NotFound("notice"))?;
+        serde_json::from_str(&json).map_err(|_| LifecycleError::NotFound("notice"))
+    }
+
+    /// Anyone with an account objects to a result on public notice, during its period.
+    pub async fn object(&self, p: &Principal, id: &str, text_: &str) -> Result<ApplicationView, LifecycleError> {
+        let (rec, org, _, call_org) = self.load_app(id).await?;
+        let mut errs = Vec::new();
+        let t = text(&mut errs, "text", text_, 4000);
+        if !errs.is_empty() {
+            return Err(Validation(errs).into());
+        }
+        let mut n = self.notice_of(id).await?;
+        n.notice = crate::notice::transition(&n.notice, NoticeEvent::Object, false, self.today())?;
+        n.objections.push(Objection {
+            by: p.user_id.to_string(),
+            text: t,
+            answer: None,
+        });
+        self.store_app(
+            p,
+            &rec,
+            "notice.object",
+            Some((StateTable::Notice, serde_json::to_string(&n).unwrap_or_default())),
+        )
+        .await?;
+        self.full_view(p, &rec, &org, &call_org).await
+    }
+
+    /// The issuer answers objection `index`.
+    pub async fn answer_objection(
+        &self,
+        p: &Principal,
+        id: &str,
+        index: usize,
+        answer: &str,
+    ) -> Result<ApplicationView, LifecycleError> {
+        let (rec, org, _, call_org) = self.as_issuer(p, id).await?;
+        let mut errs = Vec::new();
+        let a = text(&mut errs, "answer", answer, 4000);
+        if !errs.is_empty() {
+            return Err(Validation(errs).into());
+        }
+        let mut n = self.notice_of(id).await?;
+        n.notice = crate::notice::transition(&n.notice, NoticeEvent::Answer { index }, true, self.today())?;
+        if let Some(o) = n.objections.get_mut(index) {
+            o.answer = Some(a);
+        }
+        self.store_app(
+            p,
+            &rec,
+            "notice.answer",
+            Some((StateTable::Notice, serde_json::to_string(&n).unwrap_or_default())),
+        )
+        .await?;
+        self.full_view(p, &rec, &org, &call_org).await
+    }
+
+    /// The issuer closes the notice (its period over, every objection answered): the
+    /// application is cleared for an agreement.
+    pub async fn clear_notice(&self, p: &Principal, id: &str) -> Result<ApplicationView, LifecycleError> {
+        let (mut rec, org, _, call_org) = self.as_issuer(p, id).await?;
+        let mut n = self.notice_of(id).await?;
+        let today = self.today();
+        n.notice = crate::notice::transition(&n.notice, NoticeEvent::Close, true, today)?;
+        let next = application::transition(
+            app_state(&rec.state),
+            ApplicationEvent::ClearNotice { notice_closed: true },
+            ApplicationActor::Issuer,
+            today,
+        )?;
+        rec.state = next.code().into();
+        rec.updated_at = self.identity.clock().now();
+        self.store_app(
+            p,
+            &rec,
+            "notice.close",
+            Some((StateTable::Notice, serde_json::to_string(&n).unwrap_or_default())),
+        )
+        .await?;
+        self.full_view(p, &rec, &org, &call_org).await
     }
 }

@@ -254,3 +254,207 @@ pub async fn application_event(
     };
     Ok(Json(v))
 }
+
+/// The panel for a review.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PanelBody {
+    /// Usernames of accounts with the expert role (at least the call's quorum).
+    pub experts: Vec<String>,
+}
+
+/// The call's issuer sends a submitted application to the expert panel once the call closed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/review",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    request_body = PanelBody,
+    responses(
+        (status = 200, description = "In review", body = ApplicationView),
+        (status = 403, description = "Not the call's issuer (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed now, e.g. the call is still open (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not experts, or fewer than the quorum (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn start_review(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PanelBody>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    Ok(Json(state.lifecycle.start_review(&p, &id, &b.experts).await?))
+}
+
+/// An expert's conflict-of-interest declaration.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareBody {
+    /// Whether the expert has a conflict of interest (then they do not score).
+    pub conflict: bool,
+}
+
+/// An assigned expert declares a conflict of interest, or none (before scoring).
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/declare",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    request_body = DeclareBody,
+    responses(
+        (status = 200, description = "Declared", body = ApplicationView),
+        (status = 403, description = "Not an expert (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not assigned, or already declared (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn declare(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<DeclareBody>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    let ev = shuyu_workflow::review::ReviewEvent::Declare { conflict: b.conflict };
+    Ok(Json(state.lifecycle.expert(&p, &id, ev).await?))
+}
+
+/// An expert's scores.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreBody {
+    /// One score (0–100) per published criterion, in order.
+    pub scores: Vec<u8>,
+}
+
+/// An assigned expert without a conflict scores every published criterion.
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/score",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    request_body = ScoreBody,
+    responses(
+        (status = 200, description = "Scored", body = ApplicationView),
+        (status = 403, description = "Not an expert (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Recused, not declared, or a criterion missing (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn score(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ScoreBody>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    let ev = shuyu_workflow::review::ReviewEvent::Score { scores: b.scores };
+    Ok(Json(state.lifecycle.expert(&p, &id, ev).await?))
+}
+
+/// The issuer decides on the panel's aggregate; an approval needs the government approval's
+/// reference and goes on public notice for the call's notice period.
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/decision",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    request_body = shuyu_workflow::service::Decision,
+    responses(
+        (status = 200, description = "Decided", body = ApplicationView),
+        (status = 403, description = "Not the call's issuer (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No quorum yet, or no government approval (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn decide(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(d): ApiJson<shuyu_workflow::service::Decision>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    Ok(Json(state.lifecycle.decide(&p, &id, &d).await?))
+}
+
+/// An objection.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectionBody {
+    /// What is objected to (1–4000 characters).
+    pub text: String,
+}
+
+/// Anyone with an account objects to a result on public notice, during its period.
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/objections",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    request_body = ObjectionBody,
+    responses(
+        (status = 200, description = "Recorded", body = ApplicationView),
+        (status = 404, description = "Not on notice (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The notice period is over (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn object(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ObjectionBody>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    Ok(Json(state.lifecycle.object(&p, &id, &b.text).await?))
+}
+
+/// An answer to an objection.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectionAnswer {
+    /// The answer (1–4000 characters).
+    pub answer: String,
+}
+
+/// The issuer answers objection `index` (0-based).
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/objections/{index}/answer",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id"), ("index" = usize, Path, description = "Objection, 0-based")),
+    request_body = ObjectionAnswer,
+    responses(
+        (status = 200, description = "Answered", body = ApplicationView),
+        (status = 403, description = "Not the call's issuer (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No such objection, or already answered (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn answer_objection(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path((id, index)): Path<(String, usize)>,
+    ApiJson(b): ApiJson<ObjectionAnswer>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    Ok(Json(state.lifecycle.answer_objection(&p, &id, index, &b.answer).await?))
+}
+
+/// The issuer closes the notice once its period is over and every objection answered: the
+/// application is cleared for an agreement.
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/notice/close",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    responses(
+        (status = 200, description = "Cleared", body = ApplicationView),
+        (status = 403, description = "Not the call's issuer (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The period is not over, or objections are unanswered (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn close_notice(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    Ok(Json(state.lifecycle.clear_notice(&p, &id).await?))
+}

@@ -106,6 +106,13 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/applications/{id}"),
     ("put", "/api/v1/applications/{id}"),
     ("post", "/api/v1/applications/{id}/{event}"),
+    ("post", "/api/v1/applications/{id}/review"),
+    ("post", "/api/v1/applications/{id}/declare"),
+    ("post", "/api/v1/applications/{id}/score"),
+    ("post", "/api/v1/applications/{id}/decision"),
+    ("post", "/api/v1/applications/{id}/objections"),
+    ("post", "/api/v1/applications/{id}/objections/{index}/answer"),
+    ("post", "/api/v1/applications/{id}/notice/close"),
     ("get", "/api/v1/governance"),
     ("post", "/api/v1/governance"),
     ("post", "/api/v1/governance/{id}/answer"),
@@ -179,7 +186,8 @@ async fn openapi_document_is_valid_3_1_and_lists_every_route() {
             .replace("{name}", "probe")
             .replace("{column}", "c")
             .replace("{kind}", "resource")
-            .replace("{event}", "submit");
+            .replace("{event}", "submit")
+            .replace("{index}", "0");
         let method = Method::from_bytes(m.to_uppercase().as_bytes()).expect("method");
         let r = api.json(method, &path, Some(&token), json!({})).await;
         assert!(r.status != 405 && r.code() != "route_not_found", "{m} {p}: {r:?}");

@@ -124,3 +124,318 @@ async fn a_call_takes_no_application_after_its_deadline() {
         assert!(life.call_event(&auth, &call.id, CallEvent::Publish).await.is_err());
     }
 }
+
+/// A published resource entry of `org` listing `fields` (what the catalog chain produces).
+async fn published_entry(db: &TestDb, clock: &SimClock, org: &str, fields: &[&str]) -> String {
+    use shuyu_catalog::entries::{EntryBody, EntryField};
+    let now = clock.now();
+    let body = EntryBody {
+        description: "门诊就诊记录".into(),
+        authorizable: true,
+        fields: fields
+            .iter()
+            .map(|f| EntryField {
+                name: f.to_string(),
+                field_type: "text".into(),
+                grade: "L2".into(),
+                sensitivity: "none".into(),
+                reason: None,
+            })
+            .collect(),
+        grade: "L2".into(),
+        ..EntryBody::default()
+    };
+    let rec = shuyu_store::catalogs::EntryRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: "resource".into(),
+        org_id: org.to_string(),
+        parent_id: None,
+        dataset_id: None,
+        title: "就诊记录".into(),
+        state: "published".into(),
+        revision: 1,
+        body_json: serde_json::to_string(&body).expect("json"),
+        note: None,
+        created_at: now,
+        created_by: "test".into(),
+        updated_at: now,
+        decided_at: None,
+        decided_by: None,
+        published_at: Some(now),
+    };
+    let id = rec.id.clone();
+    let event = shuyu_store::log::Event::new(
+        now,
+        shuyu_audit::entry::Actor::system("test"),
+        "catalog.create",
+        "catalog_entry",
+        id.clone(),
+    );
+    db.store
+        .write(move |tx| {
+            Box::pin(async move {
+                shuyu_store::catalogs::insert_entry(tx.conn(), &rec).await?;
+                tx.record(event);
+                Ok::<_, shuyu_store::StoreError>(())
+            })
+        })
+        .await
+        .expect("entry");
+    id
+}
+
+fn rules(e: LifecycleError) -> Vec<&'static str> {
+    e.field_errors().into_iter().map(|f| f.rule).collect()
+}
+
+#[tokio::test]
+async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_approval() {
+    use shuyu_workflow::review::ReviewEvent;
+    use shuyu_workflow::service::{ApplicationBody, Attestations, DataNeed, Decision, FieldNeed, Scenario};
+    for db in TestDb::all().await {
+        let clock = Arc::new(SimClock::fixed());
+        let city = Region {
+            code: RegionCode::parse("379900").expect("code"),
+            name_zh: "示范市".into(),
+            name_en: "Demo City".into(),
+            parent: None,
+        };
+        bootstrap::seed_regions(&db.store, clock.as_ref(), std::slice::from_ref(&city))
+            .await
+            .expect("regions");
+        let mut provider_org = String::new();
+        for (org, kind, users) in [
+            ("示范市数据局", OrgKind::Authority, &["shujuju"][..]),
+            ("示范数据集团", OrgKind::Operator, &["operator1"][..]),
+            ("示范市医疗保障局", OrgKind::Provider, &["yibao"][..]),
+            ("专家组", OrgKind::Expert, &["expert1", "expert2", "expert3"][..]),
+            ("智信金融", OrgKind::Developer, &["dev1"][..]),
+        ] {
+            let (o, _) = bootstrap::ensure_org(&db.store, clock.as_ref(), org, kind, &city, None)
+                .await
+                .expect("org");
+            if kind == OrgKind::Provider {
+                provider_org = o.id.to_string();
+            }
+            for u in users {
+                bootstrap::ensure_user(&db.store, clock.as_ref(), &o, u, "测试", &[], PW, false)
+                    .await
+                    .expect("user");
+            }
+        }
+        let entry = published_entry(&db, &clock, &provider_org, &["person_id", "visits"]).await;
+        let id = Identity::new(
+            db.store.clone(),
+            Arc::new(Policies::load().expect("policies")),
+            clock.clone(),
+            IdentityConfig::default(),
+        )
+        .await
+        .expect("identity");
+        let life = Lifecycle::new(id.clone());
+        let (auth, op, dev) = (
+            who(&id, "shujuju").await,
+            who(&id, "operator1").await,
+            who(&id, "dev1").await,
+        );
+        let (e1, e2, e3) = (who(&id, "expert1").await, who(&id, "expert2").await, who(&id, "expert3").await);
+        let today = city_today(clock.now());
+        let call = life
+            .create_call(
+                &auth,
+                &NewCall {
+                    title: "授权运营单位申报".into(),
+                    conditions: "等保三级".into(),
+                    audience: Audience::Operator,
+                    deadline: today.checked_add(3.days()).expect("date"),
+                    criteria: vec!["场景价值".into(), "安全能力".into()],
+                    notice_days: Some(5),
+                    quorum: Some(2),
+                },
+            )
+            .await
+            .expect("call");
+        life.call_event(&auth, &call.id, CallEvent::Publish)
+            .await
+            .expect("publish");
+        let body = ApplicationBody {
+            scenarios: vec![Scenario {
+                name: "小微企业主信用评估".into(),
+                purpose: "普惠金融授信".into(),
+                sector: "finance".into(),
+                expected_value: "降低信息不对称".into(),
+                public_welfare: false,
+            }],
+            data_needs: vec![DataNeed {
+                entry_id: entry.clone(),
+                fields: vec![FieldNeed {
+                    name: "visits".into(),
+                    reason: "就诊频次".into(),
+                }],
+            }],
+            attestations: Attestations {
+                good_credit: true,
+                security_systems: true,
+                security_officer: "李娜".into(),
+                mlps_level3: true,
+                crypto_assessment: true,
+            },
+        };
+        let app = life.create_application(&op, &call.id, &body).await.expect("draft");
+        life.submit_application(&op, &app.id).await.expect("submit");
+        let panel = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            refusal(
+                life.start_review(&auth, &app.id, &panel(&["expert1", "expert2", "expert3"]))
+                    .await
+                    .expect_err("open")
+            ),
+            "call_not_closed"
+        );
+        clock.advance(SignedDuration::from_hours(24 * 4));
+        assert_eq!(
+            rules(
+                life.start_review(&auth, &app.id, &panel(&["expert1", "operator1"]))
+                    .await
+                    .expect_err("panel")
+            ),
+            vec!["not_an_expert", "quorum_range"]
+        );
+        life.start_review(&auth, &app.id, &panel(&["expert1", "expert2", "expert3"]))
+            .await
+            .expect("review");
+        // Conflicts first; a conflicted expert does not score.
+        life.expert(&e1, &app.id, ReviewEvent::Declare { conflict: true })
+            .await
+            .expect("declare");
+        assert_eq!(
+            refusal(
+                life.expert(&e1, &app.id, ReviewEvent::Score { scores: vec![90, 90] })
+                    .await
+                    .expect_err("recused")
+            ),
+            "recused"
+        );
+        assert_eq!(
+            refusal(
+                life.decide(
+                    &auth,
+                    &app.id,
+                    &Decision {
+                        approved: true,
+                        approval_ref: "示政发〔2027〕1号".into(),
+                        reason: String::new()
+                    }
+                )
+                .await
+                .expect_err("quorum")
+            ),
+            "quorum"
+        );
+        for (e, s) in [(&e2, vec![80, 60]), (&e3, vec![60, 90])] {
+            life.expert(e, &app.id, ReviewEvent::Declare { conflict: false })
+                .await
+                .expect("declare");
+            life.expert(e, &app.id, ReviewEvent::Score { scores: s })
+                .await
+                .expect("score");
+        }
+        // The authority sees the aggregate; the applicant only the progress.
+        let seen = life.application(&auth, &app.id).await.expect("view");
+        assert_eq!(
+            seen.review.as_ref().map(|r| r.aggregate.clone()),
+            Some(vec![70.0, 75.0])
+        );
+        let theirs = life.application(&op, &app.id).await.expect("view");
+        assert_eq!(
+            theirs.review.as_ref().map(|r| (r.aggregate.len(), r.scored)),
+            Some((0, 2))
+        );
+        // Approval needs the government's decision on record.
+        assert_eq!(
+            refusal(
+                life.decide(
+                    &auth,
+                    &app.id,
+                    &Decision {
+                        approved: true,
+                        approval_ref: " ".into(),
+                        reason: String::new()
+                    }
+                )
+                .await
+                .expect_err("no approval")
+            ),
+            "government_approval"
+        );
+        let decided = life
+            .decide(
+                &auth,
+                &app.id,
+                &Decision {
+                    approved: true,
+                    approval_ref: "示政发〔2027〕1号".into(),
+                    reason: "综合评分第一".into(),
+                },
+            )
+            .await
+            .expect("decide");
+        assert_eq!(decided.state, "on_notice");
+        let until = city_today(clock.now()).checked_add(5.days()).expect("date").to_string();
+        assert_eq!(decided.notice.as_ref().map(|n| n.until.clone()), Some(until));
+        // Anyone objects during the notice; it cannot close early or with objections unanswered.
+        life.object(&dev, &app.id, "该单位曾有数据安全事件")
+            .await
+            .expect("object");
+        assert_eq!(
+            refusal(life.clear_notice(&auth, &app.id).await.expect_err("early")),
+            "period_not_over"
+        );
+        clock.advance(SignedDuration::from_hours(24 * 6));
+        assert_eq!(
+            refusal(life.object(&dev, &app.id, "再次异议").await.expect_err("late")),
+            "period_over"
+        );
+        assert_eq!(
+            refusal(life.clear_notice(&auth, &app.id).await.expect_err("unanswered")),
+            "objections_open"
+        );
+        assert_eq!(
+            life.answer_objection(&op, &app.id, 0, "x")
+                .await
+                .expect_err("not the issuer")
+                .code(),
+            "forbidden"
+        );
+        life.answer_objection(&auth, &app.id, 0, "经核查，该事件已整改完毕")
+            .await
+            .expect("answer");
+        let cleared = life.clear_notice(&auth, &app.id).await.expect("clear");
+        assert_eq!(cleared.state, "cleared", "{}", db.label());
+        let mut c = db.store.read().await.expect("conn");
+        let log = shuyu_store::log::search(&mut c, &shuyu_store::log::Filter::default(), 1000)
+            .await
+            .expect("log");
+        let actions: Vec<String> = log
+            .iter()
+            .map(|e| {
+                serde_json::from_str::<serde_json::Value>(&e.line).expect("json")["action"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        for a in [
+            "application.start_review",
+            "review.declare",
+            "review.score",
+            "application.decide",
+            "notice.publish",
+            "notice.object",
+            "notice.answer",
+            "notice.close",
+        ] {
+            assert!(actions.iter().any(|x| x == a), "{a} missing");
+        }
+    }
+}
