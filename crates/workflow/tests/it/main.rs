@@ -238,7 +238,11 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
             who(&id, "operator1").await,
             who(&id, "dev1").await,
         );
-        let (e1, e2, e3) = (who(&id, "expert1").await, who(&id, "expert2").await, who(&id, "expert3").await);
+        let (e1, e2, e3) = (
+            who(&id, "expert1").await,
+            who(&id, "expert2").await,
+            who(&id, "expert3").await,
+        );
         let today = city_today(clock.now());
         let call = life
             .create_call(
