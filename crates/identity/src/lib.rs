@@ -187,5 +187,6 @@ fn resource_ref(r: &Resource) -> (&'static str, String) {
         Resource::CatalogEntry { id, .. } => ("catalog_entry", id.clone()),
         Resource::Call { id, .. } => ("call", id.clone()),
         Resource::Application { id, .. } => ("application", id.clone()),
+        Resource::Agreement { id, .. } => ("agreement", id.clone()),
     }
 }

@@ -117,6 +117,10 @@ actions! {
     CallEdit => "call.edit", "Create, publish or withdraw a call for applications.";
     ApplicationRead => "application.read", "Read an application (its applicant, the call's issuer, oversight).";
     ApplicationEdit => "application.edit", "Write, submit or withdraw one's own application.";
+    AgreementRead => "agreement.read", "Read an agreement (its parties, oversight).";
+    AgreementEdit => "agreement.edit", "Draft, issue, suspend, restore or terminate an agreement (its grantor).";
+    AgreementSign => "agreement.sign", "Sign an agreement or the data-security commitment (a party).";
+    SigningKeyRegister => "signing_key.register", "Register the public key one signs agreements with.";
     ApiKeyList => "apikey.list", "List an organisation's API keys.";
     ApiKeyCreate => "apikey.create", "Create an API key.";
     ApiKeyRevoke => "apikey.revoke", "Revoke an API key.";
@@ -193,6 +197,21 @@ pub enum Resource {
         region: RegionCode,
         /// The organisation that issued the call, with its kind and region.
         call_org: (OrgId, OrgKind, RegionCode),
+        /// Its state code.
+        state: String,
+    },
+    /// An agreement (existing or about to be drafted), kept by its grantor.
+    Agreement {
+        /// Its id.
+        id: String,
+        /// The grantor.
+        org: OrgId,
+        /// The grantor's kind.
+        org_kind: OrgKind,
+        /// The grantor's region.
+        region: RegionCode,
+        /// The grantee, with its kind and region.
+        grantee: (OrgId, OrgKind, RegionCode),
         /// Its state code.
         state: String,
     },
@@ -532,6 +551,38 @@ impl Policies {
                 }
                 u
             }
+            Resource::Agreement {
+                id,
+                org,
+                org_kind,
+                region,
+                grantee,
+                state,
+            } => {
+                let attrs = HashMap::from([
+                    ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
+                    (
+                        "region".to_string(),
+                        RestrictedExpression::new_entity_uid(region_uid(region)?),
+                    ),
+                    (
+                        "grantee".to_string(),
+                        RestrictedExpression::new_entity_uid(org_uid(grantee.0)?),
+                    ),
+                    ("state".to_string(), RestrictedExpression::new_string(state.clone())),
+                ]);
+                let u = uid("Agreement", id)?;
+                let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
+                    .map_err(|e| PolicyError::Request(e.to_string()))?;
+                entities.push(e);
+                if orgs_added.insert(*org) {
+                    entities.push(org_entity(*org, *org_kind, region, Status::Active)?);
+                }
+                if orgs_added.insert(grantee.0) {
+                    entities.push(org_entity(grantee.0, grantee.1, &grantee.2, Status::Active)?);
+                }
+                u
+            }
             Resource::Application {
                 id,
                 org,
@@ -657,5 +708,6 @@ fn resource_id(r: &Resource) -> String {
         Resource::CatalogEntry { id, .. } => id.clone(),
         Resource::Call { id, .. } => id.clone(),
         Resource::Application { id, .. } => id.clone(),
+        Resource::Agreement { id, .. } => id.clone(),
     }
 }

@@ -26,6 +26,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
+pub mod agreements;
 pub mod api_keys;
 pub mod catalogs;
 pub mod datasets;
@@ -145,6 +146,7 @@ fn migrator() -> Migrator {
         m(4, "catalogs", include_str!("../migrations/0004_catalogs.sql")),
         m(5, "lifecycle", include_str!("../migrations/0005_lifecycle.sql")),
         m(6, "review", include_str!("../migrations/0006_review.sql")),
+        m(7, "agreements", include_str!("../migrations/0007_agreements.sql")),
     ])
 }
 

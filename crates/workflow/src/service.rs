@@ -321,9 +321,9 @@ pub struct Objection {
 
 /// A notice as stored: the machine's state and the objections' texts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct NoticeRecord {
-    notice: crate::notice::Notice,
-    objections: Vec<Objection>,
+pub(crate) struct NoticeRecord {
+    pub(crate) notice: crate::notice::Notice,
+    pub(crate) objections: Vec<Objection>,
 }
 
 /// The public notice as shown.
@@ -337,7 +337,7 @@ pub struct NoticeView {
     pub closed: bool,
 }
 
-fn text(errs: &mut Vec<FieldError>, field: &str, v: &str, max: usize) -> String {
+pub(crate) fn text(errs: &mut Vec<FieldError>, field: &str, v: &str, max: usize) -> String {
     let v = v.trim();
     if v.is_empty() {
         errs.push(FieldError::new(field, "field_required"));
@@ -377,7 +377,7 @@ fn app_state(s: &str) -> ApplicationState {
 /// The lifecycle service.
 #[derive(Clone)]
 pub struct Lifecycle {
-    identity: Identity,
+    pub(crate) identity: Identity,
 }
 
 impl std::fmt::Debug for Lifecycle {
@@ -387,7 +387,7 @@ impl std::fmt::Debug for Lifecycle {
 }
 
 /// One change and its audit event, in one transaction.
-async fn save<F>(identity: &Identity, event: shuyu_store::log::Event, f: F) -> Result<(), LifecycleError>
+pub(crate) async fn save<F>(identity: &Identity, event: shuyu_store::log::Event, f: F) -> Result<(), LifecycleError>
 where
     F: for<'t, 'c> FnOnce(&'t mut Tx<'c>) -> BoxFut<'t> + Send + 'static,
 {
@@ -405,7 +405,7 @@ where
 }
 
 /// A boxed store future borrowing the transaction.
-type BoxFut<'t> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 't>>;
+pub(crate) type BoxFut<'t> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 't>>;
 
 impl Lifecycle {
     /// The service over the identity service (authorization, clock, store).
@@ -413,14 +413,14 @@ impl Lifecycle {
         Lifecycle { identity }
     }
 
-    async fn org(&self, id: &str) -> Result<OrgRecord, LifecycleError> {
+    pub(crate) async fn org(&self, id: &str) -> Result<OrgRecord, LifecycleError> {
         let id: OrgId = id.parse().map_err(|_| LifecycleError::NotFound("org"))?;
         orgs::get(&mut *self.identity.store().read().await?, id)
             .await?
             .ok_or(LifecycleError::NotFound("org"))
     }
 
-    fn today(&self) -> Date {
+    pub(crate) fn today(&self) -> Date {
         city_today(self.identity.clock().now())
     }
 
@@ -658,7 +658,7 @@ impl Lifecycle {
         Ok(v)
     }
 
-    async fn load_app(
+    pub(crate) async fn load_app(
         &self,
         id: &str,
     ) -> Result<(ApplicationRecord, OrgRecord, CallRecord, OrgRecord), LifecycleError> {
@@ -956,7 +956,7 @@ impl Lifecycle {
     }
 
     /// The issuer of the application's call, authorized as such.
-    async fn as_issuer(
+    pub(crate) async fn as_issuer(
         &self,
         p: &Principal,
         id: &str,
@@ -1128,7 +1128,7 @@ impl Lifecycle {
         self.full_view(p, &rec, &org, &call_org).await
     }
 
-    async fn notice_of(&self, id: &str) -> Result<NoticeRecord, LifecycleError> {
+    pub(crate) async fn notice_of(&self, id: &str) -> Result<NoticeRecord, LifecycleError> {
         let json = lifecycle::get_state(&mut *self.identity.store().read().await?, StateTable::Notice, id)
             .await?
             .ok_or(LifecycleError::NotFound("notice"))?;

@@ -458,3 +458,183 @@ pub async fn close_notice(
 ) -> Result<Json<ApplicationView>, ApiError> {
     Ok(Json(state.lifecycle.clear_notice(&p, &id).await?))
 }
+
+/// The public key one signs agreements with.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyBody {
+    /// Base64 of the 32-byte Ed25519 public key (the private key stays with its owner).
+    pub public_key: String,
+}
+
+/// Registers (or replaces) the caller's signing public key.
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/signing-key",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    request_body = SigningKeyBody,
+    responses(
+        (status = 204, description = "Registered"),
+        (status = 403, description = "API keys do not sign (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an Ed25519 public key (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn put_signing_key(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<SigningKeyBody>,
+) -> Result<StatusCode, ApiError> {
+    state.lifecycle.register_signing_key(&p, &b.public_key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The grantor drafts the agreement of a cleared application from the template (every YP9
+/// clause; term at most three years).
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/agreement",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    request_body = shuyu_workflow::contracts::AgreementRequest,
+    responses(
+        (status = 201, description = "Drafted", body = shuyu_workflow::contracts::AgreementView),
+        (status = 403, description = "Not the grantor (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The application is not cleared (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A term longer than three years, or an unknown clause (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn draft_agreement(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<shuyu_workflow::contracts::AgreementRequest>,
+) -> Result<(StatusCode, Json<shuyu_workflow::contracts::AgreementView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.lifecycle.draft_agreement(&p, &id, &r).await?),
+    ))
+}
+
+/// One agreement: the document, its digest (what signatures cover), its state and its
+/// re-verified signatures.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agreements/{id}",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agreement id")),
+    responses(
+        (status = 200, description = "OK", body = shuyu_workflow::contracts::AgreementView),
+        (status = 403, description = "Neither a party nor oversight (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn get_agreement(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<shuyu_workflow::contracts::AgreementView>, ApiError> {
+    Ok(Json(state.lifecycle.agreement(&p, &id).await?))
+}
+
+/// A signature.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignBody {
+    /// `agreement` or `commitment` (the grantee's data-security commitment).
+    pub what: shuyu_workflow::contracts::SignWhat,
+    /// Base64 of the Ed25519 signature over `shuyu-agreement-v1\n{digest}\n{what}\n`.
+    pub signature: String,
+}
+
+/// A party signs with its own key; the platform verifies against the registered public key.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agreements/{id}/sign",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agreement id")),
+    request_body = SignBody,
+    responses(
+        (status = 200, description = "Signed", body = shuyu_workflow::contracts::AgreementView),
+        (status = 403, description = "Not a party (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not issued, or already signed (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No registered key, or the signature does not verify (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn sign_agreement(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<SignBody>,
+) -> Result<Json<shuyu_workflow::contracts::AgreementView>, ApiError> {
+    Ok(Json(
+        state.lifecycle.sign_agreement(&p, &id, b.what, &b.signature).await?,
+    ))
+}
+
+/// A renewal's new last day.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewBody {
+    /// The renewed term's last day (at most three years after the current end).
+    #[schema(value_type = String, format = Date)]
+    pub end: jiff::civil::Date,
+}
+
+/// A party renews inside the last six months of the term.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agreements/{id}/renew",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agreement id")),
+    request_body = RenewBody,
+    responses(
+        (status = 200, description = "Renewed", body = shuyu_workflow::contracts::AgreementView),
+        (status = 403, description = "Not a party (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Outside the renewal window, or too long (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn renew_agreement(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<RenewBody>,
+) -> Result<Json<shuyu_workflow::contracts::AgreementView>, ApiError> {
+    let ev = shuyu_workflow::agreement::Event::Renew { end: b.end };
+    Ok(Json(state.lifecycle.agreement_event(&p, &id, ev).await?))
+}
+
+/// `issue`, `suspend`, `restore`, `terminate` (the grantor) or `cancel` (a party).
+#[utoipa::path(
+    post,
+    path = "/api/v1/agreements/{id}/{event}",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agreement id"), ("event" = String, Path, description = "issue | suspend | restore | terminate | cancel")),
+    responses(
+        (status = 200, description = "Done", body = shuyu_workflow::contracts::AgreementView),
+        (status = 403, description = "Not allowed to (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agreement or event (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in its state (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn agreement_event(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path((id, event)): Path<(String, String)>,
+) -> Result<Json<shuyu_workflow::contracts::AgreementView>, ApiError> {
+    use shuyu_workflow::agreement::Event;
+    let ev = match event.as_str() {
+        "issue" => Event::Issue { objections_open: 0 },
+        "suspend" => Event::Suspend,
+        "restore" => Event::Restore,
+        "terminate" => Event::Terminate,
+        "cancel" => Event::Cancel,
+        _ => return Err(LifecycleError::NotFound("agreement").into()),
+    };
+    Ok(Json(state.lifecycle.agreement_event(&p, &id, ev).await?))
+}

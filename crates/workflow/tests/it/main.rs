@@ -416,6 +416,169 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
             .expect("answer");
         let cleared = life.clear_notice(&auth, &app.id).await.expect("clear");
         assert_eq!(cleared.state, "cleared", "{}", db.label());
+
+        // The agreement: at most three years, signed by both parties with their own keys.
+        use base64::Engine;
+        use ed25519_dalek::Signer;
+        use shuyu_workflow::agreement::Event as AgreementEvent;
+        use shuyu_workflow::contracts::{AgreementRequest, SignWhat, message_to_sign};
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let start = city_today(clock.now()).checked_add(1.days()).expect("date");
+        let too_long = AgreementRequest {
+            term_start: start,
+            term_end: start.checked_add(3.years()).expect("date"),
+            clauses: Default::default(),
+        };
+        assert_eq!(
+            rules(life.draft_agreement(&auth, &app.id, &too_long).await.expect_err("long")),
+            vec!["term_too_long"]
+        );
+        let req = AgreementRequest {
+            term_end: start.checked_add(3.years()).expect("date").yesterday().expect("date"),
+            ..too_long
+        };
+        assert_eq!(
+            life.draft_agreement(&op, &app.id, &req)
+                .await
+                .expect_err("grantee drafts")
+                .code(),
+            "forbidden"
+        );
+        let draft = life.draft_agreement(&auth, &app.id, &req).await.expect("draft");
+        assert!(draft.document.clauses.contains_key("security") && draft.document.clauses.len() == 12);
+        let agreement_id = draft.document.id.clone();
+        let auth_key = ed25519_dalek::SigningKey::from_bytes(&[11u8; 32]);
+        let op_key = ed25519_dalek::SigningKey::from_bytes(&[12u8; 32]);
+        let sign = |k: &ed25519_dalek::SigningKey, what| {
+            b64.encode(k.sign(message_to_sign(&draft.digest, what).as_bytes()).to_bytes())
+        };
+        // No key registered yet; a bad key is refused.
+        assert_eq!(
+            rules(
+                life.sign_agreement(
+                    &op,
+                    &agreement_id,
+                    SignWhat::Agreement,
+                    &sign(&op_key, SignWhat::Agreement)
+                )
+                .await
+                .expect_err("no key")
+            ),
+            vec!["no_signing_key"]
+        );
+        assert_eq!(
+            rules(life.register_signing_key(&op, "AAAA").await.expect_err("bad")),
+            vec!["ed25519_key"]
+        );
+        life.register_signing_key(&auth, &b64.encode(auth_key.verifying_key().to_bytes()))
+            .await
+            .expect("key");
+        life.register_signing_key(&op, &b64.encode(op_key.verifying_key().to_bytes()))
+            .await
+            .expect("key");
+        // Not before it is issued; never with someone else's key.
+        assert_eq!(
+            refusal(
+                life.sign_agreement(
+                    &op,
+                    &agreement_id,
+                    SignWhat::Agreement,
+                    &sign(&op_key, SignWhat::Agreement)
+                )
+                .await
+                .expect_err("draft")
+            ),
+            "not_in_this_state"
+        );
+        life.agreement_event(&auth, &agreement_id, AgreementEvent::Issue { objections_open: 0 })
+            .await
+            .expect("issue");
+        assert_eq!(
+            rules(
+                life.sign_agreement(
+                    &op,
+                    &agreement_id,
+                    SignWhat::Agreement,
+                    &sign(&auth_key, SignWhat::Agreement)
+                )
+                .await
+                .expect_err("forged")
+            ),
+            vec!["bad_signature"]
+        );
+        life.sign_agreement(
+            &auth,
+            &agreement_id,
+            SignWhat::Agreement,
+            &sign(&auth_key, SignWhat::Agreement),
+        )
+        .await
+        .expect("grantor signs");
+        life.sign_agreement(
+            &op,
+            &agreement_id,
+            SignWhat::Agreement,
+            &sign(&op_key, SignWhat::Agreement),
+        )
+        .await
+        .expect("grantee signs");
+        assert!(
+            !life
+                .holds_effective_agreement(&op.org_id.to_string())
+                .await
+                .expect("check")
+        );
+        let active = life
+            .sign_agreement(
+                &op,
+                &agreement_id,
+                SignWhat::Commitment,
+                &sign(&op_key, SignWhat::Commitment),
+            )
+            .await
+            .expect("commitment");
+        assert_eq!(active.state, "active");
+        assert!(active.signatures.iter().all(|(_, ok)| *ok) && active.signatures.len() == 3);
+        clock.advance(SignedDuration::from_hours(24 * 2));
+        assert!(
+            life.holds_effective_agreement(&op.org_id.to_string())
+                .await
+                .expect("check")
+        );
+        // Renewal only inside the last six months.
+        let renew = AgreementEvent::Renew {
+            end: req.term_end.checked_add(3.years()).expect("date"),
+        };
+        assert_eq!(
+            refusal(
+                life.agreement_event(&op, &agreement_id, renew)
+                    .await
+                    .expect_err("early")
+            ),
+            "renewal_window"
+        );
+        // Suspension closes access at once; termination ends it.
+        life.agreement_event(&auth, &agreement_id, AgreementEvent::Suspend)
+            .await
+            .expect("suspend");
+        assert!(
+            !life
+                .holds_effective_agreement(&op.org_id.to_string())
+                .await
+                .expect("check")
+        );
+        assert_eq!(
+            life.agreement_event(&op, &agreement_id, AgreementEvent::Restore)
+                .await
+                .expect_err("grantee")
+                .code(),
+            "forbidden"
+        );
+        let ended = life
+            .agreement_event(&auth, &agreement_id, AgreementEvent::Terminate)
+            .await
+            .expect("terminate");
+        assert_eq!(ended.state, "terminated");
         let mut c = db.store.read().await.expect("conn");
         let log = shuyu_store::log::search(&mut c, &shuyu_store::log::Filter::default(), 1000)
             .await
@@ -438,6 +601,13 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
             "notice.object",
             "notice.answer",
             "notice.close",
+            "signing_key.register",
+            "agreement.draft",
+            "agreement.issue",
+            "agreement.sign_agreement",
+            "agreement.sign_commitment",
+            "agreement.suspend",
+            "agreement.terminate",
         ] {
             assert!(actions.iter().any(|x| x == a), "{a} missing");
         }

@@ -1,0 +1,517 @@
+//! Agreements as a service (R-14…R-17): drafted by the grantor from a cleared application
+//! with every clause YP9 lists, issued, and signed by both parties with **their own**
+//! Ed25519 keys — the platform stores only public keys and verifies each signature over
+//! the agreement's digest, so it cannot sign for anyone. The grantee also signs the
+//! data-security commitment (B§25). The pure machine in [`crate::agreement`] decides
+//! every step; this module persists, authorizes and audits.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use shuyu_core::actor::Principal;
+use shuyu_core::error::{FieldError, Validation};
+use shuyu_identity::IdentityError;
+use shuyu_policy::{Action, Resource};
+use shuyu_store::agreements::{self, AgreementRecord};
+use shuyu_store::orgs::OrgRecord;
+use utoipa::ToSchema;
+
+use crate::agreement::{self as machine, Actor, Agreement, AgreementKind, AgreementState, Event, Party};
+use crate::application::ApplicationState;
+use crate::service::{ApplicationBody, Lifecycle, LifecycleError, save};
+use crate::term::Term;
+use jiff::civil::Date;
+
+/// The clauses an agreement must carry (YP9), with the template's default text.
+pub const CLAUSES: [(&str, &str); 12] = [
+    ("scope", "授权范围：以本协议附件所列授权数据资源目录及字段为限。"),
+    (
+        "platform",
+        "运营平台：市公共数据授权运营平台（运营域）。原始数据不出域。",
+    ),
+    ("products", "数据产品清单及审核要求：产品经出域审核后方可提供。"),
+    ("asset_ownership", "数据资产归属：按国家和本市有关规定执行。"),
+    ("disclosure", "信息披露：按规定公开授权运营情况。"),
+    ("evaluation", "评估标准：按年度评估办法执行。"),
+    ("pricing", "定价：公益用途有条件无偿，产业用途有条件有偿。"),
+    ("security", "安全责任：落实数据安全负责人及安全管理制度。"),
+    ("rights", "双方权利：按本协议约定。"),
+    ("liabilities", "违约责任：违约的，责令整改；情节严重的，终止授权。"),
+    ("term", "授权期限：不超过三年，期满前六个月内可申请续签。"),
+    ("exit", "退出：协议终止后封存并销毁相关数据，日志保存不少于六个月。"),
+];
+
+/// Further clauses of a development agreement (Y§18–23).
+pub const DEVELOPMENT_CLAUSES: [(&str, &str); 4] = [
+    ("revenue_sharing", "收益分配：按约定比例分配。"),
+    ("fees", "费用：按约定标准收取。"),
+    ("prohibited", "禁止条款：不得超范围使用数据，不得向第三方提供原始数据。"),
+    ("credit_commitment", "信用承诺：开发主体作出信用承诺。"),
+];
+
+/// A draft's terms.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementRequest {
+    /// First day in force.
+    #[schema(value_type = String, format = Date)]
+    pub term_start: Date,
+    /// Last day in force (at most three years after the start).
+    #[schema(value_type = String, format = Date)]
+    pub term_end: Date,
+    /// Clause texts replacing the template's (keys from the template only).
+    #[serde(default)]
+    pub clauses: BTreeMap<String, String>,
+}
+
+/// What the parties sign: the whole agreement, canonical.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgreementDocument {
+    /// Its id.
+    pub id: String,
+    /// `operation` or `development`.
+    pub kind: String,
+    /// The grantor organisation.
+    pub grantor_org: String,
+    /// The grantee organisation.
+    pub grantee_org: String,
+    /// First day in force.
+    pub term_start: String,
+    /// Last day in force.
+    pub term_end: String,
+    /// Every clause, by key.
+    pub clauses: BTreeMap<String, String>,
+    /// The application's scenario list and data-need list (the authorized scope).
+    pub scope: ApplicationBody,
+}
+
+impl AgreementDocument {
+    /// SHA-256 of the canonical JSON (struct order, clauses sorted), hex.
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(serde_json::to_vec(self).unwrap_or_default()))
+    }
+}
+
+/// The bytes a signer signs: a domain label, the document's digest and what is signed.
+pub fn message_to_sign(digest: &str, what: SignWhat) -> String {
+    format!("shuyu-agreement-v1\n{digest}\n{}\n", what.code())
+}
+
+/// What a signature is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignWhat {
+    /// The agreement.
+    Agreement,
+    /// The data-security commitment (数据安全承诺书; the grantee only).
+    Commitment,
+}
+
+impl SignWhat {
+    fn code(self) -> &'static str {
+        match self {
+            SignWhat::Agreement => "agreement",
+            SignWhat::Commitment => "commitment",
+        }
+    }
+}
+
+/// One signature, verifiable by anyone with the document and the public key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SignatureRecord {
+    /// What was signed.
+    pub what: SignWhat,
+    /// Which party.
+    #[schema(value_type = String)]
+    pub party: Party,
+    /// The signing user.
+    pub user_id: String,
+    /// Their public key (base64, 32 bytes).
+    pub public_key: String,
+    /// The Ed25519 signature (base64) over [`message_to_sign`].
+    pub signature: String,
+    /// When (RFC 3339).
+    pub signed_at: String,
+}
+
+/// An agreement as shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AgreementView {
+    /// The signed document.
+    pub document: AgreementDocument,
+    /// Its digest (what signatures cover).
+    pub digest: String,
+    /// `draft`, `signing`, `active`, `suspended`, `expired`, `cancelled` or `terminated`.
+    pub state: String,
+    /// Whether access under it is open today.
+    pub effective: bool,
+    /// The renewed term's last day, once renewed.
+    pub renewed_until: Option<String>,
+    /// The signatures, each re-verified.
+    pub signatures: Vec<(SignatureRecord, bool)>,
+}
+
+fn verify(doc_digest: &str, s: &SignatureRecord) -> bool {
+    let key = STANDARD
+        .decode(&s.public_key)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok());
+    let sig = STANDARD
+        .decode(&s.signature)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        .map(|b| Signature::from_bytes(&b));
+    match (key, sig) {
+        (Some(k), Some(sig)) => k.verify(message_to_sign(doc_digest, s.what).as_bytes(), &sig).is_ok(),
+        _ => false,
+    }
+}
+
+struct Loaded {
+    rec: AgreementRecord,
+    machine: Agreement,
+    doc: AgreementDocument,
+    grantor: OrgRecord,
+    grantee: OrgRecord,
+}
+
+impl Lifecycle {
+    /// Registers (or replaces) the public key the principal signs agreements with (base64 of
+    /// the 32-byte Ed25519 key). The private key never reaches the platform.
+    pub async fn register_signing_key(&self, p: &Principal, public_key: &str) -> Result<(), LifecycleError> {
+        let me = Resource::User {
+            id: p.user_id,
+            org: p.org_id,
+            org_kind: p.org_kind,
+            region: p.region.clone(),
+            roles: p.roles.iter().map(|r| r.code().to_string()).collect(),
+        };
+        self.identity.authorize(p, Action::SigningKeyRegister, &me).await?;
+        let ok = STANDARD
+            .decode(public_key.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .is_some_and(|b| VerifyingKey::from_bytes(&b).is_ok());
+        if !ok {
+            return Err(FieldError::new("public_key", "ed25519_key").into());
+        }
+        let now = self.identity.clock().now();
+        let key = public_key.trim().to_string();
+        let user = p.user_id.to_string();
+        let mut event = shuyu_identity::audit::by(p, now, "signing_key.register", "user", user.clone(), None, None);
+        event.payload = Some(serde_json::json!({ "public_key": key }));
+        save(&self.identity, event, move |tx| {
+            Box::pin(async move { agreements::put_signing_key(tx.conn(), &user, &key, now).await })
+        })
+        .await
+    }
+
+    fn agreement_resource(rec: &AgreementRecord, grantor: &OrgRecord, grantee: &OrgRecord) -> Resource {
+        Resource::Agreement {
+            id: rec.id.clone(),
+            org: grantor.id,
+            org_kind: grantor.kind,
+            region: grantor.region.clone(),
+            grantee: (grantee.id, grantee.kind, grantee.region.clone()),
+            state: rec.state.clone(),
+        }
+    }
+
+    async fn load_agreement(&self, id: &str) -> Result<Loaded, LifecycleError> {
+        let rec = agreements::get(&mut *self.identity.store().read().await?, id)
+            .await?
+            .ok_or(LifecycleError::NotFound("agreement"))?;
+        let machine: Agreement =
+            serde_json::from_str(&rec.machine_json).map_err(|_| LifecycleError::NotFound("agreement"))?;
+        let doc: AgreementDocument =
+            serde_json::from_str(&rec.body_json).map_err(|_| LifecycleError::NotFound("agreement"))?;
+        let grantor = self.org(&rec.grantor_org).await?;
+        let grantee = self.org(&rec.grantee_org).await?;
+        Ok(Loaded {
+            rec,
+            machine,
+            doc,
+            grantor,
+            grantee,
+        })
+    }
+
+    fn agreement_view(&self, l: &Loaded) -> AgreementView {
+        let digest = l.doc.digest();
+        let sigs: Vec<SignatureRecord> = serde_json::from_str(&l.rec.signatures_json).unwrap_or_default();
+        AgreementView {
+            digest: digest.clone(),
+            state: l.machine.state.code().into(),
+            effective: machine::is_effective(&l.machine, self.today()),
+            renewed_until: l.machine.next_term.map(|t| t.end().to_string()),
+            signatures: sigs
+                .into_iter()
+                .map(|s| {
+                    let ok = verify(&digest, &s);
+                    (s, ok)
+                })
+                .collect(),
+            document: l.doc.clone(),
+        }
+    }
+
+    async fn store_agreement(
+        &self,
+        p: &Principal,
+        rec: &AgreementRecord,
+        action: &str,
+        insert: bool,
+    ) -> Result<(), LifecycleError> {
+        let now = self.identity.clock().now();
+        let mut event = shuyu_identity::audit::by(p, now, action, "agreement", rec.id.clone(), None, None);
+        event.payload = Some(serde_json::json!({ "state": rec.state }));
+        let stored = rec.clone();
+        save(&self.identity, event, move |tx| {
+            Box::pin(async move {
+                if insert {
+                    agreements::insert(tx.conn(), &stored).await
+                } else {
+                    agreements::update(tx.conn(), &stored).await
+                }
+            })
+        })
+        .await
+    }
+
+    /// The grantor drafts the agreement of a cleared application from the template.
+    pub async fn draft_agreement(
+        &self,
+        p: &Principal,
+        application_id: &str,
+        r: &AgreementRequest,
+    ) -> Result<AgreementView, LifecycleError> {
+        let (app, applicant, call, call_org) = self.as_issuer(p, application_id).await?;
+        if app.state != ApplicationState::Cleared.code() {
+            return Err(crate::Refused::new("agreement", "none", "draft", "notice_open").into());
+        }
+        let mut errs = Vec::new();
+        let term = match Term::new(r.term_start, r.term_end) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errs.push(FieldError::new("term_end", e.rule()));
+                None
+            }
+        };
+        if r.term_start < self.today() {
+            errs.push(FieldError::new("term_start", "date_in_past").arg("value", r.term_start));
+        }
+        let kind = if call.audience == "developer" {
+            AgreementKind::Development
+        } else {
+            AgreementKind::Operation
+        };
+        let mut clauses: BTreeMap<String, String> =
+            CLAUSES.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if kind == AgreementKind::Development {
+            clauses.extend(DEVELOPMENT_CLAUSES.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        }
+        for (k, v) in &r.clauses {
+            match clauses.get_mut(k) {
+                Some(c) => *c = crate::service::text(&mut errs, &format!("clauses.{k}"), v, 4000),
+                None => errs.push(FieldError::new(format!("clauses.{k}"), "unknown_value").arg("value", k)),
+            }
+        }
+        let Some(term) = term.filter(|_| errs.is_empty()) else {
+            return Err(Validation(errs).into());
+        };
+        let id = uuid::Uuid::now_v7().to_string();
+        let doc = AgreementDocument {
+            id: id.clone(),
+            kind: match kind {
+                AgreementKind::Operation => "operation".into(),
+                AgreementKind::Development => "development".into(),
+            },
+            grantor_org: call_org.id.to_string(),
+            grantee_org: applicant.id.to_string(),
+            term_start: term.start().to_string(),
+            term_end: term.end().to_string(),
+            clauses,
+            scope: serde_json::from_str(&app.body_json).unwrap_or_default(),
+        };
+        let m = Agreement {
+            kind,
+            term,
+            next_term: None,
+            state: AgreementState::Draft,
+            renewals: 0,
+        };
+        let now = self.identity.clock().now();
+        let rec = AgreementRecord {
+            id,
+            application_id: app.id.clone(),
+            grantor_org: call_org.id.to_string(),
+            grantee_org: applicant.id.to_string(),
+            state: m.state.code().into(),
+            machine_json: serde_json::to_string(&m).unwrap_or_default(),
+            body_json: serde_json::to_string(&doc).unwrap_or_default(),
+            signatures_json: "[]".into(),
+            created_at: now,
+            created_by: p.user_id.to_string(),
+            updated_at: now,
+        };
+        self.identity
+            .authorize(
+                p,
+                Action::AgreementEdit,
+                &Self::agreement_resource(&rec, &call_org, &applicant),
+            )
+            .await?;
+        self.store_agreement(p, &rec, "agreement.draft", true).await?;
+        let l = self.load_agreement(&rec.id).await?;
+        Ok(self.agreement_view(&l))
+    }
+
+    /// One agreement, with its digest and its re-verified signatures.
+    pub async fn agreement(&self, p: &Principal, id: &str) -> Result<AgreementView, LifecycleError> {
+        let l = self.load_agreement(id).await?;
+        self.identity
+            .authorize(
+                p,
+                Action::AgreementRead,
+                &Self::agreement_resource(&l.rec, &l.grantor, &l.grantee),
+            )
+            .await?;
+        Ok(self.agreement_view(&l))
+    }
+
+    fn party_of(p: &Principal, l: &Loaded) -> Option<Party> {
+        if p.org_id == l.grantor.id {
+            Some(Party::Grantor)
+        } else if p.org_id == l.grantee.id {
+            Some(Party::Grantee)
+        } else {
+            None
+        }
+    }
+
+    /// A party signs the agreement (or, the grantee, the commitment) with its own key:
+    /// `signature` is base64 of the Ed25519 signature over [`message_to_sign`].
+    pub async fn sign_agreement(
+        &self,
+        p: &Principal,
+        id: &str,
+        what: SignWhat,
+        signature: &str,
+    ) -> Result<AgreementView, LifecycleError> {
+        let mut l = self.load_agreement(id).await?;
+        self.identity
+            .authorize(
+                p,
+                Action::AgreementSign,
+                &Self::agreement_resource(&l.rec, &l.grantor, &l.grantee),
+            )
+            .await?;
+        let party = Self::party_of(p, &l).ok_or(IdentityError::Forbidden {
+            action: "agreement.sign",
+        })?;
+        let public_key = agreements::signing_key(&mut *self.identity.store().read().await?, &p.user_id.to_string())
+            .await?
+            .ok_or_else(|| FieldError::new("signature", "no_signing_key"))?;
+        let now = self.identity.clock().now();
+        let record = SignatureRecord {
+            what,
+            party,
+            user_id: p.user_id.to_string(),
+            public_key,
+            signature: signature.trim().to_string(),
+            signed_at: now.to_string(),
+        };
+        let digest = l.doc.digest();
+        if !verify(&digest, &record) {
+            return Err(FieldError::new("signature", "bad_signature").into());
+        }
+        let event = match what {
+            SignWhat::Agreement => Event::Sign,
+            SignWhat::Commitment => Event::SignCommitment,
+        };
+        let (next, _effects) = machine::transition(&l.machine, event, Actor::Party(party), self.today())?;
+        let mut sigs: Vec<SignatureRecord> = serde_json::from_str(&l.rec.signatures_json).unwrap_or_default();
+        sigs.push(record);
+        l.rec.signatures_json = serde_json::to_string(&sigs).unwrap_or_default();
+        l.rec.state = next.state.code().into();
+        l.rec.machine_json = serde_json::to_string(&next).unwrap_or_default();
+        l.rec.updated_at = now;
+        l.machine = next;
+        self.store_agreement(p, &l.rec, &format!("agreement.sign_{}", what.code()), false)
+            .await?;
+        Ok(self.agreement_view(&l))
+    }
+
+    /// Sends `event` to an agreement: `issue`, `suspend`, `restore`, `terminate` (its grantor),
+    /// `cancel` or `renew` (a party). Effects the platform must carry out are audited with it.
+    pub async fn agreement_event(
+        &self,
+        p: &Principal,
+        id: &str,
+        event: Event,
+    ) -> Result<AgreementView, LifecycleError> {
+        let mut l = self.load_agreement(id).await?;
+        let resource = Self::agreement_resource(&l.rec, &l.grantor, &l.grantee);
+        let party = Self::party_of(p, &l);
+        let actor = match event {
+            Event::Cancel | Event::Renew { .. } => {
+                self.identity.authorize(p, Action::AgreementSign, &resource).await?;
+                Actor::Party(party.ok_or(IdentityError::Forbidden {
+                    action: "agreement.sign",
+                })?)
+            }
+            _ => {
+                self.identity.authorize(p, Action::AgreementEdit, &resource).await?;
+                Actor::Party(Party::Grantor)
+            }
+        };
+        let event = match event {
+            // Issuing is blocked while the notice has unanswered objections.
+            Event::Issue { .. } => Event::Issue {
+                objections_open: self
+                    .notice_of(&l.rec.application_id)
+                    .await
+                    .map(|n| n.notice.open_objections())
+                    .unwrap_or(0),
+            },
+            e => e,
+        };
+        let (next, effects) = machine::transition(&l.machine, event, actor, self.today())?;
+        l.rec.state = next.state.code().into();
+        l.rec.machine_json = serde_json::to_string(&next).unwrap_or_default();
+        l.rec.updated_at = self.identity.clock().now();
+        l.machine = next;
+        let now = l.rec.updated_at;
+        let mut audit = shuyu_identity::audit::by(
+            p,
+            now,
+            &format!("agreement.{}", event.code()),
+            "agreement",
+            l.rec.id.clone(),
+            None,
+            None,
+        );
+        audit.payload = Some(serde_json::json!({ "state": l.rec.state, "effects": effects }));
+        let stored = l.rec.clone();
+        save(&self.identity, audit, move |tx| {
+            Box::pin(async move { agreements::update(tx.conn(), &stored).await })
+        })
+        .await?;
+        Ok(self.agreement_view(&l))
+    }
+
+    /// Whether organisation `org_id` holds an agreement in force today as grantee.
+    pub async fn holds_effective_agreement(&self, org_id: &str) -> Result<bool, LifecycleError> {
+        let all = agreements::of_org(&mut *self.identity.store().read().await?, org_id).await?;
+        let today = self.today();
+        Ok(all.iter().any(|a| {
+            a.grantee_org == org_id
+                && serde_json::from_str::<Agreement>(&a.machine_json).is_ok_and(|m| machine::is_effective(&m, today))
+        }))
+    }
+}
