@@ -9,7 +9,6 @@ use shuyu_core::actor::Principal;
 use shuyu_core::error::{FieldError, Validation};
 use shuyu_import::Column;
 use shuyu_policy::{Action, Resource};
-use shuyu_store::StoreError;
 use shuyu_store::catalogs::{self, EntryRecord};
 use shuyu_store::datasets;
 use shuyu_store::lineage::{Link, NodeRef};
@@ -537,11 +536,10 @@ impl Catalog {
         let stored = rec.clone();
         self.identity
             .store()
-            .write(move |tx| {
+            .write_audited(event, move |tx| {
                 Box::pin(async move {
                     catalogs::insert_entry(tx.conn(), &stored).await?;
-                    tx.record(event);
-                    Ok::<_, StoreError>(())
+                    Ok(())
                 })
             })
             .await?;
@@ -582,11 +580,10 @@ impl Catalog {
         let stored = rec.clone();
         self.identity
             .store()
-            .write(move |tx| {
+            .write_audited(event, move |tx| {
                 Box::pin(async move {
                     catalogs::update_entry(tx.conn(), &stored).await?;
-                    tx.record(event);
-                    Ok::<_, StoreError>(())
+                    Ok(())
                 })
             })
             .await?;
@@ -687,11 +684,10 @@ impl Catalog {
         let stored = rec.clone();
         self.identity
             .store()
-            .write(move |tx| {
+            .write_audited(audit, move |tx| {
                 Box::pin(async move {
                     catalogs::update_entry(tx.conn(), &stored).await?;
-                    tx.record(audit);
-                    Ok::<_, StoreError>(())
+                    Ok(())
                 })
             })
             .await?;

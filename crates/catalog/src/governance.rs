@@ -9,7 +9,6 @@ use shuyu_core::actor::Principal;
 use shuyu_core::error::FieldError;
 use shuyu_import::Column;
 use shuyu_policy::Action;
-use shuyu_store::StoreError;
 use shuyu_store::catalogs::{self, GovernanceRecord};
 use shuyu_store::datasets;
 use utoipa::ToSchema;
@@ -283,11 +282,10 @@ impl Catalog {
         let stored = rec.clone();
         self.identity
             .store()
-            .write(move |tx| {
+            .write_audited(event, move |tx| {
                 Box::pin(async move {
                     catalogs::insert_item(tx.conn(), &stored).await?;
-                    tx.record(event);
-                    Ok::<_, StoreError>(())
+                    Ok(())
                 })
             })
             .await?;
@@ -392,11 +390,10 @@ impl Catalog {
         let stored = g.clone();
         self.identity
             .store()
-            .write(move |tx| {
+            .write_audited(event, move |tx| {
                 Box::pin(async move {
                     catalogs::update_item(tx.conn(), &stored).await?;
-                    tx.record(event);
-                    Ok::<_, StoreError>(())
+                    Ok(())
                 })
             })
             .await?;

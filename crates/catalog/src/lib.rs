@@ -581,11 +581,10 @@ impl Catalog {
         let rec = v.clone();
         self.identity
             .store()
-            .write(move |tx| {
+            .write_audited(event, move |tx| {
                 Box::pin(async move {
                     datasets::update_version(tx.conn(), &rec).await?;
-                    tx.record(event);
-                    Ok::<_, StoreError>(())
+                    Ok(())
                 })
             })
             .await?;
@@ -637,7 +636,7 @@ impl Catalog {
         let out = rec.clone();
         self.identity
             .store()
-            .write(move |tx| {
+            .write_audited(event, move |tx| {
                 Box::pin(async move {
                     if let Some(prev) = previous
                         && let Some(mut old) = datasets::get_version(tx.conn(), &prev).await?
@@ -651,8 +650,7 @@ impl Catalog {
                     }
                     datasets::update_version(tx.conn(), &rec).await?;
                     datasets::update(tx.conn(), &dataset).await?;
-                    tx.record(event);
-                    Ok::<_, StoreError>(())
+                    Ok(())
                 })
             })
             .await?;
@@ -685,11 +683,10 @@ impl Catalog {
         let stored = rec.clone();
         self.identity
             .store()
-            .write(move |tx| {
+            .write_audited(event, move |tx| {
                 Box::pin(async move {
                     datasets::update_version(tx.conn(), &stored).await?;
-                    tx.record(event);
-                    Ok::<_, StoreError>(())
+                    Ok(())
                 })
             })
             .await?;

@@ -474,28 +474,18 @@ impl Policies {
                 region,
                 grade,
                 social_approved,
-            } => {
-                let attrs = HashMap::from([
-                    ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
-                    (
-                        "region".to_string(),
-                        RestrictedExpression::new_entity_uid(region_uid(region)?),
-                    ),
-                    ("grade".to_string(), RestrictedExpression::new_string(grade.clone())),
-                    (
-                        "social_approved".to_string(),
-                        RestrictedExpression::new_bool(*social_approved),
-                    ),
-                ]);
-                let u = uid("Dataset", id)?;
-                let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
-                    .map_err(|e| PolicyError::Request(e.to_string()))?;
-                entities.push(e);
-                if orgs_added.insert(*org) {
-                    entities.push(org_entity(*org, *org_kind, region, Status::Active)?);
-                }
-                u
-            }
+            } => push_owned(
+                &mut entities,
+                &mut orgs_added,
+                "Dataset",
+                id,
+                (*org, *org_kind, region),
+                vec![
+                    ("grade", RestrictedExpression::new_string(grade.clone())),
+                    ("social_approved", RestrictedExpression::new_bool(*social_approved)),
+                ],
+                None,
+            )?,
             Resource::CatalogEntry {
                 id,
                 org,
@@ -503,25 +493,18 @@ impl Policies {
                 region,
                 kind,
                 state,
-            } => {
-                let attrs = HashMap::from([
-                    ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
-                    (
-                        "region".to_string(),
-                        RestrictedExpression::new_entity_uid(region_uid(region)?),
-                    ),
-                    ("kind".to_string(), RestrictedExpression::new_string(kind.clone())),
-                    ("state".to_string(), RestrictedExpression::new_string(state.clone())),
-                ]);
-                let u = uid("CatalogEntry", id)?;
-                let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
-                    .map_err(|e| PolicyError::Request(e.to_string()))?;
-                entities.push(e);
-                if orgs_added.insert(*org) {
-                    entities.push(org_entity(*org, *org_kind, region, Status::Active)?);
-                }
-                u
-            }
+            } => push_owned(
+                &mut entities,
+                &mut orgs_added,
+                "CatalogEntry",
+                id,
+                (*org, *org_kind, region),
+                vec![
+                    ("kind", RestrictedExpression::new_string(kind.clone())),
+                    ("state", RestrictedExpression::new_string(state.clone())),
+                ],
+                None,
+            )?,
             Resource::Call {
                 id,
                 org,
@@ -529,28 +512,18 @@ impl Policies {
                 region,
                 audience,
                 state,
-            } => {
-                let attrs = HashMap::from([
-                    ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
-                    (
-                        "region".to_string(),
-                        RestrictedExpression::new_entity_uid(region_uid(region)?),
-                    ),
-                    (
-                        "audience".to_string(),
-                        RestrictedExpression::new_string(audience.clone()),
-                    ),
-                    ("state".to_string(), RestrictedExpression::new_string(state.clone())),
-                ]);
-                let u = uid("Call", id)?;
-                let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
-                    .map_err(|e| PolicyError::Request(e.to_string()))?;
-                entities.push(e);
-                if orgs_added.insert(*org) {
-                    entities.push(org_entity(*org, *org_kind, region, Status::Active)?);
-                }
-                u
-            }
+            } => push_owned(
+                &mut entities,
+                &mut orgs_added,
+                "Call",
+                id,
+                (*org, *org_kind, region),
+                vec![
+                    ("audience", RestrictedExpression::new_string(audience.clone())),
+                    ("state", RestrictedExpression::new_string(state.clone())),
+                ],
+                None,
+            )?,
             Resource::Agreement {
                 id,
                 org,
@@ -558,31 +531,15 @@ impl Policies {
                 region,
                 grantee,
                 state,
-            } => {
-                let attrs = HashMap::from([
-                    ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
-                    (
-                        "region".to_string(),
-                        RestrictedExpression::new_entity_uid(region_uid(region)?),
-                    ),
-                    (
-                        "grantee".to_string(),
-                        RestrictedExpression::new_entity_uid(org_uid(grantee.0)?),
-                    ),
-                    ("state".to_string(), RestrictedExpression::new_string(state.clone())),
-                ]);
-                let u = uid("Agreement", id)?;
-                let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
-                    .map_err(|e| PolicyError::Request(e.to_string()))?;
-                entities.push(e);
-                if orgs_added.insert(*org) {
-                    entities.push(org_entity(*org, *org_kind, region, Status::Active)?);
-                }
-                if orgs_added.insert(grantee.0) {
-                    entities.push(org_entity(grantee.0, grantee.1, &grantee.2, Status::Active)?);
-                }
-                u
-            }
+            } => push_owned(
+                &mut entities,
+                &mut orgs_added,
+                "Agreement",
+                id,
+                (*org, *org_kind, region),
+                vec![("state", RestrictedExpression::new_string(state.clone()))],
+                Some(("grantee", (grantee.0, grantee.1, &grantee.2))),
+            )?,
             Resource::Application {
                 id,
                 org,
@@ -590,31 +547,15 @@ impl Policies {
                 region,
                 call_org,
                 state,
-            } => {
-                let attrs = HashMap::from([
-                    ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(*org)?)),
-                    (
-                        "region".to_string(),
-                        RestrictedExpression::new_entity_uid(region_uid(region)?),
-                    ),
-                    (
-                        "call_org".to_string(),
-                        RestrictedExpression::new_entity_uid(org_uid(call_org.0)?),
-                    ),
-                    ("state".to_string(), RestrictedExpression::new_string(state.clone())),
-                ]);
-                let u = uid("Application", id)?;
-                let e = Entity::new(u.clone(), attrs, HashSet::from([org_uid(*org)?]))
-                    .map_err(|e| PolicyError::Request(e.to_string()))?;
-                entities.push(e);
-                if orgs_added.insert(*org) {
-                    entities.push(org_entity(*org, *org_kind, region, Status::Active)?);
-                }
-                if orgs_added.insert(call_org.0) {
-                    entities.push(org_entity(call_org.0, call_org.1, &call_org.2, Status::Active)?);
-                }
-                u
-            }
+            } => push_owned(
+                &mut entities,
+                &mut orgs_added,
+                "Application",
+                id,
+                (*org, *org_kind, region),
+                vec![("state", RestrictedExpression::new_string(state.clone()))],
+                Some(("call_org", (call_org.0, call_org.1, &call_org.2))),
+            )?,
             Resource::ApiKey {
                 org,
                 org_kind,
@@ -672,6 +613,46 @@ impl Policies {
             errors: response.diagnostics().errors().map(|e| e.to_string()).collect(),
         })
     }
+}
+
+/// An organisation as a policy sees it: id, kind, region.
+type OrgRef<'a> = (OrgId, OrgKind, &'a RegionCode);
+
+/// Adds a resource owned by an organisation (it is `in` that organisation and carries
+/// `org` and `region`), with its own attributes and, optionally, a second organisation
+/// it refers to by attribute (a grantee, a call's issuer). Returns its uid.
+#[allow(clippy::too_many_arguments)]
+fn push_owned(
+    entities: &mut Vec<Entity>,
+    orgs_added: &mut HashSet<OrgId>,
+    ty: &str,
+    id: &str,
+    owner: OrgRef<'_>,
+    attrs: Vec<(&str, RestrictedExpression)>,
+    other: Option<(&str, OrgRef<'_>)>,
+) -> Result<EntityUid, PolicyError> {
+    let (org, _, region) = owner;
+    let mut all = HashMap::from([
+        ("org".to_string(), RestrictedExpression::new_entity_uid(org_uid(org)?)),
+        (
+            "region".to_string(),
+            RestrictedExpression::new_entity_uid(region_uid(region)?),
+        ),
+    ]);
+    all.extend(attrs.into_iter().map(|(k, v)| (k.to_string(), v)));
+    if let Some((name, (o, _, _))) = other {
+        all.insert(name.to_string(), RestrictedExpression::new_entity_uid(org_uid(o)?));
+    }
+    let u = uid(ty, id)?;
+    let e =
+        Entity::new(u.clone(), all, HashSet::from([org_uid(org)?])).map_err(|e| PolicyError::Request(e.to_string()))?;
+    entities.push(e);
+    for (o, k, r) in std::iter::once(owner).chain(other.map(|(_, o)| o)) {
+        if orgs_added.insert(o) {
+            entities.push(org_entity(o, k, r, Status::Active)?);
+        }
+    }
+    Ok(u)
 }
 
 #[allow(clippy::too_many_arguments)]

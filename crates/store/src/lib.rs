@@ -262,6 +262,22 @@ impl Store {
         done.await.map_err(|_| E::from(StoreError::Aborted))?
     }
 
+    /// The common case of [`Store::write`]: one change `f` and the one audit `event` that
+    /// records it, committed together.
+    pub async fn write_audited<F>(&self, event: log::Event, f: F) -> Result<()>
+    where
+        F: for<'t, 'c> FnOnce(&'t mut Tx<'c>) -> BoxFuture<'t, Result<()>> + Send + 'static,
+    {
+        self.write(move |tx| {
+            Box::pin(async move {
+                f(tx).await?;
+                tx.record(event);
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Appends audit events that accompany no other change (data access,
     /// failed logins); returns once they are durable.
     pub async fn append(&self, events: Vec<log::Event>) -> Result<()> {

@@ -391,16 +391,7 @@ pub(crate) async fn save<F>(identity: &Identity, event: shuyu_store::log::Event,
 where
     F: for<'t, 'c> FnOnce(&'t mut Tx<'c>) -> BoxFut<'t> + Send + 'static,
 {
-    identity
-        .store()
-        .write(move |tx| {
-            Box::pin(async move {
-                f(tx).await?;
-                tx.record(event);
-                Ok::<_, StoreError>(())
-            })
-        })
-        .await?;
+    identity.store().write_audited(event, f).await?;
     Ok(())
 }
 
@@ -933,14 +924,22 @@ impl Lifecycle {
     ) -> Result<Vec<ApplicationView>, LifecycleError> {
         let all = lifecycle::applications(&mut *self.identity.store().read().await?, call_id).await?;
         let mut out = Vec::new();
+        // Many applications share a call and an applicant: each is loaded once.
+        let mut orgs = std::collections::HashMap::new();
+        let mut call_orgs = std::collections::HashMap::new();
         for r in all {
-            let org = self.org(&r.org_id).await?;
-            let (_, call_org) = self.load_call(&r.call_id).await?;
+            if !orgs.contains_key(&r.org_id) {
+                orgs.insert(r.org_id.clone(), self.org(&r.org_id).await?);
+            }
+            if !call_orgs.contains_key(&r.call_id) {
+                call_orgs.insert(r.call_id.clone(), self.load_call(&r.call_id).await?.1);
+            }
+            let (org, call_org) = (&orgs[&r.org_id], &call_orgs[&r.call_id]);
             if self
                 .identity
-                .allows(p, Action::ApplicationRead, &Self::app_resource(&r, &org, &call_org))
+                .allows(p, Action::ApplicationRead, &Self::app_resource(&r, org, call_org))
             {
-                out.push(Self::app_view(&r, &org));
+                out.push(Self::app_view(&r, org));
             }
         }
         Ok(out)

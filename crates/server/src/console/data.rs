@@ -18,7 +18,7 @@ use shuyu_core::actor::Principal;
 use shuyu_core::i18n::{Lang, t};
 use shuyu_core::party::Role;
 
-use super::pages::{csrf_failed, explain, page_for};
+use super::pages::{csrf_failed, explain, form_page, page_for};
 use super::{ConsoleUser, Notice, Page, csrf_ok, html};
 use crate::AppState;
 use crate::api::datasets::{import_request, receive, row_error};
@@ -331,11 +331,10 @@ pub async fn review(
     Path(id): Path<String>,
     Form(f): Form<ReviewForm>,
 ) -> Response {
-    let ok = csrf_ok(&jar, &headers, &f.csrf);
-    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/datasets");
-    if !ok {
-        return (jar, csrf_failed(page)).into_response();
-    }
+    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/datasets", &f.csrf) {
+        Ok(x) => x,
+        Err(refused) => return *refused,
+    };
     let lang = page.lang;
     let result = match f.action.as_str() {
         "correct" => {
@@ -677,11 +676,10 @@ pub async fn create_entry(
     ConsoleUser(p): ConsoleUser,
     Form(f): Form<EntryForm>,
 ) -> Response {
-    let ok = csrf_ok(&jar, &headers, &f.csrf);
-    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/catalogs");
-    if !ok {
-        return (jar, csrf_failed(page)).into_response();
-    }
+    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/catalogs", &f.csrf) {
+        Ok(x) => x,
+        Err(refused) => return *refused,
+    };
     let kind = kind_of(Some(&f.kind));
     let draft = EntryDraft {
         title: f.title,
@@ -744,11 +742,10 @@ pub async fn entry_event(
     Path(id): Path<String>,
     Form(f): Form<EventForm>,
 ) -> Response {
-    let ok = csrf_ok(&jar, &headers, &f.csrf);
-    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/catalogs");
-    if !ok {
-        return (jar, csrf_failed(page)).into_response();
-    }
+    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/catalogs", &f.csrf) {
+        Ok(x) => x,
+        Err(refused) => return *refused,
+    };
     let kind = kind_of(Some(&f.kind));
     let Some(event) = EntryEvent::parse(&f.event) else {
         return (jar, super::not_found_page(page.lang)).into_response();
@@ -908,11 +905,10 @@ pub async fn governance_submit(
     ConsoleUser(p): ConsoleUser,
     Form(f): Form<GovernanceForm>,
 ) -> Response {
-    let ok = csrf_ok(&jar, &headers, &f.csrf);
-    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/governance");
-    if !ok {
-        return (jar, csrf_failed(page)).into_response();
-    }
+    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/governance", &f.csrf) {
+        Ok(x) => x,
+        Err(refused) => return *refused,
+    };
     let lang = page.lang;
     let id = f.id.clone().unwrap_or_default();
     let result = match f.action.as_str() {

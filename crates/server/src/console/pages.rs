@@ -134,6 +134,24 @@ pub(super) fn page_for(
     (jar, page)
 }
 
+/// The page of a form post whose CSRF token (and origin) passed, or the refusal to send.
+pub(super) fn form_page(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    p: Option<&Principal>,
+    path: &str,
+    csrf: &str,
+) -> Result<(CookieJar, Page), Box<Response>> {
+    let ok = csrf_ok(&jar, headers, csrf);
+    let (jar, page) = page_for(state, jar, headers, p, path);
+    if ok {
+        Ok((jar, page))
+    } else {
+        Err(Box::new((jar, csrf_failed(page)).into_response()))
+    }
+}
+
 /// The text of an error for a person: the message, then each field's.
 pub(super) fn explain(err: impl Into<ApiError>, lang: Lang) -> (StatusCode, String) {
     let err: ApiError = err.into();
@@ -186,11 +204,10 @@ pub async fn login_submit(
     Client(client): Client,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let ok = csrf_ok(&jar, &headers, &form.csrf);
-    let (jar, mut page) = page_for(&state, jar, &headers, None, "/console/login");
-    if !ok {
-        return (jar, csrf_failed(page)).into_response();
-    }
+    let (jar, mut page) = match form_page(&state, jar, &headers, None, "/console/login", &form.csrf) {
+        Ok(x) => x,
+        Err(refused) => return *refused,
+    };
     match state.identity.login(&form.username, &form.password, &client).await {
         Ok(s) => {
             let ttl = state.identity.config().session_ttl.as_secs();
@@ -325,11 +342,10 @@ pub async fn password_submit(
     ConsoleUser(p): ConsoleUser,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let ok = csrf_ok(&jar, &headers, &form.csrf);
-    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/password");
-    if !ok {
-        return (jar, csrf_failed(page)).into_response();
-    }
+    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/password", &form.csrf) {
+        Ok(x) => x,
+        Err(refused) => return *refused,
+    };
     if form.new_password != form.confirm_password {
         page.notice = Some(Notice {
             kind: "warn",
@@ -575,11 +591,10 @@ pub async fn orgs_submit(
     ConsoleUser(p): ConsoleUser,
     Form(form): Form<OrgForm>,
 ) -> Response {
-    let ok = csrf_ok(&jar, &headers, &form.csrf);
-    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/orgs");
-    if !ok {
-        return (jar, csrf_failed(page)).into_response();
-    }
+    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/orgs", &form.csrf) {
+        Ok(x) => x,
+        Err(refused) => return *refused,
+    };
     let uscc = Some(form.uscc.trim().to_string()).filter(|s| !s.is_empty());
     match state
         .identity
@@ -698,11 +713,10 @@ pub async fn users_submit(
     ConsoleUser(p): ConsoleUser,
     Form(form): Form<UserForm>,
 ) -> Response {
-    let ok = csrf_ok(&jar, &headers, &form.csrf);
-    let (jar, mut page) = page_for(&state, jar, &headers, Some(&p), "/console/users");
-    if !ok {
-        return (jar, csrf_failed(page)).into_response();
-    }
+    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/users", &form.csrf) {
+        Ok(x) => x,
+        Err(refused) => return *refused,
+    };
     let roles = if form.role_admin.is_some() {
         vec!["admin".to_string()]
     } else {
