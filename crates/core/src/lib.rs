@@ -22,3 +22,4 @@ pub mod id;
 pub mod ident;
 pub mod party;
 pub mod secret;
+pub mod sign;

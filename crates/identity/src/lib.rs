@@ -188,5 +188,6 @@ fn resource_ref(r: &Resource) -> (&'static str, String) {
         Resource::Call { id, .. } => ("call", id.clone()),
         Resource::Application { id, .. } => ("application", id.clone()),
         Resource::Agreement { id, .. } => ("agreement", id.clone()),
+        Resource::DataRequest { id, .. } => ("data_request", id.clone()),
     }
 }

@@ -155,6 +155,21 @@ fn hexs(hs: &[Hash]) -> Vec<String> {
     hs.iter().map(hex::encode).collect()
 }
 
+/// The domain signs the documents it issues (scenario manifests …) with the log's key, so
+/// supervisors verify them with the same `log-public-key.pem` they verify checkpoints with.
+/// Messages start with their own label (`shuyu-manifest-v1` …), never with the log's origin,
+/// so no document signature can pass for a checkpoint.
+impl shuyu_core::sign::DocumentSigner for Ledger {
+    fn sign(&self, message: &[u8]) -> String {
+        use base64::Engine;
+        use ed25519_dalek::Signer;
+        base64::engine::general_purpose::STANDARD.encode(self.key.sign(message).to_bytes())
+    }
+    fn public_key_pem(&self) -> String {
+        self.public_pem.clone()
+    }
+}
+
 impl Ledger {
     /// Opens the ledger, creating the log key and installation id the first time
     /// (both written through the writer, audited as `audit.key_create`).

@@ -120,6 +120,9 @@ actions! {
     AgreementRead => "agreement.read", "Read an agreement (its parties, oversight).";
     AgreementEdit => "agreement.edit", "Draft, issue, suspend, restore or terminate an agreement (its grantor).";
     AgreementSign => "agreement.sign", "Sign an agreement or the data-security commitment (a party).";
+    DataRequestRead => "data_request.read", "Read a data request and its scenario manifests (its requester, its reviewers, oversight).";
+    DataRequestEdit => "data_request.edit", "Write, submit, amend or withdraw one's own data request.";
+    DataRequestReview => "data_request.review", "Approve, return or reject a data request (a reviewer of its chain).";
     SigningKeyRegister => "signing_key.register", "Register the public key one signs agreements with.";
     ApiKeyList => "apikey.list", "List an organisation's API keys.";
     ApiKeyCreate => "apikey.create", "Create an API key.";
@@ -212,6 +215,21 @@ pub enum Resource {
         region: RegionCode,
         /// The grantee, with its kind and region.
         grantee: (OrgId, OrgKind, RegionCode),
+        /// Its state code.
+        state: String,
+    },
+    /// A data request (一场景一清单一审核), kept by its requester.
+    DataRequest {
+        /// Its id.
+        id: String,
+        /// The requesting organisation.
+        org: OrgId,
+        /// Its kind.
+        org_kind: OrgKind,
+        /// Its region.
+        region: RegionCode,
+        /// The review chain: the organisations that must approve.
+        reviewers: Vec<OrgId>,
         /// Its state code.
         state: String,
     },
@@ -540,6 +558,33 @@ impl Policies {
                 vec![("state", RestrictedExpression::new_string(state.clone()))],
                 Some(("grantee", (grantee.0, grantee.1, &grantee.2))),
             )?,
+            Resource::DataRequest {
+                id,
+                org,
+                org_kind,
+                region,
+                reviewers,
+                state,
+            } => push_owned(
+                &mut entities,
+                &mut orgs_added,
+                "DataRequest",
+                id,
+                (*org, *org_kind, region),
+                vec![
+                    ("state", RestrictedExpression::new_string(state.clone())),
+                    (
+                        "reviewers",
+                        RestrictedExpression::new_set(
+                            reviewers
+                                .iter()
+                                .map(|o| org_uid(*o).map(RestrictedExpression::new_entity_uid))
+                                .collect::<Result<Vec<_>, _>>()?,
+                        ),
+                    ),
+                ],
+                None,
+            )?,
             Resource::Application {
                 id,
                 org,
@@ -690,5 +735,6 @@ fn resource_id(r: &Resource) -> String {
         Resource::Call { id, .. } => id.clone(),
         Resource::Application { id, .. } => id.clone(),
         Resource::Agreement { id, .. } => id.clone(),
+        Resource::DataRequest { id, .. } => id.clone(),
     }
 }

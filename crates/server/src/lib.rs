@@ -174,7 +174,7 @@ pub fn state(
 ) -> Result<AppState, prometheus::Error> {
     let doc = serde_json::to_vec_pretty(&openapi()).unwrap_or_default();
     Ok(AppState {
-        lifecycle: shuyu_workflow::service::Lifecycle::new(identity.clone()),
+        lifecycle: shuyu_workflow::service::Lifecycle::new(identity.clone(), ledger.clone()),
         identity,
         ledger,
         catalog,

@@ -29,6 +29,7 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 pub mod agreements;
 pub mod api_keys;
 pub mod catalogs;
+pub mod data_requests;
 pub mod datasets;
 pub mod lifecycle;
 pub mod lineage;
@@ -96,6 +97,10 @@ pub enum StoreError {
     /// An audit entry could not be built.
     #[error("audit entry: {0}")]
     Audit(String),
+    /// The row changed since it was read (optimistic concurrency): the table. The caller
+    /// reloads and decides again rather than overwrite someone else's change.
+    #[error("{0}: changed by another request meanwhile")]
+    Stale(&'static str),
     /// The database URL is not one the store supports.
     #[error("unsupported database URL (expected sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),
@@ -117,14 +122,14 @@ impl shuyu_core::error::UserFacing for StoreError {
     fn kind(&self) -> shuyu_core::error::ErrorKind {
         use shuyu_core::error::ErrorKind;
         match self {
-            StoreError::Unique(_) => ErrorKind::Conflict,
+            StoreError::Unique(_) | StoreError::Stale(_) => ErrorKind::Conflict,
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
             _ => ErrorKind::Internal,
         }
     }
     fn code(&self) -> &'static str {
         match self {
-            StoreError::Unique(_) => "conflict",
+            StoreError::Unique(_) | StoreError::Stale(_) => "conflict",
             StoreError::Unavailable(_) => "unavailable",
             _ => "internal",
         }
@@ -147,6 +152,7 @@ fn migrator() -> Migrator {
         m(5, "lifecycle", include_str!("../migrations/0005_lifecycle.sql")),
         m(6, "review", include_str!("../migrations/0006_review.sql")),
         m(7, "agreements", include_str!("../migrations/0007_agreements.sql")),
+        m(8, "data_requests", include_str!("../migrations/0008_data_requests.sql")),
     ])
 }
 

@@ -444,6 +444,7 @@ impl Lifecycle {
         l.machine = next;
         self.store_agreement(p, &l.rec, &format!("agreement.sign_{}", what.code()), false)
             .await?;
+        self.changed();
         Ok(self.agreement_view(&l))
     }
 
@@ -482,6 +483,7 @@ impl Lifecycle {
             e => e,
         };
         let (next, effects) = machine::transition(&l.machine, event, actor, self.today())?;
+        let next_state = next.state.clone();
         l.rec.state = next.state.code().into();
         l.rec.machine_json = serde_json::to_string(&next).unwrap_or_default();
         l.rec.updated_at = self.identity.clock().now();
@@ -496,12 +498,38 @@ impl Lifecycle {
             None,
             None,
         );
-        audit.payload = Some(serde_json::json!({ "state": l.rec.state, "effects": effects }));
+        // Access closing for good (termination, cancellation) revokes every data request
+        // beneath the agreement in the same transaction; a suspension only denies access
+        // (Lifecycle::guard) until restoration.
+        let revoked =
+            if effects.contains(&machine::Effect::RevokeAccess) && !matches!(next_state, AgreementState::Suspended) {
+                self.requests_to_revoke(&l.rec.id).await?
+            } else {
+                Vec::new()
+            };
+        audit.payload = Some(serde_json::json!({
+            "state": l.rec.state,
+            "effects": effects,
+            "revoked_data_requests": revoked.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        }));
         let stored = l.rec.clone();
         save(&self.identity, audit, move |tx| {
-            Box::pin(async move { agreements::update(tx.conn(), &stored).await })
+            Box::pin(async move {
+                agreements::update(tx.conn(), &stored).await?;
+                for mut r in revoked {
+                    let read_at = r.updated_at;
+                    r.updated_at = now.max(
+                        read_at
+                            .checked_add(jiff::SignedDuration::from_millis(1))
+                            .unwrap_or(read_at),
+                    );
+                    shuyu_store::data_requests::update(tx.conn(), &r, read_at).await?;
+                }
+                Ok(())
+            })
         })
         .await?;
+        self.changed();
         Ok(self.agreement_view(&l))
     }
 

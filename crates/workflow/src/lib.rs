@@ -19,6 +19,9 @@
 //! - [`data_request`]: one scenario, one list, one review (一场景一清单一审核).
 //! - [`custom`]: custom processing requests (定制化服务需求), charged to the requester.
 //! - [`contracts`]: agreements drafted, issued and signed with the parties' own Ed25519 keys.
+//! - [`requests`]: data requests reviewed by the chain the agreement implies, scenario
+//!   manifests signed by the domain, and [`service::Lifecycle::guard`], which every action
+//!   beneath an agreement runs through.
 //! - [`service`]: calls and applications persisted, authorized and audited (the first
 //!   steps of the lifecycle wired end to end; the rest follow the same pattern).
 
@@ -30,6 +33,7 @@ pub mod custom;
 pub mod data_request;
 pub mod notice;
 pub mod rectification;
+pub mod requests;
 pub mod review;
 pub mod service;
 pub mod term;
@@ -75,6 +79,7 @@ mod tests {
             include_str!("data_request.rs"),
             include_str!("notice.rs"),
             include_str!("rectification.rs"),
+            include_str!("requests.rs"),
             include_str!("review.rs"),
             include_str!("service.rs"),
             include_str!("term.rs"),

@@ -42,6 +42,13 @@ pub enum LifecycleError {
     /// The machine refused the transition.
     #[error(transparent)]
     Refused(#[from] Refused),
+    /// The agreement beneath the action is not in force (not yet, suspended, expired,
+    /// cancelled or terminated, or the operator's agreement above it is not).
+    #[error("agreement {agreement} is not in force")]
+    NotInForce {
+        /// The agreement.
+        agreement: String,
+    },
 }
 
 impl From<FieldError> for LifecycleError {
@@ -58,6 +65,7 @@ impl UserFacing for LifecycleError {
             LifecycleError::NotFound(_) => ErrorKind::NotFound,
             LifecycleError::Invalid(_) => ErrorKind::Invalid,
             LifecycleError::Refused(_) => ErrorKind::Conflict,
+            LifecycleError::NotInForce { .. } => ErrorKind::Forbidden,
         }
     }
     fn code(&self) -> &'static str {
@@ -67,6 +75,7 @@ impl UserFacing for LifecycleError {
             LifecycleError::NotFound(_) => "not_found",
             LifecycleError::Invalid(v) => v.code(),
             LifecycleError::Refused(_) => "refused",
+            LifecycleError::NotInForce { .. } => "agreement_not_in_force",
         }
     }
     fn message(&self) -> Message {
@@ -77,6 +86,9 @@ impl UserFacing for LifecycleError {
                 .arg("event", r.event)
                 .arg("state", r.state)
                 .arg_key("rule", format!("refusal.{}", r.rule)),
+            LifecycleError::NotInForce { agreement } => {
+                Message::new("error.agreement_not_in_force").arg("agreement", agreement)
+            }
             other => Message::new(format!("error.{}", other.code())),
         }
     }
@@ -378,6 +390,11 @@ fn app_state(s: &str) -> ApplicationState {
 #[derive(Clone)]
 pub struct Lifecycle {
     pub(crate) identity: Identity,
+    /// Signs scenario manifests with the domain's key.
+    pub(crate) signer: std::sync::Arc<dyn shuyu_core::sign::DocumentSigner>,
+    /// Bumped on every change of an agreement or data request: what is running beneath an
+    /// agreement re-checks it at once.
+    pub(crate) changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for Lifecycle {
@@ -399,9 +416,14 @@ where
 pub(crate) type BoxFut<'t> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 't>>;
 
 impl Lifecycle {
-    /// The service over the identity service (authorization, clock, store).
-    pub fn new(identity: Identity) -> Self {
-        Lifecycle { identity }
+    /// The service over the identity service (authorization, clock, store), signing the
+    /// documents it issues with `signer` (the domain's key, held by the ledger).
+    pub fn new(identity: Identity, signer: std::sync::Arc<dyn shuyu_core::sign::DocumentSigner>) -> Self {
+        Lifecycle {
+            identity,
+            signer,
+            changes: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
     }
 
     pub(crate) async fn org(&self, id: &str) -> Result<OrgRecord, LifecycleError> {

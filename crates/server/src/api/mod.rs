@@ -12,6 +12,7 @@ pub mod health;
 pub mod keys;
 pub mod lifecycle;
 pub mod orgs;
+pub mod requests;
 pub mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -79,6 +80,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::sign_agreement))
         .routes(routes!(lifecycle::renew_agreement))
         .routes(routes!(lifecycle::agreement_event))
+        .routes(routes!(requests::list_data_requests, requests::create_data_request))
+        .routes(routes!(requests::get_data_request, requests::update_data_request))
+        .routes(routes!(requests::review_data_request))
+        .routes(routes!(requests::list_manifests))
+        .routes(routes!(requests::data_request_event))
         .routes(routes!(audit::latest_checkpoint, audit::sign_checkpoint))
         .routes(routes!(audit::checkpoint_at))
         .routes(routes!(audit::public_key))

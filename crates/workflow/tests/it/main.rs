@@ -18,6 +18,28 @@ use shuyu_workflow::service::{ApplicationBody, Audience, Lifecycle, LifecycleErr
 
 const PW: &str = "Correct-Horse-42";
 
+/// The domain's document key, as the ledger would hold it.
+struct TestSigner(ed25519_dalek::SigningKey);
+
+impl shuyu_core::sign::DocumentSigner for TestSigner {
+    fn sign(&self, message: &[u8]) -> String {
+        use base64::Engine;
+        use ed25519_dalek::Signer;
+        base64::engine::general_purpose::STANDARD.encode(self.0.sign(message).to_bytes())
+    }
+    fn public_key_pem(&self) -> String {
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        self.0
+            .verifying_key()
+            .to_public_key_pem(Default::default())
+            .unwrap_or_default()
+    }
+}
+
+fn signer() -> Arc<TestSigner> {
+    Arc::new(TestSigner(ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])))
+}
+
 async fn who(id: &Identity, username: &str) -> Principal {
     let s = id.login(username, PW, &ClientInfo::default()).await.expect("login");
     id.authenticate(s.token.expose()).await.expect("auth")
@@ -63,7 +85,7 @@ async fn a_call_takes_no_application_after_its_deadline() {
         )
         .await
         .expect("identity");
-        let life = Lifecycle::new(id.clone());
+        let life = Lifecycle::new(id.clone(), signer());
         let (auth, op, op2) = (
             who(&id, "shujuju").await,
             who(&id, "operator1").await,
@@ -232,7 +254,7 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
         )
         .await
         .expect("identity");
-        let life = Lifecycle::new(id.clone());
+        let life = Lifecycle::new(id.clone(), signer());
         let (auth, op, dev) = (
             who(&id, "shujuju").await,
             who(&id, "operator1").await,

@@ -1,0 +1,30 @@
+-- Data requests (一场景一清单一审核, R-24): one per approved scenario of an agreement,
+-- with the list under review, and the scenario manifests issued for each approved
+-- revision (signed by the domain; any change is a new revision and a new review).
+
+CREATE TABLE data_requests (
+    id             TEXT PRIMARY KEY,
+    agreement_id   TEXT NOT NULL REFERENCES agreements (id),
+    scenario       TEXT NOT NULL,
+    requester_org  TEXT NOT NULL REFERENCES orgs (id),
+    state          TEXT NOT NULL,
+    machine_json   TEXT NOT NULL,
+    reviewers_json TEXT NOT NULL,
+    body_json      TEXT NOT NULL,
+    note           TEXT,
+    created_at     BIGINT NOT NULL,
+    created_by     TEXT NOT NULL,
+    updated_at     BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX data_requests_scenario ON data_requests (agreement_id, scenario);
+CREATE INDEX data_requests_requester ON data_requests (requester_org);
+
+CREATE TABLE scenario_manifests (
+    request_id     TEXT NOT NULL REFERENCES data_requests (id),
+    revision       BIGINT NOT NULL,
+    manifest_json  TEXT NOT NULL,
+    digest         TEXT NOT NULL,
+    signature      TEXT NOT NULL,
+    issued_at      BIGINT NOT NULL,
+    PRIMARY KEY (request_id, revision)
+);
