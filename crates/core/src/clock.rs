@@ -25,6 +25,28 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock shifted by a fixed offset: drills and tests that walk a multi-year
+/// lifecycle (terms, renewal windows, expiry) through the real server, which starts with
+/// `SHUYU_CLOCK_OFFSET_DAYS` set and says so loudly.
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock {
+    offset: SignedDuration,
+}
+
+impl OffsetClock {
+    /// The wall clock plus `offset`.
+    pub fn new(offset: SignedDuration) -> Self {
+        Self { offset }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Timestamp {
+        let now = Timestamp::now();
+        now.saturating_add(self.offset).unwrap_or(now)
+    }
+}
+
 /// A clock that only moves when told to: deterministic tests of time rules.
 #[derive(Debug)]
 pub struct SimClock {

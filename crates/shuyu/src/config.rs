@@ -76,6 +76,9 @@ pub struct Config {
     pub identity: shuyu_identity::IdentityConfig,
     /// How often the audit log signs a checkpoint when it has grown.
     pub checkpoint_interval: std::time::Duration,
+    /// Days the server's clock runs ahead of (or behind) the wall clock: for drills and
+    /// tests that walk a multi-year lifecycle through the real server. 0 in production.
+    pub clock_offset_days: i64,
     /// Where the configuration file was read from, if any.
     pub source: Option<PathBuf>,
 }
@@ -197,7 +200,12 @@ impl Config {
                 .unwrap_or(60)
                 .max(1),
         );
+        let clock_offset_days = env_parse::<i64>("SHUYU_CLOCK_OFFSET_DAYS")?.unwrap_or(0);
+        if !(-3660..=3660).contains(&clock_offset_days) {
+            bail!("SHUYU_CLOCK_OFFSET_DAYS must be within ±3660 days, not {clock_offset_days}");
+        }
         Ok(Config {
+            clock_offset_days,
             data_dir,
             listen,
             database_url,

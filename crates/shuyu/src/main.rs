@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use shuyu_catalog::Catalog;
-use shuyu_core::clock::{Clock, SharedClock, SystemClock};
+use shuyu_core::clock::{Clock, SharedClock, SignedDuration, SystemClock};
 use shuyu_core::error::Message;
 use shuyu_core::i18n::{Lang, render};
 use shuyu_identity::{Identity, bootstrap, secrets};
@@ -563,7 +563,17 @@ async fn build_state(cfg: &Config, store: Store) -> Result<shuyu_server::AppStat
         );
     }
     let policies = Arc::new(Policies::load().context("authorization policies do not load")?);
-    let clock: SharedClock = Arc::new(SystemClock);
+    let clock: SharedClock = if cfg.clock_offset_days == 0 {
+        Arc::new(SystemClock)
+    } else {
+        tracing::warn!(
+            days = cfg.clock_offset_days,
+            "SHUYU_CLOCK_OFFSET_DAYS is set: this server's clock is shifted (drills and tests only)"
+        );
+        Arc::new(shuyu_core::clock::OffsetClock::new(SignedDuration::from_hours(
+            cfg.clock_offset_days * 24,
+        )))
+    };
     let ledger = Arc::new(
         Ledger::open(store.clone(), &master, clock.clone())
             .await

@@ -102,6 +102,12 @@ pub async fn get(c: &mut Conn, id: &str) -> Result<Option<AgreementRecord>> {
         .transpose()
 }
 
+/// Every agreement, oldest first (listings filter by authorization).
+pub async fn all(c: &mut Conn) -> Result<Vec<AgreementRecord>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM agreements ORDER BY created_at, id"));
+    sqlx::query(sql).fetch_all(c).await?.iter().map(decode).collect()
+}
+
 /// The agreements an organisation is party to (as grantor or grantee).
 pub async fn of_org(c: &mut Conn, org_id: &str) -> Result<Vec<AgreementRecord>> {
     let sql = sqlx::AssertSqlSafe(format!(

@@ -384,6 +384,23 @@ impl Lifecycle {
         Ok(self.agreement_view(&l))
     }
 
+    /// The agreements the principal may read (its own as either party; oversight: all).
+    pub async fn agreements(&self, p: &Principal) -> Result<Vec<AgreementView>, LifecycleError> {
+        let all = agreements::all(&mut *self.identity.store().read().await?).await?;
+        let mut out = Vec::new();
+        for rec in all {
+            let l = self.load_agreement(&rec.id).await?;
+            if self.identity.allows(
+                p,
+                Action::AgreementRead,
+                &Self::agreement_resource(&l.rec, &l.grantor, &l.grantee),
+            ) {
+                out.push(self.agreement_view(&l));
+            }
+        }
+        Ok(out)
+    }
+
     fn party_of(p: &Principal, l: &Loaded) -> Option<Party> {
         if p.org_id == l.grantor.id {
             Some(Party::Grantor)

@@ -549,6 +549,31 @@ pub struct SignBody {
     pub signature: String,
 }
 
+/// Agreements.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgreementList {
+    /// Oldest first.
+    pub items: Vec<shuyu_workflow::contracts::AgreementView>,
+}
+
+/// The agreements the caller is party to (oversight: all), each with its state and whether
+/// it is in force today.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agreements",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = AgreementList),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn list_agreements(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<AgreementList>, ApiError> {
+    Ok(Json(AgreementList {
+        items: state.lifecycle.agreements(&p).await?,
+    }))
+}
+
 /// A party signs with its own key; the platform verifies against the registered public key.
 #[utoipa::path(
     post,

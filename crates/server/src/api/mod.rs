@@ -76,6 +76,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::close_notice))
         .routes(routes!(lifecycle::put_signing_key))
         .routes(routes!(lifecycle::draft_agreement))
+        .routes(routes!(lifecycle::list_agreements))
         .routes(routes!(lifecycle::get_agreement))
         .routes(routes!(lifecycle::sign_agreement))
         .routes(routes!(lifecycle::renew_agreement))

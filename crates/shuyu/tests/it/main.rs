@@ -12,3 +12,4 @@ mod datasets;
 mod harness;
 mod lifecycle;
 mod logs;
+mod years;
