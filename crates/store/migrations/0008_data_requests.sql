@@ -28,3 +28,11 @@ CREATE TABLE scenario_manifests (
     issued_at      BIGINT NOT NULL,
     PRIMARY KEY (request_id, revision)
 );
+
+-- Rectification (整改, R-17) of an agreement, keyed by the agreement's application: the
+-- open case and the closed ones, as the workflow's typed state in JSON.
+CREATE TABLE agreement_rectifications (
+    application_id  TEXT PRIMARY KEY REFERENCES applications (id),
+    state_json      TEXT NOT NULL,
+    updated_at      BIGINT NOT NULL
+);

@@ -250,6 +250,8 @@ pub enum StateTable {
     Review,
     /// The public notice.
     Notice,
+    /// The rectifications of the application's agreement.
+    Rectification,
 }
 
 impl StateTable {
@@ -257,6 +259,7 @@ impl StateTable {
         match self {
             StateTable::Review => "application_reviews",
             StateTable::Notice => "application_notices",
+            StateTable::Rectification => "agreement_rectifications",
         }
     }
 }

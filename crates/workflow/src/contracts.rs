@@ -17,6 +17,7 @@ use shuyu_core::error::{FieldError, Validation};
 use shuyu_identity::IdentityError;
 use shuyu_policy::{Action, Resource};
 use shuyu_store::agreements::{self, AgreementRecord};
+use shuyu_store::lifecycle::{self, StateTable};
 use shuyu_store::orgs::OrgRecord;
 use utoipa::ToSchema;
 
@@ -153,6 +154,58 @@ pub struct AgreementView {
     pub renewed_until: Option<String>,
     /// The signatures, each re-verified.
     pub signatures: Vec<(SignatureRecord, bool)>,
+    /// Its rectifications: the open case and the closed ones.
+    pub rectification: RectificationFile,
+}
+
+/// One rectification case: the violation, the 30-day machine, the holder's report and the
+/// grantor's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RectificationCase {
+    /// The machine's value (state, deadline, whether suspended meanwhile).
+    #[schema(value_type = Object)]
+    pub rectification: crate::rectification::Rectification,
+    /// The violation found.
+    pub violation: String,
+    /// The holder's report of what was rectified.
+    pub report: Option<String>,
+    /// The grantor's note on accepting or rejecting.
+    pub decision_note: Option<String>,
+    /// The day it was ordered.
+    pub ordered_at: String,
+}
+
+/// An agreement's rectifications.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RectificationFile {
+    /// The case still open, if any (one at a time).
+    pub open: Option<RectificationCase>,
+    /// Closed cases, oldest first.
+    pub closed: Vec<RectificationCase>,
+}
+
+/// A rectification step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RectificationStep {
+    /// The grantor orders one.
+    Order {
+        /// The violation found.
+        violation: String,
+        /// Whether to suspend the agreement meanwhile.
+        suspend: bool,
+    },
+    /// The holder reports it done.
+    Report {
+        /// What was rectified.
+        report: String,
+    },
+    /// The grantor decides.
+    Decide {
+        /// Accepted (restore) or not (terminate).
+        accepted: bool,
+        /// Why.
+        note: String,
+    },
 }
 
 fn verify(doc_digest: &str, s: &SignatureRecord) -> bool {
@@ -173,6 +226,7 @@ fn verify(doc_digest: &str, s: &SignatureRecord) -> bool {
 }
 
 struct Loaded {
+    rect: RectificationFile,
     rec: AgreementRecord,
     machine: Agreement,
     doc: AgreementDocument,
@@ -232,7 +286,16 @@ impl Lifecycle {
             serde_json::from_str(&rec.body_json).map_err(|_| LifecycleError::NotFound("agreement"))?;
         let grantor = self.org(&rec.grantor_org).await?;
         let grantee = self.org(&rec.grantee_org).await?;
+        let rect = lifecycle::get_state(
+            &mut *self.identity.store().read().await?,
+            StateTable::Rectification,
+            &rec.application_id,
+        )
+        .await?
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
         Ok(Loaded {
+            rect,
             rec,
             machine,
             doc,
@@ -249,6 +312,7 @@ impl Lifecycle {
             state: l.machine.state.code().into(),
             effective: machine::is_effective(&l.machine, self.today()),
             renewed_until: l.machine.next_term.map(|t| t.end().to_string()),
+            rectification: l.rect.clone(),
             signatures: sigs
                 .into_iter()
                 .map(|s| {
@@ -473,7 +537,7 @@ impl Lifecycle {
         id: &str,
         event: Event,
     ) -> Result<AgreementView, LifecycleError> {
-        let mut l = self.load_agreement(id).await?;
+        let l = self.load_agreement(id).await?;
         let resource = Self::agreement_resource(&l.rec, &l.grantor, &l.grantee);
         let party = Self::party_of(p, &l);
         let actor = match event {
@@ -499,40 +563,65 @@ impl Lifecycle {
             },
             e => e,
         };
-        let (next, effects) = machine::transition(&l.machine, event, actor, self.today())?;
-        let next_state = next.state.clone();
-        l.rec.state = next.state.code().into();
-        l.rec.machine_json = serde_json::to_string(&next).unwrap_or_default();
-        l.rec.updated_at = self.identity.clock().now();
-        l.machine = next;
-        let now = l.rec.updated_at;
-        let mut audit = shuyu_identity::audit::by(
+        self.apply(
             p,
-            now,
-            &format!("agreement.{}", event.code()),
-            "agreement",
-            l.rec.id.clone(),
+            l,
+            Some((event, actor)),
+            format!("agreement.{}", event.code()),
             None,
-            None,
-        );
-        // Access closing for good (termination, cancellation) revokes every data request
-        // beneath the agreement in the same transaction; a suspension only denies access
-        // (Lifecycle::guard) until restoration.
-        let revoked =
-            if effects.contains(&machine::Effect::RevokeAccess) && !matches!(next_state, AgreementState::Suspended) {
-                self.requests_to_revoke(&l.rec.id).await?
-            } else {
-                Vec::new()
-            };
+            serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// Carries out an agreement event (if any) and a rectification change (if any) in one
+    /// transaction with one audit entry: access closing for good (termination, cancellation)
+    /// revokes every data request beneath the agreement in the same transaction; a
+    /// suspension only denies access ([`Lifecycle::guard`]) until restoration.
+    async fn apply(
+        &self,
+        p: &Principal,
+        mut l: Loaded,
+        event: Option<(Event, Actor)>,
+        action: String,
+        rectification: Option<String>,
+        detail: serde_json::Value,
+    ) -> Result<AgreementView, LifecycleError> {
+        let now = self.identity.clock().now();
+        let mut effects = Vec::new();
+        if let Some((event, actor)) = event {
+            let (next, fx) = machine::transition(&l.machine, event, actor, self.today())?;
+            l.rec.state = next.state.code().into();
+            l.rec.machine_json = serde_json::to_string(&next).unwrap_or_default();
+            l.rec.updated_at = now;
+            l.machine = next;
+            effects = fx;
+        }
+        let revoked = if effects.contains(&machine::Effect::RevokeAccess)
+            && !matches!(l.machine.state, AgreementState::Suspended)
+        {
+            self.requests_to_revoke(&l.rec.id).await?
+        } else {
+            Vec::new()
+        };
+        let mut audit = shuyu_identity::audit::by(p, now, &action, "agreement", l.rec.id.clone(), None, None);
         audit.payload = Some(serde_json::json!({
             "state": l.rec.state,
             "effects": effects,
             "revoked_data_requests": revoked.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            "detail": detail,
         }));
+        if let Some(json) = &rectification {
+            l.rect = serde_json::from_str(json).unwrap_or_default();
+        }
         let stored = l.rec.clone();
         save(&self.identity, audit, move |tx| {
             Box::pin(async move {
                 agreements::update(tx.conn(), &stored).await?;
+                if let Some(json) = rectification {
+                    lifecycle::put_state(tx.conn(), StateTable::Rectification, &stored.application_id, &json, now)
+                        .await?;
+                }
                 for mut r in revoked {
                     let read_at = r.updated_at;
                     r.updated_at = now.max(
@@ -548,6 +637,134 @@ impl Lifecycle {
         .await?;
         self.changed();
         Ok(self.agreement_view(&l))
+    }
+
+    /// A rectification step (整改, R-17): the grantor orders one for a violation (30 days,
+    /// optionally suspending the agreement meanwhile), the grantee reports it done, the
+    /// grantor accepts (restoring a suspended agreement) or rejects (terminating it). The
+    /// agreement's change and the case's are one transaction.
+    pub async fn rectification(
+        &self,
+        p: &Principal,
+        id: &str,
+        step: RectificationStep,
+    ) -> Result<AgreementView, LifecycleError> {
+        use crate::rectification::{self as rect, RectificationActor, RectificationEffect, RectificationEvent};
+        let l = self.load_agreement(id).await?;
+        let resource = Self::agreement_resource(&l.rec, &l.grantor, &l.grantee);
+        let today = self.today();
+        let mut errs = Vec::new();
+        let mut file = l.rect.clone();
+        let (effects, code, detail) = match &step {
+            RectificationStep::Order { violation, suspend } => {
+                self.identity.authorize(p, Action::AgreementEdit, &resource).await?;
+                let violation = crate::service::text(&mut errs, "violation", violation, 4000);
+                if !errs.is_empty() {
+                    return Err(Validation(errs).into());
+                }
+                if file.open.is_some() {
+                    return Err(crate::Refused::new("rectification", "ordered", "order", "already_open").into());
+                }
+                if !machine::is_effective(&l.machine, today) && l.machine.state != AgreementState::Suspended {
+                    return Err(LifecycleError::NotInForce {
+                        agreement: l.rec.id.clone(),
+                    });
+                }
+                let (r, fx) = rect::order(today, *suspend);
+                file.open = Some(RectificationCase {
+                    rectification: r,
+                    violation: violation.clone(),
+                    report: None,
+                    decision_note: None,
+                    ordered_at: today.to_string(),
+                });
+                (
+                    fx,
+                    "order",
+                    serde_json::json!({ "violation": violation, "suspend": suspend }),
+                )
+            }
+            RectificationStep::Report { report } => {
+                self.identity.authorize(p, Action::AgreementSign, &resource).await?;
+                if Self::party_of(p, &l) != Some(Party::Grantee) {
+                    return Err(IdentityError::Forbidden {
+                        action: "agreement.sign",
+                    }
+                    .into());
+                }
+                let report = crate::service::text(&mut errs, "report", report, 4000);
+                if !errs.is_empty() {
+                    return Err(Validation(errs).into());
+                }
+                let case = file.open.as_mut().ok_or(crate::Refused::new(
+                    "rectification",
+                    "none",
+                    "report",
+                    "not_in_this_state",
+                ))?;
+                let (r, fx) = rect::transition(
+                    &case.rectification,
+                    RectificationEvent::Report,
+                    RectificationActor::Holder,
+                    today,
+                )?;
+                case.rectification = r;
+                case.report = Some(report);
+                (fx, "report", serde_json::json!({}))
+            }
+            RectificationStep::Decide { accepted, note } => {
+                self.identity.authorize(p, Action::AgreementEdit, &resource).await?;
+                let note = crate::service::text(&mut errs, "note", note, 4000);
+                if !errs.is_empty() {
+                    return Err(Validation(errs).into());
+                }
+                let case = file.open.as_mut().ok_or(crate::Refused::new(
+                    "rectification",
+                    "none",
+                    "decide",
+                    "not_in_this_state",
+                ))?;
+                let ev = if *accepted {
+                    RectificationEvent::Accept
+                } else {
+                    RectificationEvent::Reject
+                };
+                let (r, fx) = rect::transition(&case.rectification, ev, RectificationActor::Authority, today)?;
+                case.rectification = r;
+                case.decision_note = Some(note.clone());
+                (
+                    fx,
+                    if *accepted { "accept" } else { "reject" },
+                    serde_json::json!({ "note": note }),
+                )
+            }
+        };
+        if let Some(case) = file.open.take_if(|c| {
+            matches!(
+                c.rectification.state,
+                rect::RectificationState::Accepted | rect::RectificationState::Failed
+            )
+        }) {
+            file.closed.push(case);
+        }
+        let grantor = Actor::Party(Party::Grantor);
+        let event = effects.iter().find_map(|e| match e {
+            RectificationEffect::SuspendAgreement => Some((Event::Suspend, grantor)),
+            RectificationEffect::RestoreAgreement => {
+                (l.machine.state == AgreementState::Suspended).then_some((Event::Restore, grantor))
+            }
+            RectificationEffect::TerminateAgreement => Some((Event::Terminate, grantor)),
+        });
+        let json = serde_json::to_string(&file).unwrap_or_default();
+        self.apply(
+            p,
+            l,
+            event,
+            format!("agreement.rectification_{code}"),
+            Some(json),
+            detail,
+        )
+        .await
     }
 
     /// Whether organisation `org_id` holds an agreement in force today as grantee.

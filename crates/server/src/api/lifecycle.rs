@@ -600,6 +600,69 @@ pub async fn sign_agreement(
     ))
 }
 
+/// A rectification step's body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RectificationBody {
+    /// Ordering: the violation found.
+    #[serde(default)]
+    pub violation: Option<String>,
+    /// Ordering: suspend the agreement meanwhile.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Reporting (the grantee): what was rectified.
+    #[serde(default)]
+    pub report: Option<String>,
+    /// Deciding (the grantor): accepted (restore) or not (terminate).
+    #[serde(default)]
+    pub accepted: Option<bool>,
+    /// Deciding: why.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Rectification (整改): `order` (the grantor: a violation, 30 days, optionally suspending
+/// the agreement), `report` (the grantee), `decide` (the grantor: accepted restores a
+/// suspended agreement, rejected terminates it).
+#[utoipa::path(
+    post,
+    path = "/api/v1/agreements/{id}/rectification/{step}",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agreement id"), ("step" = String, Path, description = "order | report | decide")),
+    request_body = RectificationBody,
+    responses(
+        (status = 200, description = "Done", body = shuyu_workflow::contracts::AgreementView),
+        (status = 403, description = "Not allowed to (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agreement or step (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in its state (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn rectification(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path((id, step)): Path<(String, String)>,
+    ApiJson(b): ApiJson<RectificationBody>,
+) -> Result<Json<shuyu_workflow::contracts::AgreementView>, ApiError> {
+    use shuyu_workflow::contracts::RectificationStep;
+    let step = match step.as_str() {
+        "order" => RectificationStep::Order {
+            violation: b.violation.unwrap_or_default(),
+            suspend: b.suspend,
+        },
+        "report" => RectificationStep::Report {
+            report: b.report.unwrap_or_default(),
+        },
+        "decide" => RectificationStep::Decide {
+            accepted: b.accepted.unwrap_or(false),
+            note: b.note.unwrap_or_default(),
+        },
+        _ => return Err(LifecycleError::NotFound("event").into()),
+    };
+    Ok(Json(state.lifecycle.rectification(&p, &id, step).await?))
+}
+
 /// A renewal's new last day.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

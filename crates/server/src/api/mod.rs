@@ -81,6 +81,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::sign_agreement))
         .routes(routes!(lifecycle::renew_agreement))
         .routes(routes!(lifecycle::agreement_event))
+        .routes(routes!(lifecycle::rectification))
         .routes(routes!(requests::list_data_requests, requests::create_data_request))
         .routes(routes!(requests::get_data_request, requests::update_data_request))
         .routes(routes!(requests::review_data_request))

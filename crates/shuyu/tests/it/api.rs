@@ -120,6 +120,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/api/v1/agreements/{id}/renew"),
     ("post", "/api/v1/agreements/{id}/{event}"),
     ("get", "/api/v1/agreements"),
+    ("post", "/api/v1/agreements/{id}/rectification/{step}"),
     ("get", "/api/v1/data-requests"),
     ("post", "/api/v1/data-requests"),
     ("get", "/api/v1/data-requests/{id}"),

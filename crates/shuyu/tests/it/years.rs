@@ -12,8 +12,9 @@
 //! Then time: a long request of the developer is cut short by suspension; the operator's own
 //! suspension closes the developer's door beneath it; an amended list is a new revision with
 //! its diff; renewal is refused before the last six months and accepted inside them; an
-//! expired agreement's API key gets 403 on its next call. Every step is on the audit log,
-//! which verifies.
+//! expired agreement's API key gets 403 on its next call; a rectification accepted restores
+//! the suspended operator, one rejected terminates it and revokes its data requests. Every
+//! step is on the audit log, which verifies.
 
 use std::time::{Duration, Instant};
 
@@ -257,10 +258,22 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             .org_with_user(&admin, "示范市医疗保障局", "provider", "ybj.years", &[])
             .await;
         let (op_org, _) = api
-            .org_with_user(&admin, "示范数据集团有限公司", "operator", "op.years", &["operator", "admin"])
+            .org_with_user(
+                &admin,
+                "示范数据集团有限公司",
+                "operator",
+                "op.years",
+                &["operator", "admin"],
+            )
             .await;
         let (dev_org, _) = api
-            .org_with_user(&admin, "智信金融科技有限公司", "developer", "dev.years", &["developer", "admin"])
+            .org_with_user(
+                &admin,
+                "智信金融科技有限公司",
+                "developer",
+                "dev.years",
+                &["developer", "admin"],
+            )
             .await;
         api.org_with_user(&admin, "评审专家库甲", "expert", "e1.years", &[])
             .await;
@@ -596,6 +609,61 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             &api.get(&format!("/api/v1/data-requests/{dev_dr}"), Some(&key)).await,
             "open again",
         );
+        // A violation: the operator rectifies within 30 days, suspended meanwhile.
+        let ordered = ok(
+            &api.post(
+                &format!("/api/v1/agreements/{op_agreement}/rectification/order"),
+                Some(&t.admin),
+                json!({"violation": "未按期报送安全评估报告", "suspend": true}),
+            )
+            .await,
+            "order rectification",
+        );
+        assert_eq!(ordered["state"], "suspended");
+        assert_eq!(
+            ordered["rectification"]["open"]["rectification"]["deadline"],
+            day(40).to_string()
+        );
+        api.get(&format!("/api/v1/data-requests/{dev_dr}"), Some(&key))
+            .await
+            .assert_problem(403, "agreement_not_in_force");
+        api.post(
+            &format!("/api/v1/agreements/{op_agreement}/rectification/report"),
+            Some(&t.dev),
+            json!({"report": "x"}),
+        )
+        .await
+        .assert_problem(403, "forbidden");
+        ok(
+            &api.post(
+                &format!("/api/v1/agreements/{op_agreement}/rectification/report"),
+                Some(&t.op),
+                json!({"report": "已补报评估报告"}),
+            )
+            .await,
+            "report",
+        );
+        let accepted = ok(
+            &api.post(
+                &format!("/api/v1/agreements/{op_agreement}/rectification/decide"),
+                Some(&t.admin),
+                json!({"accepted": true, "note": "整改到位"}),
+            )
+            .await,
+            "accept",
+        );
+        assert_eq!(
+            (
+                accepted["state"].as_str(),
+                accepted["rectification"]["closed"].as_array().map(Vec::len)
+            ),
+            (Some("active"), Some(1)),
+            "{accepted}"
+        );
+        ok(
+            &api.get(&format!("/api/v1/data-requests/{dev_dr}"), Some(&key)).await,
+            "rectified",
+        );
 
         // A change is a new revision, a new review, and a manifest with its diff.
         ok(
@@ -708,8 +776,40 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             "renewed",
         );
         assert_eq!(r["in_force"], true);
+        // The sanction path: a violation not rectified ends the agreement and every door under it.
+        ok(
+            &api.post(
+                &format!("/api/v1/agreements/{op_agreement}/rectification/order"),
+                Some(&t.admin),
+                json!({"violation": "超范围使用数据"}),
+            )
+            .await,
+            "order",
+        );
+        ok(
+            &api.get(&format!("/api/v1/data-requests/{op_dr}"), Some(&op_key)).await,
+            "not suspended meanwhile",
+        );
+        let ended = ok(
+            &api.post(
+                &format!("/api/v1/agreements/{op_agreement}/rectification/decide"),
+                Some(&t.admin),
+                json!({"accepted": false, "note": "未整改"}),
+            )
+            .await,
+            "reject",
+        );
+        assert_eq!(ended["state"], "terminated");
+        api.get(&format!("/api/v1/data-requests/{op_dr}"), Some(&op_key))
+            .await
+            .assert_problem(403, "agreement_not_in_force");
+        let r = ok(
+            &api.get(&format!("/api/v1/data-requests/{op_dr}"), Some(&t.wjw)).await,
+            "provider reads",
+        );
+        assert_eq!(r["state"], "revoked");
 
-        // Day 1,110 — three years on: the renewed term is over too; the key's next call is refused.
+        // Day 1,110 — three years on: still closed; the key's next call is refused.
         let (api, t) = at(&mut s, 1110).await;
         api.get(&format!("/api/v1/data-requests/{op_dr}"), Some(&op_key))
             .await
