@@ -1060,3 +1060,86 @@ fn manifest_view(m: &ManifestRecord, previous: Option<&ManifestRecord>) -> Resul
         changes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(fields: &[&str], outputs: &[&str], term_end: &str) -> ScenarioManifest {
+        ScenarioManifest {
+            request_id: "r".into(),
+            revision: 1,
+            agreement_id: "a".into(),
+            scenario: Scenario::default(),
+            requester_org: "o".into(),
+            datasets: vec![ManifestDataset {
+                entry_id: "e1".into(),
+                resource_entry_id: "r1".into(),
+                dataset_id: None,
+                dataset_name: Some("medical_visit".into()),
+                provider_org: "p".into(),
+                fields: fields.iter().map(|s| s.to_string()).collect(),
+            }],
+            rows: RowScope::default(),
+            outputs: outputs.iter().map(|s| s.to_string()).collect(),
+            term_start: "2027-01-01".into(),
+            term_end: term_end.into(),
+            retention_days: 90,
+            security_measures: "域内处理".into(),
+            cross_border: "none".into(),
+            approved_by: vec!["x".into()],
+            previous_digest: None,
+            issued_at: "t".into(),
+        }
+    }
+
+    #[test]
+    fn the_diff_names_each_change_and_nothing_else() {
+        let a = manifest(&["visits", "icd10"], &["statistics"], "2027-12-31");
+        assert!(manifest_diff(&a, &a).is_empty());
+        let mut b = manifest(&["visits", "cost_total"], &["statistics", "model"], "2028-12-31");
+        b.datasets.push(ManifestDataset {
+            entry_id: "e2".into(),
+            fields: vec!["kwh".into()],
+            ..b.datasets[0].clone()
+        });
+        let d = manifest_diff(&a, &b);
+        let what: Vec<(&str, Option<&str>, Vec<&str>, Vec<&str>)> = d
+            .iter()
+            .map(|c| {
+                (
+                    c.what.as_str(),
+                    c.entry_id.as_deref(),
+                    c.added.iter().map(String::as_str).collect(),
+                    c.removed.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            what,
+            vec![
+                ("dataset", None, vec!["e2"], vec![]),
+                ("fields", Some("e1"), vec!["cost_total"], vec!["icd10"]),
+                ("fields", Some("e2"), vec!["kwh"], vec![]),
+                ("outputs", None, vec!["model"], vec![]),
+                ("term_end", None, vec!["2028-12-31"], vec!["2027-12-31"]),
+            ]
+        );
+        // A dataset dropped takes its fields with it.
+        let back = manifest_diff(&b, &a);
+        assert!(
+            back.iter()
+                .any(|c| c.what == "fields" && c.entry_id.as_deref() == Some("e2") && c.removed == vec!["kwh"])
+        );
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_field_and_the_message_is_labelled() {
+        let a = manifest(&["visits"], &["statistics"], "2027-12-31");
+        let mut b = a.clone();
+        b.rows.region = Some("379902".into());
+        assert_ne!(a.digest(), b.digest());
+        assert_eq!(a.digest(), a.clone().digest());
+        assert!(manifest_message(&a.digest()).starts_with("shuyu-manifest-v1\n"));
+    }
+}
