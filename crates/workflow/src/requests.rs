@@ -1104,7 +1104,8 @@ mod tests {
             ..b.datasets[0].clone()
         });
         let d = manifest_diff(&a, &b);
-        let what: Vec<(&str, Option<&str>, Vec<&str>, Vec<&str>)> = d
+        type Row<'a> = (&'a str, Option<&'a str>, Vec<&'a str>, Vec<&'a str>);
+        let what: Vec<Row> = d
             .iter()
             .map(|c| {
                 (
