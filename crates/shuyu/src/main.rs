@@ -7,6 +7,7 @@ mod city;
 mod config;
 mod data_cmd;
 mod key_cmd;
+mod walk;
 mod witness;
 
 use std::io::Write;
@@ -727,12 +728,21 @@ async fn demo(cfg: Config, scale: f64, seed: u64) -> Result<()> {
     create_data_dir(&cfg.data_dir)?;
     ensure_master_key(&cfg.master_key_path())?;
     let store = open_store(&cfg).await?;
-    let clock = SystemClock;
+    // A fresh demo's history runs on a simulated clock over the three weeks before today, so
+    // the lifecycle's deadlines and notice periods have passed when it opens (walk.rs).
+    let fresh = !cfg.data_dir.join("demo-city").join("imported").exists();
+    let sim = Arc::new(shuyu_core::clock::SimClock::new(
+        SystemClock
+            .now()
+            .checked_sub(SignedDuration::from_hours(24 * 21))
+            .unwrap_or(SystemClock.now()),
+    ));
+    let clock: &dyn Clock = if fresh { &*sim } else { &SystemClock };
     let creds_path = cfg.data_dir.join(CREDENTIALS_FILE);
     let mut logins = read_credentials(&creds_path);
     let mut changed = false;
     if let Some(created) =
-        bootstrap::initialise(&store, &clock, &city::regions(), city::AUTHORITY, "admin", false).await?
+        bootstrap::initialise(&store, clock, &city::regions(), city::AUTHORITY, "admin", false).await?
     {
         logins.push(DemoLogin {
             org: created.authority.name.clone(),
@@ -749,15 +759,7 @@ async fn demo(cfg: Config, scale: f64, seed: u64) -> Result<()> {
             .find(|r| r.code.as_str() == party.region)
             .unwrap_or(&regions[0]);
         let uscc = party.uscc(i);
-        let (org, _) = bootstrap::ensure_org(
-            &store,
-            &clock as &dyn Clock,
-            party.org,
-            party.kind,
-            region,
-            uscc.as_deref(),
-        )
-        .await?;
+        let (org, _) = bootstrap::ensure_org(&store, clock, party.org, party.kind, region, uscc.as_deref()).await?;
         for (username, name, roles) in party.users {
             if logins.iter().any(|l| l.username == *username) {
                 continue;
@@ -765,7 +767,7 @@ async fn demo(cfg: Config, scale: f64, seed: u64) -> Result<()> {
             let u = shuyu_core::party::Username::parse(username).map_err(|e| anyhow::anyhow!("{e}"))?;
             let password = secrets::temporary_password(&u)?;
             let (_, created) =
-                bootstrap::ensure_user(&store, &clock, &org, username, name, roles, password.expose(), false).await?;
+                bootstrap::ensure_user(&store, clock, &org, username, name, roles, password.expose(), false).await?;
             if created {
                 logins.push(DemoLogin {
                     org: party.org.into(),
@@ -788,8 +790,36 @@ async fn demo(cfg: Config, scale: f64, seed: u64) -> Result<()> {
         std::fs::rename(&tmp, &creds_path).with_context(|| format!("cannot write {}", creds_path.display()))?;
     }
 
+    if fresh {
+        key_cmd::hold_serve_lock(&cfg)?;
+        let master = key_cmd::open_master_key(&cfg, &store).await?;
+        let seed_clock: SharedClock = sim.clone();
+        let ledger = Arc::new(
+            Ledger::open(store.clone(), &master, seed_clock.clone())
+                .await
+                .context("cannot open the audit log")?,
+        );
+        let policies = Arc::new(Policies::load().context("authorization policies do not load")?);
+        let identity = Identity::new(store.clone(), policies, seed_clock, cfg.identity.clone()).await?;
+        let catalog = open_catalog(&cfg, identity.clone(), master)?;
+        data_cmd::import_demo_city(&catalog, &store, &cfg.data_dir, scale, seed, cli_lang()).await?;
+        let life = shuyu_workflow::service::Lifecycle::new(identity, ledger);
+        let approved = walk::run(&catalog, &life, &store, &sim, &cfg.data_dir, cli_lang()).await?;
+        println!(
+            "{}",
+            render(
+                cli_lang(),
+                &Message::new("cli.demo.walked").arg("count", approved.len().to_string())
+            )
+        );
+        for (scenario, developer, digest) in &approved {
+            println!(
+                "  {developer:<14} {scenario}  manifest {}",
+                &digest[..16.min(digest.len())]
+            );
+        }
+    }
     let state = build_state(&cfg, store.clone()).await?;
-    data_cmd::import_demo_city(&state.catalog, &store, &cfg.data_dir, scale, seed, cli_lang()).await?;
     let listener = bind(&cfg).await?;
     let addr = listener.local_addr()?;
     let lang = cli_lang();

@@ -294,6 +294,32 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
         !dir.path().join("demo-city/population.csv").exists(),
         "the generated plaintext files are removed once imported"
     );
+    // Both developers were walked to approved data requests for the four demo scenarios, each
+    // with a signed manifest, under agreements in force today.
+    let mut scenarios = Vec::new();
+    for dev in ["fintech.huang", "health.lin"] {
+        let (u, p) = logins.iter().find(|(u, _)| u == dev).expect("developer");
+        let token = api.login(u, p).await;
+        let mine = api.get("/api/v1/data-requests", Some(&token)).await;
+        let items = mine.json["items"].as_array().expect("items").clone();
+        assert_eq!(items.len(), 2, "{mine:?}");
+        for r in &items {
+            assert_eq!(
+                (r["state"].as_str(), r["in_force"].as_bool()),
+                (Some("approved"), Some(true)),
+                "{r}"
+            );
+            assert_eq!(r["manifest"]["manifest"]["cross_border"], "none");
+            scenarios.push(r["scenario"].as_str().expect("scenario").to_string());
+        }
+        let agreements = api.get("/api/v1/agreements", Some(&token)).await;
+        assert_eq!(agreements.json["items"][0]["effective"], true, "{agreements:?}");
+    }
+    scenarios.sort();
+    assert_eq!(scenarios.len(), 4, "{scenarios:?}");
+    assert!(scenarios.iter().any(|s| s.contains("普惠金融")) && scenarios.iter().any(|s| s.contains("公交")));
+    let keys = std::fs::read_to_string(dir.path().join("demo-signing-keys.txt")).expect("keys file");
+    assert!(keys.contains("fintech.huang\t") && keys.contains("admin\t"), "{keys}");
     let _ = child.kill();
     let _ = child.wait();
 
