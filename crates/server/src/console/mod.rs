@@ -5,6 +5,7 @@
 //! checked against a second cookie (double submit) and the `Origin` header.
 
 mod data;
+mod lifecycle;
 mod pages;
 
 use askama::Template;
@@ -70,6 +71,18 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route(
             "/console/governance",
             get(data::governance_page).post(data::governance_submit),
+        )
+        .route(
+            "/console/calls",
+            get(lifecycle::calls_page).post(lifecycle::calls_submit),
+        )
+        .route(
+            "/console/agreements",
+            get(lifecycle::agreements_page).post(lifecycle::agreements_submit),
+        )
+        .route(
+            "/console/data-requests",
+            get(lifecycle::requests_page).post(lifecycle::requests_submit),
         )
         .route("/console/audit", get(pages::audit_page))
         .route("/console/audit/export", get(pages::audit_export))
@@ -178,6 +191,9 @@ pub fn nav_for(p: &Principal, lang: Lang, current: &str, can_audit: bool) -> Vec
     items.push(("datasets", "/console/datasets", "ui.nav.datasets"));
     items.push(("catalogs", "/console/catalogs", "ui.nav.catalogs"));
     items.push(("governance", "/console/governance", "ui.nav.governance"));
+    items.push(("calls", "/console/calls", "ui.nav.calls"));
+    items.push(("agreements", "/console/agreements", "ui.nav.agreements"));
+    items.push(("requests", "/console/data-requests", "ui.nav.requests"));
     if can_audit {
         items.push(("audit", "/console/audit", "ui.nav.audit"));
     }

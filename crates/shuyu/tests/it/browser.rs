@@ -387,3 +387,294 @@ async fn a_provider_uploads_reviews_masked_columns_and_the_catalog_chain_is_appr
     assert!(audit.text.contains("catalog.return"), "{}", audit.text);
     s.finish().await;
 }
+
+/// Logs in with the password the person has now: the issued one the first time (then
+/// choosing their own), their own afterwards.
+async fn enter(c: &Client, s: &Server, user: &str, first: &str, changed: &mut std::collections::HashSet<String>) {
+    let pw = if changed.contains(user) {
+        "Chosen-Passw0rd-2026"
+    } else {
+        first
+    };
+    console_login(c, s, user, pw).await;
+    changed.insert(user.to_string());
+}
+
+fn signature(key: &ed25519_dalek::SigningKey, digest: &str, what: &str) -> String {
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    let msg = format!("shuyu-agreement-v1\n{digest}\n{what}\n");
+    base64::engine::general_purpose::STANDARD.encode(key.sign(msg.as_bytes()).to_bytes())
+}
+
+async fn select(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .expect(css)
+        .select_by_value(value)
+        .await
+        .expect("select");
+}
+
+fn day(d: i64) -> String {
+    use jiff::ToSpan;
+    jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+        .date()
+        .checked_add(d.days())
+        .expect("date")
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_lifecycle_runs_in_the_console_from_call_to_manifest_and_a_sanction_closes_it() {
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    let mut s = Server::sqlite().await;
+    let pw = crate::harness::PW;
+    let mut changed = std::collections::HashSet::new();
+    // The parties and the catalog chain, through the API (the catalog pages have their own test).
+    let api = s.api();
+    let admin = api.login(&s.admin, &s.admin_password).await;
+    api.org_with_user(&admin, "示范市医疗保障局", "provider", "wjw.b", &[])
+        .await;
+    api.org_with_user(&admin, "示范数据集团有限公司", "operator", "op.b", &[])
+        .await;
+    api.org_with_user(&admin, "评审专家库甲", "expert", "e1.b", &[]).await;
+    api.org_with_user(&admin, "评审专家库乙", "expert", "e2.b", &[]).await;
+    let provider = api.login("wjw.b", pw).await;
+    let operator = api.login("op.b", pw).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    crate::catalogs::upload_and_accept(&api, &provider, dir.path(), "medical_visit").await;
+    let res = api
+        .post(
+            "/api/v1/catalogs/resource/entries",
+            Some(&provider),
+            json!({"title": "就诊记录", "description": "门诊就诊记录", "dataset": "medical_visit"}),
+        )
+        .await;
+    let res_id = res.json["id"].as_str().expect("id").to_string();
+    crate::catalogs::act(&api, &provider, &res_id, "submit", None).await;
+    crate::catalogs::act(&api, &admin, &res_id, "approve", None).await;
+    let demand = api
+        .post(
+            "/api/v1/catalogs/operation/entries",
+            Some(&operator),
+            json!({"title": "需求：就诊记录", "description": "普惠金融", "parent_id": res_id, "purpose": "信用评估",
+                   "fields": [{"name": "visits", "reason": "就诊频次"}]}),
+        )
+        .await;
+    let demand_id = demand.json["id"].as_str().expect("id").to_string();
+    crate::catalogs::act(&api, &operator, &demand_id, "submit", None).await;
+    crate::catalogs::act(&api, &admin, &demand_id, "approve", None).await;
+    let dev = api
+        .post(
+            "/api/v1/catalogs/development/entries",
+            Some(&operator),
+            json!({"title": "就诊记录（开发）", "description": "脱敏后用于开发", "parent_id": demand_id,
+                   "fields": [{"name": "visits", "grade": "L3"}]}),
+        )
+        .await;
+    let dev_id = dev.json["id"].as_str().expect("id").to_string();
+    crate::catalogs::act(&api, &operator, &dev_id, "publish", None).await;
+    let admin_user = s.admin.clone();
+    let admin_pw = s.admin_password.clone();
+
+    // The authority publishes a call for operators.
+    enter(&c, &s, &admin_user, &admin_pw, &mut changed).await;
+    click(&c, "#nav-calls").await;
+    wait_until_text(&c, "h1", "申报通知").await;
+    fill(&c, "#call-title", "2027 年度授权运营单位申报").await;
+    fill(&c, "#call-conditions", "注册于本市，具备等保三级").await;
+    select(&c, "#call-audience", "operator").await;
+    fill(&c, "#call-deadline", &day(3)).await;
+    fill(&c, "#call-notice-days", "5").await;
+    fill(&c, "#call-quorum", "2").await;
+    fill(&c, "#call-criteria", "场景价值, 安全能力").await;
+    click(&c, "#call-submit").await;
+    wait_until_text(&c, "#notice", "草稿已创建").await;
+    click(&c, ".event-publish").await;
+    wait_until_text(&c, ".call-state", "申报中").await;
+    logout(&c).await;
+
+    // The operator applies: a scenario, a field with its reason, every attestation.
+    enter(&c, &s, "op.b", pw, &mut changed).await;
+    c.goto(&s.url("/console/calls")).await.expect("goto");
+    fill(&c, "#apply-scenario", "小微企业主信用评估").await;
+    select(&c, "#apply-sector", "finance").await;
+    fill(&c, "#apply-purpose", "普惠金融授信").await;
+    fill(&c, "#apply-value", "降低信息不对称").await;
+    fill(&c, "#apply-fields", "visits: 就诊频次反映健康风险").await;
+    for id in ["#apply-credit", "#apply-systems", "#apply-mlps", "#apply-crypto"] {
+        click(&c, id).await;
+    }
+    fill(&c, "#apply-officer", "李娜").await;
+    click(&c, "#apply-submit").await;
+    wait_until_text(&c, "#notice", "申请已提交").await;
+    wait_until_text(&c, ".app-state", "已提交").await;
+    logout(&c).await;
+
+    // Four days on, the call closed: expert review, scoring, the decision.
+    s.restart(&[("SHUYU_CLOCK_OFFSET_DAYS", "4")]).await;
+    enter(&c, &s, &admin_user, &admin_pw, &mut changed).await;
+    c.goto(&s.url("/console/calls")).await.expect("goto");
+    fill(&c, ".experts", "e1.b, e2.b").await;
+    click(&c, ".event-review").await;
+    wait_until_text(&c, ".app-state", "审核中").await;
+    logout(&c).await;
+    for (e, scores) in [("e1.b", "80, 85"), ("e2.b", "70, 90")] {
+        enter(&c, &s, e, pw, &mut changed).await;
+        c.goto(&s.url("/console/calls")).await.expect("goto");
+        click(&c, ".event-declare").await;
+        wait_until_text(&c, "#notice", "已声明").await;
+        fill(&c, ".scores", scores).await;
+        click(&c, ".event-score").await;
+        wait_until_text(&c, "#notice", "已评分").await;
+        logout(&c).await;
+    }
+    enter(&c, &s, &admin_user, &admin_pw, &mut changed).await;
+    c.goto(&s.url("/console/calls")).await.expect("goto");
+    wait_until_text(&c, ".aggregate", "75.0 / 87.5").await;
+    fill(&c, ".approval-ref", "示政字〔2027〕3号").await;
+    click(&c, ".event-decide").await;
+    wait_until_text(&c, ".app-state", "公示中").await;
+    logout(&c).await;
+    // Anyone objects during the notice; the authority answers.
+    enter(&c, &s, "wjw.b", pw, &mut changed).await;
+    c.goto(&s.url("/console/calls")).await.expect("goto");
+    fill(&c, ".objection-text", "请说明数据安全负责人资质").await;
+    click(&c, ".event-object").await;
+    wait_until_text(&c, "#notice", "异议已提交").await;
+    logout(&c).await;
+    enter(&c, &s, &admin_user, &admin_pw, &mut changed).await;
+    c.goto(&s.url("/console/calls")).await.expect("goto");
+    fill(&c, ".answer", "已核实，具备资质").await;
+    click(&c, ".event-answer").await;
+    wait_until_text(&c, "#notice", "已答复异议").await;
+    logout(&c).await;
+
+    // Ten days on: the notice closes; the agreement is drafted, issued and signed with each
+    // party's own key.
+    s.restart(&[("SHUYU_CLOCK_OFFSET_DAYS", "10")]).await;
+    enter(&c, &s, &admin_user, &admin_pw, &mut changed).await;
+    c.goto(&s.url("/console/calls")).await.expect("goto");
+    click(&c, ".event-close-notice").await;
+    wait_until_text(&c, ".app-state", "公示结束").await;
+    fill(&c, ".term-end", &day(10 + 700)).await;
+    click(&c, ".event-draft-agreement").await;
+    wait_until_text(&c, "#notice", "协议已起草").await;
+    let (grantor_key, grantee_key) = (
+        ed25519_dalek::SigningKey::from_bytes(&[21u8; 32]),
+        ed25519_dalek::SigningKey::from_bytes(&[22u8; 32]),
+    );
+    let b64 = |k: &ed25519_dalek::SigningKey| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(k.verifying_key().to_bytes())
+    };
+    click(&c, "#nav-agreements").await;
+    fill(&c, "#public-key", &b64(&grantor_key)).await;
+    click(&c, "#key-submit").await;
+    wait_until_text(&c, "#notice", "签名公钥已登记").await;
+    click(&c, ".event-issue").await;
+    wait_until_text(&c, ".agreement-state", "待签署").await;
+    let digest = text_of(&c, ".digest").await;
+    fill(&c, ".signature", &signature(&grantor_key, &digest, "agreement")).await;
+    click(&c, ".event-sign").await;
+    wait_until_text(&c, "#notice", "签名已验证").await;
+    logout(&c).await;
+    enter(&c, &s, "op.b", pw, &mut changed).await;
+    c.goto(&s.url("/console/agreements")).await.expect("goto");
+    fill(&c, "#public-key", &b64(&grantee_key)).await;
+    click(&c, "#key-submit").await;
+    wait_until_text(&c, "#notice", "签名公钥已登记").await;
+    // A signature made with someone else's key is refused by name.
+    select(&c, ".sign-what", "agreement").await;
+    fill(&c, ".signature", &signature(&grantor_key, &digest, "agreement")).await;
+    click(&c, ".event-sign").await;
+    wait_until_text(&c, "#form-error", "签名").await;
+    for what in ["agreement", "commitment"] {
+        select(&c, ".sign-what", what).await;
+        fill(&c, ".signature", &signature(&grantee_key, &digest, what)).await;
+        click(&c, ".event-sign").await;
+        wait_until_text(&c, "#notice", "签名已验证").await;
+    }
+    wait_until_text(&c, ".agreement-state", "生效").await;
+    assert!(c.find(Locator::Css(".in-force")).await.is_ok());
+
+    // The operator's data request for its scenario, reviewed by the authority and the provider.
+    click(&c, "#nav-requests").await;
+    wait_until_text(&c, "h1", "数据需求").await;
+    fill(&c, "#request-fields", "visits: 就诊频次").await;
+    fill(&c, "#request-region", "379900").await;
+    fill(&c, "#request-retention", "180").await;
+    fill(&c, "#request-purpose", "评估小微企业主健康风险").await;
+    fill(&c, "#request-measures", "仅在运营域内处理").await;
+    click(&c, "#output-statistics").await;
+    click(&c, "#request-submit").await;
+    wait_until_text(&c, "#notice", "已提交审核").await;
+    wait_until_text(&c, ".request-state", "审核中").await;
+    logout(&c).await;
+    for reviewer in [admin_user.as_str(), "wjw.b"] {
+        let first = if reviewer == admin_user { admin_pw.as_str() } else { pw };
+        enter(&c, &s, reviewer, first, &mut changed).await;
+        c.goto(&s.url("/console/data-requests")).await.expect("goto");
+        click(&c, ".event-approve").await;
+        wait_until_text(&c, "#notice", "审核意见已记录").await;
+        logout(&c).await;
+    }
+    enter(&c, &s, "op.b", pw, &mut changed).await;
+    c.goto(&s.url("/console/data-requests")).await.expect("goto");
+    wait_until_text(&c, ".request-state", "已批准").await;
+    assert_eq!(text_of(&c, ".manifest-digest").await.len(), 64);
+    let page = c.source().await.expect("source");
+    assert!(
+        page.contains("cross_border") && page.contains("visits"),
+        "the manifest is shown"
+    );
+    logout(&c).await;
+
+    // The sanction path: a violation, rectification with suspension — every door closes —
+    // then not rectified: terminated, the data request revoked.
+    enter(&c, &s, &admin_user, &admin_pw, &mut changed).await;
+    c.goto(&s.url("/console/agreements")).await.expect("goto");
+    fill(&c, ".violation", "超范围使用数据").await;
+    click(&c, ".rect-suspend").await;
+    click(&c, ".event-rect-order").await;
+    wait_until_text(&c, ".agreement-state", "已暂停").await;
+    wait_until_text(&c, ".rectification", "超范围使用数据").await;
+    logout(&c).await;
+    enter(&c, &s, "op.b", pw, &mut changed).await;
+    c.goto(&s.url("/console/data-requests")).await.expect("goto");
+    wait_until_text(&c, ".request-not-in-force", "不在有效期内").await;
+    click(&c, ".event-amend").await;
+    wait_until_text(&c, "#form-error", "不在有效期内").await;
+    c.goto(&s.url("/console/agreements")).await.expect("goto");
+    fill(&c, ".rect-report", "已停止相关处理").await;
+    click(&c, ".event-rect-report").await;
+    wait_until_text(&c, "#notice", "整改情况已报告").await;
+    logout(&c).await;
+    enter(&c, &s, &admin_user, &admin_pw, &mut changed).await;
+    c.goto(&s.url("/console/agreements")).await.expect("goto");
+    select(&c, ".rect-accepted", "no").await;
+    fill(&c, ".rect-note", "整改不到位").await;
+    click(&c, ".event-rect-decide").await;
+    wait_until_text(&c, ".agreement-state", "已终止").await;
+    logout(&c).await;
+    enter(&c, &s, "op.b", pw, &mut changed).await;
+    c.goto(&s.url("/console/data-requests")).await.expect("goto");
+    wait_until_text(&c, ".request-state", "已撤销").await;
+    let _ = c.close().await;
+
+    let api = s.api();
+    let admin = api.login(&admin_user, "Chosen-Passw0rd-2026").await;
+    let audit = api.get("/api/v1/audit/search?action=agreement.", Some(&admin)).await;
+    for a in [
+        "agreement.sign_commitment",
+        "agreement.rectification_order",
+        "agreement.rectification_reject",
+    ] {
+        assert!(audit.text.contains(a), "{a}: {}", audit.text);
+    }
+    s.finish().await;
+}
