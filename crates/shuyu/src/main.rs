@@ -589,7 +589,13 @@ async fn build_state(cfg: &Config, store: Store) -> Result<shuyu_server::AppStat
     if swept > 0 {
         tracing::warn!(files = swept, "removed files an interrupted import left in the vault");
     }
-    shuyu_server::state(identity, ledger, catalog, cfg.server.clone()).context("cannot set up metrics")
+    let state = shuyu_server::state(identity, ledger, catalog, cfg.server.clone()).context("cannot set up metrics")?;
+    // Agreements that time ended are recorded as such, with their effects, at start and every minute.
+    state
+        .lifecycle
+        .clone()
+        .spawn_sweeper(std::time::Duration::from_secs(60));
+    Ok(state)
 }
 
 /// The datasets service over the data directory's vault.

@@ -69,6 +69,11 @@ pub struct AgreementRequest {
     pub clauses: BTreeMap<String, String>,
 }
 
+/// The audit log's retention tag of everything done under agreement `id`.
+pub fn retention_tag(id: &str) -> String {
+    format!("agreement:{id}")
+}
+
 /// What the parties sign: the whole agreement, canonical.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AgreementDocument {
@@ -564,7 +569,7 @@ impl Lifecycle {
             e => e,
         };
         self.apply(
-            p,
+            Some(p),
             l,
             Some((event, actor)),
             format!("agreement.{}", event.code()),
@@ -580,7 +585,7 @@ impl Lifecycle {
     /// suspension only denies access ([`Lifecycle::guard`]) until restoration.
     async fn apply(
         &self,
-        p: &Principal,
+        who: Option<&Principal>,
         mut l: Loaded,
         event: Option<(Event, Actor)>,
         action: String,
@@ -604,7 +609,29 @@ impl Lifecycle {
         } else {
             Vec::new()
         };
-        let mut audit = shuyu_identity::audit::by(p, now, &action, "agreement", l.rec.id.clone(), None, None);
+        let mut audit = match who {
+            Some(p) => shuyu_identity::audit::by(p, now, &action, "agreement", l.rec.id.clone(), None, None),
+            None => shuyu_identity::audit::change(
+                now,
+                shuyu_audit::entry::Actor::system("lifecycle"),
+                None,
+                &action,
+                "agreement",
+                l.rec.id.clone(),
+                None,
+                None,
+            ),
+        };
+        // Everything said under an agreement follows its retention (≥ 6 months after it ends).
+        let tag = retention_tag(&l.rec.id);
+        audit.retention_tag = Some(tag.clone());
+        let retain_until = effects.iter().find_map(|e| match e {
+            machine::Effect::RetainLogsUntil { day } => day
+                .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+                .ok()
+                .map(|z| z.timestamp()),
+            _ => None,
+        });
         audit.payload = Some(serde_json::json!({
             "state": l.rec.state,
             "effects": effects,
@@ -618,6 +645,9 @@ impl Lifecycle {
         save(&self.identity, audit, move |tx| {
             Box::pin(async move {
                 agreements::update(tx.conn(), &stored).await?;
+                if let Some(until) = retain_until {
+                    shuyu_store::log::set_retention(tx.conn(), &tag, now, until).await?;
+                }
                 if let Some(json) = rectification {
                     lifecycle::put_state(tx.conn(), StateTable::Rectification, &stored.application_id, &json, now)
                         .await?;
@@ -757,7 +787,7 @@ impl Lifecycle {
         });
         let json = serde_json::to_string(&file).unwrap_or_default();
         self.apply(
-            p,
+            Some(p),
             l,
             event,
             format!("agreement.rectification_{code}"),
@@ -765,6 +795,60 @@ impl Lifecycle {
             detail,
         )
         .await
+    }
+
+    /// Records what time alone changed: an agreement past its term becomes `expired` (access
+    /// closed, its data requests revoked, sealing started, its logs retained ≥ 6 months), and a
+    /// renewed one moves onto its next term. Returns how many changed. Denial does not wait
+    /// for this — [`Lifecycle::guard`] reads the date — but the record and the effects do.
+    pub async fn sweep(&self) -> Result<usize, LifecycleError> {
+        let all = agreements::all(&mut *self.identity.store().read().await?).await?;
+        let today = self.today();
+        let mut changed = 0;
+        for rec in all {
+            let Ok(m) = serde_json::from_str::<Agreement>(&rec.machine_json) else {
+                continue;
+            };
+            let Ok((next, _)) = machine::transition(&m, Event::Tick, Actor::System, today) else {
+                continue;
+            };
+            if next == m {
+                continue;
+            }
+            let action = if next.state.code() == "expired" {
+                "agreement.expire"
+            } else {
+                "agreement.next_term"
+            };
+            let l = self.load_agreement(&rec.id).await?;
+            self.apply(
+                None,
+                l,
+                Some((Event::Tick, Actor::System)),
+                action.into(),
+                None,
+                serde_json::json!({}),
+            )
+            .await?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    /// Runs [`Lifecycle::sweep`] now and every `every` (the server starts this).
+    pub fn spawn_sweeper(self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match self.sweep().await {
+                    Ok(n) if n > 0 => tracing::info!(agreements = n, "agreements changed with time"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "the agreement sweep failed"),
+                }
+            }
+        })
     }
 
     /// Whether organisation `org_id` holds an agreement in force today as grantee.

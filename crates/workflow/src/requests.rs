@@ -655,6 +655,7 @@ impl Lifecycle {
                 None,
             );
             event.payload = Some(serde_json::json!({ "agreement": rec.agreement_id, "scenario": rec.scenario }));
+            event.retention_tag = Some(crate::contracts::retention_tag(&rec.agreement_id));
             let stored = rec.clone();
             crate::service::save(&self.identity, event, move |tx| {
                 Box::pin(async move { data_requests::insert(tx.conn(), &stored).await })
@@ -720,6 +721,7 @@ impl Lifecycle {
         };
         let mut event = shuyu_identity::audit::by(p, now, action, "data_request", rec.id.clone(), None, None);
         event.payload = Some(serde_json::json!({ "state": rec.state, "detail": payload }));
+        event.retention_tag = Some(crate::contracts::retention_tag(&rec.agreement_id));
         let stored = rec.clone();
         crate::service::save(&self.identity, event, move |tx| {
             Box::pin(async move {

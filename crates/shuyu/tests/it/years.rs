@@ -745,6 +745,30 @@ async fn three_years_of_the_lifecycle_in_both_models() {
         api.get(&format!("/api/v1/data-requests/{dev_dr}"), Some(&key))
             .await
             .assert_problem(403, "agreement_not_in_force");
+        // The sweep records the expiry with its effects: the data request is revoked.
+        let mut expired = Value::Null;
+        for _ in 0..50 {
+            expired = api
+                .get(&format!("/api/v1/agreements/{dev_agreement}"), Some(&t.op))
+                .await
+                .json;
+            if expired["state"] == "expired" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(expired["state"], "expired", "{expired}");
+        let r = ok(
+            &api.get(&format!("/api/v1/data-requests/{dev_dr}"), Some(&t.op)).await,
+            "reviewer reads",
+        );
+        assert_eq!(r["state"], "revoked");
+        let expiry = api
+            .get("/api/v1/audit/search?action=agreement.expire", Some(&t.admin))
+            .await;
+        for effect in ["revoke_access", "start_sealing", "retain_logs_until"] {
+            assert!(expiry.text.contains(effect), "{effect}: {}", expiry.text);
+        }
         // Not yet inside the operator's window either.
         api.post(
             &format!("/api/v1/agreements/{op_agreement}/renew"),
