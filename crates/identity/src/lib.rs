@@ -189,5 +189,6 @@ fn resource_ref(r: &Resource) -> (&'static str, String) {
         Resource::Application { id, .. } => ("application", id.clone()),
         Resource::Agreement { id, .. } => ("agreement", id.clone()),
         Resource::DataRequest { id, .. } => ("data_request", id.clone()),
+        Resource::CustomRequest { id, .. } => ("custom_request", id.clone()),
     }
 }

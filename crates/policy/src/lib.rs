@@ -123,6 +123,9 @@ actions! {
     DataRequestRead => "data_request.read", "Read a data request and its scenario manifests (its requester, its reviewers, oversight).";
     DataRequestEdit => "data_request.edit", "Write, submit, amend or withdraw one's own data request.";
     DataRequestReview => "data_request.review", "Approve, return or reject a data request (a reviewer of its chain).";
+    CustomRequestRead => "custom_request.read", "Read a custom processing request (its requester, its provider, oversight).";
+    CustomRequestEdit => "custom_request.edit", "Ask for a custom service, accept its charge or decline (the requester).";
+    CustomRequestServe => "custom_request.serve", "Estimate, deliver or decline a custom service (the agreement's grantor).";
     SigningKeyRegister => "signing_key.register", "Register the public key one signs agreements with.";
     ApiKeyList => "apikey.list", "List an organisation's API keys.";
     ApiKeyCreate => "apikey.create", "Create an API key.";
@@ -215,6 +218,21 @@ pub enum Resource {
         region: RegionCode,
         /// The grantee, with its kind and region.
         grantee: (OrgId, OrgKind, RegionCode),
+        /// Its state code.
+        state: String,
+    },
+    /// A custom processing request (定制化服务需求), kept by its requester.
+    CustomRequest {
+        /// Its id.
+        id: String,
+        /// The requesting organisation.
+        org: OrgId,
+        /// Its kind.
+        org_kind: OrgKind,
+        /// Its region.
+        region: RegionCode,
+        /// The serving organisation (the agreement's grantor), with its kind and region.
+        provider: (OrgId, OrgKind, RegionCode),
         /// Its state code.
         state: String,
     },
@@ -558,6 +576,22 @@ impl Policies {
                 vec![("state", RestrictedExpression::new_string(state.clone()))],
                 Some(("grantee", (grantee.0, grantee.1, &grantee.2))),
             )?,
+            Resource::CustomRequest {
+                id,
+                org,
+                org_kind,
+                region,
+                provider,
+                state,
+            } => push_owned(
+                &mut entities,
+                &mut orgs_added,
+                "CustomRequest",
+                id,
+                (*org, *org_kind, region),
+                vec![("state", RestrictedExpression::new_string(state.clone()))],
+                Some(("provider", (provider.0, provider.1, &provider.2))),
+            )?,
             Resource::DataRequest {
                 id,
                 org,
@@ -736,5 +770,6 @@ fn resource_id(r: &Resource) -> String {
         Resource::Application { id, .. } => id.clone(),
         Resource::Agreement { id, .. } => id.clone(),
         Resource::DataRequest { id, .. } => id.clone(),
+        Resource::CustomRequest { id, .. } => id.clone(),
     }
 }

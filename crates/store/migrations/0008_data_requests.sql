@@ -36,3 +36,23 @@ CREATE TABLE agreement_rectifications (
     state_json      TEXT NOT NULL,
     updated_at      BIGINT NOT NULL
 );
+
+-- Custom processing requests (定制化服务需求, R-26): asked under an agreement of the
+-- requester, served by the agreement's grantor (the authority for an operator, the
+-- operator for a developer) at the cost the requester accepted, billed on delivery.
+CREATE TABLE custom_requests (
+    id             TEXT PRIMARY KEY,
+    agreement_id   TEXT NOT NULL REFERENCES agreements (id),
+    requester_org  TEXT NOT NULL REFERENCES orgs (id),
+    provider_org   TEXT NOT NULL REFERENCES orgs (id),
+    title          TEXT NOT NULL,
+    body_json      TEXT NOT NULL,
+    state          TEXT NOT NULL,
+    machine_json   TEXT NOT NULL,
+    wanted_by      TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    created_by     TEXT NOT NULL,
+    updated_at     BIGINT NOT NULL
+);
+CREATE INDEX custom_requests_requester ON custom_requests (requester_org);
+CREATE INDEX custom_requests_provider ON custom_requests (provider_org);

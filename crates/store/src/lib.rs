@@ -29,6 +29,7 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 pub mod agreements;
 pub mod api_keys;
 pub mod catalogs;
+pub mod custom_requests;
 pub mod data_requests;
 pub mod datasets;
 pub mod lifecycle;

@@ -22,6 +22,9 @@
 //! - [`requests`]: data requests reviewed by the chain the agreement implies, scenario
 //!   manifests signed by the domain, and [`service::Lifecycle::guard`], which every action
 //!   beneath an agreement runs through.
+//! - [`custom_requests`]: custom processing requests asked under an agreement, served by
+//!   its grantor, billed at the accepted estimate.
+//! - [`reminders`]: what waits for an organisation, with deadlines.
 //! - [`service`]: calls and applications persisted, authorized and audited (the first
 //!   steps of the lifecycle wired end to end; the rest follow the same pattern).
 
@@ -30,9 +33,11 @@ pub mod application;
 pub mod call;
 pub mod contracts;
 pub mod custom;
+pub mod custom_requests;
 pub mod data_request;
 pub mod notice;
 pub mod rectification;
+pub mod reminders;
 pub mod requests;
 pub mod review;
 pub mod service;
@@ -76,6 +81,7 @@ mod tests {
             include_str!("call.rs"),
             include_str!("contracts.rs"),
             include_str!("custom.rs"),
+            include_str!("custom_requests.rs"),
             include_str!("data_request.rs"),
             include_str!("notice.rs"),
             include_str!("rectification.rs"),

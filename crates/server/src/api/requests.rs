@@ -232,3 +232,148 @@ pub async fn data_request_event(
     }
     Ok(Json(state.lifecycle.data_request_event(&p, &id, &event).await?))
 }
+
+/// Custom requests.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomRequestList {
+    /// Oldest first.
+    pub items: Vec<shuyu_workflow::custom_requests::CustomRequestView>,
+}
+
+/// The custom requests the caller asked or serves (oversight: all).
+#[utoipa::path(
+    get,
+    path = "/api/v1/custom-requests",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = CustomRequestList),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn list_custom_requests(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Json<CustomRequestList>, ApiError> {
+    Ok(Json(CustomRequestList {
+        items: state.lifecycle.custom_requests(&p).await?,
+    }))
+}
+
+/// The grantee of an agreement in force asks its grantor for a custom processing service
+/// to be charged to the requester.
+#[utoipa::path(
+    post,
+    path = "/api/v1/custom-requests",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    request_body = shuyu_workflow::custom_requests::NewCustomRequest,
+    responses(
+        (status = 201, description = "Asked", body = shuyu_workflow::custom_requests::CustomRequestView),
+        (status = 403, description = "Not the grantee, or the agreement is not in force (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks a rule (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn create_custom_request(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    ApiJson(n): ApiJson<shuyu_workflow::custom_requests::NewCustomRequest>,
+) -> Result<(StatusCode, Json<shuyu_workflow::custom_requests::CustomRequestView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.lifecycle.create_custom_request(&p, &n).await?),
+    ))
+}
+
+/// One custom request.
+#[utoipa::path(
+    get,
+    path = "/api/v1/custom-requests/{id}",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Custom request id")),
+    responses(
+        (status = 200, description = "OK", body = shuyu_workflow::custom_requests::CustomRequestView),
+        (status = 403, description = "Not allowed (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn get_custom_request(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<shuyu_workflow::custom_requests::CustomRequestView>, ApiError> {
+    Ok(Json(state.lifecycle.custom_request(&p, &id).await?))
+}
+
+/// A step: `estimate` (the provider, with `cost_cents`), `accept_charge` (the requester),
+/// `deliver` (the provider: the accepted charge is billed), `decline` (either, before delivery).
+#[utoipa::path(
+    post,
+    path = "/api/v1/custom-requests/{id}/events",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Custom request id")),
+    request_body = shuyu_workflow::custom_requests::CustomStep,
+    responses(
+        (status = 200, description = "Done", body = shuyu_workflow::custom_requests::CustomRequestView),
+        (status = 403, description = "Not this side's step, or the agreement is not in force (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in its state (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn custom_request_event(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(step): ApiJson<shuyu_workflow::custom_requests::CustomStep>,
+) -> Result<Json<shuyu_workflow::custom_requests::CustomRequestView>, ApiError> {
+    Ok(Json(state.lifecycle.custom_request_step(&p, &id, step).await?))
+}
+
+/// What waits for the caller's organisation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReminderList {
+    /// Soonest deadline first; overdue ones flagged.
+    pub items: Vec<shuyu_workflow::reminders::Reminder>,
+}
+
+/// Reminders (待办): lists to review, signatures to give, renewal windows open,
+/// rectifications to report or decide, custom requests to estimate, accept or deliver, and
+/// governance requests to answer — each with its deadline.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reminders",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = ReminderList),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn reminders(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<ReminderList>, ApiError> {
+    Ok(Json(ReminderList {
+        items: all_reminders(&state, &p).await?,
+    }))
+}
+
+/// The lifecycle's reminders and the governance items the caller's organisation must answer.
+pub async fn all_reminders(
+    state: &AppState,
+    p: &shuyu_core::actor::Principal,
+) -> Result<Vec<shuyu_workflow::reminders::Reminder>, ApiError> {
+    let mut items = state.lifecycle.reminders(p).await?;
+    let me = p.org_id.to_string();
+    for i in state.catalog.items(p, false).await? {
+        if i.state == shuyu_catalog::governance::ItemState::Open && i.provider_org_id == me {
+            items.push(shuyu_workflow::reminders::Reminder {
+                kind: "governance_answer".into(),
+                id: i.id.clone(),
+                title: i.subject.clone(),
+                due: Some(i.deadline.chars().take(10).collect()),
+                overdue: i.overdue,
+            });
+        }
+    }
+    items.sort_by(|a, b| (a.due.is_none(), &a.due).cmp(&(b.due.is_none(), &b.due)));
+    Ok(items)
+}

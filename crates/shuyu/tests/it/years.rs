@@ -447,6 +447,15 @@ async fn three_years_of_the_lifecycle_in_both_models() {
                 .await,
             "submit",
         );
+        let todo = api.get("/api/v1/reminders", Some(&t.wjw)).await;
+        assert!(
+            todo.json["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|r| r["kind"] == "data_request_review" && r["id"] == op_dr.as_str()),
+            "{todo:?}"
+        );
         let mut chain = vec![admin_org.clone(), provider_org.clone()];
         chain.sort();
         assert_eq!(sub["pending"], json!(chain), "{sub}");
@@ -531,6 +540,84 @@ async fn three_years_of_the_lifecycle_in_both_models() {
         );
         assert_eq!(approved["manifest"]["manifest"]["requester_org"], dev_org.as_str());
         let rev1_digest = approved["manifest"]["digest"].as_str().expect("digest").to_string();
+
+        // Custom processing: asked of the agreement's grantor, billed to the requester
+        // at the estimate it accepted; each side only takes its own steps.
+        let custom = ok(
+            &api.post(
+                "/api/v1/custom-requests",
+                Some(&t.dev),
+                json!({"agreement_id": dev_agreement, "title": "慢病人群标签加工",
+                       "body": {"description": "按 ICD-10 章节生成慢病标签", "data": "就诊记录（开发）"},
+                       "wanted_by": day(30).to_string()}),
+            )
+            .await,
+            "custom request",
+        );
+        let custom_id = id_of(&custom);
+        assert_eq!(custom["provider_org"], op_org.as_str());
+        let events = format!("/api/v1/custom-requests/{custom_id}/events");
+        api.post(&events, Some(&t.dev), json!({"event": "estimate", "cost_cents": 1}))
+            .await
+            .assert_problem(403, "forbidden");
+        let todo = api.get("/api/v1/reminders", Some(&t.op)).await;
+        assert!(
+            todo.json["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|r| r["kind"] == "custom_estimate" && r["id"] == custom_id.as_str()),
+            "{todo:?}"
+        );
+        ok(
+            &api.post(&events, Some(&t.op), json!({"event": "estimate", "cost_cents": 120000}))
+                .await,
+            "estimate",
+        );
+        api.post(&events, Some(&t.op), json!({"event": "accept_charge"}))
+            .await
+            .assert_problem(403, "forbidden");
+        ok(
+            &api.post(&events, Some(&t.dev), json!({"event": "accept_charge"})).await,
+            "accept",
+        );
+        let delivered = ok(
+            &api.post(&events, Some(&t.op), json!({"event": "deliver"})).await,
+            "deliver",
+        );
+        assert_eq!(
+            (delivered["state"].as_str(), delivered["billed_cents"].as_u64()),
+            (Some("delivered"), Some(120000))
+        );
+        // Binzhou: the operator asks the authority; it declines the estimate.
+        let asked = ok(
+            &api.post(
+                "/api/v1/custom-requests",
+                Some(&t.op),
+                json!({"agreement_id": op_agreement, "title": "就诊记录按月汇总",
+                       "body": {"description": "按月预汇总就诊次数"}, "wanted_by": day(20).to_string()}),
+            )
+            .await,
+            "operator's custom request",
+        );
+        let asked_events = format!("/api/v1/custom-requests/{}/events", id_of(&asked));
+        ok(
+            &api.post(
+                &asked_events,
+                Some(&t.admin),
+                json!({"event": "estimate", "cost_cents": 500000}),
+            )
+            .await,
+            "authority estimates",
+        );
+        let declined = ok(
+            &api.post(&asked_events, Some(&t.op), json!({"event": "decline"})).await,
+            "decline",
+        );
+        assert_eq!(
+            (declined["state"].as_str(), declined["billed_cents"].as_u64()),
+            (Some("closed"), None)
+        );
 
         // A long request of the developer, cut short by the operator's suspension.
         let key = api_key(&api, &t.dev).await;
@@ -620,6 +707,17 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             "order rectification",
         );
         assert_eq!(ordered["state"], "suspended");
+        let todo = api.get("/api/v1/reminders", Some(&t.op)).await;
+        assert!(
+            todo.json["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|r| r["kind"] == "rectification_report"
+                    && r["due"] == day(40).to_string()
+                    && r["overdue"] == false),
+            "{todo:?}"
+        );
         assert_eq!(
             ordered["rectification"]["open"]["rectification"]["deadline"],
             day(40).to_string()
@@ -780,6 +878,15 @@ async fn three_years_of_the_lifecycle_in_both_models() {
 
         // Day 700: inside the last six months, the operator renews for a year.
         let (api, t) = at(&mut s, 700).await;
+        let todo = api.get("/api/v1/reminders", Some(&t.op)).await;
+        assert!(
+            todo.json["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|r| r["kind"] == "agreement_renewal" && r["id"] == op_agreement.as_str()),
+            "{todo:?}"
+        );
         let renewed_end = op_end.checked_add(1.year()).expect("date");
         let renewed = ok(
             &api.post(

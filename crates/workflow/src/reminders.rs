@@ -1,0 +1,103 @@
+//! Reminders (待办): what the lifecycle waits for from the principal's organisation, with
+//! its deadline — lists to review, signatures to give, renewals whose window is open,
+//! rectifications to report or decide, custom requests to estimate, accept or deliver.
+//! Computed from the stored states on request, so they never drift from them.
+
+use serde::Serialize;
+use shuyu_core::actor::Principal;
+use utoipa::ToSchema;
+
+use crate::service::{Lifecycle, LifecycleError};
+
+/// One thing waiting for the principal's organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Reminder {
+    /// What to do: `data_request_review`, `data_request_returned`, `agreement_sign`,
+    /// `agreement_renewal`, `rectification_report`, `rectification_decide`,
+    /// `custom_estimate`, `custom_accept`, `custom_deliver` (the catalog adds
+    /// `governance_answer`).
+    pub kind: String,
+    /// The object's id.
+    pub id: String,
+    /// What it is about.
+    pub title: String,
+    /// The deadline, if there is one (YYYY-MM-DD).
+    pub due: Option<String>,
+    /// Past its deadline.
+    pub overdue: bool,
+}
+
+impl Lifecycle {
+    /// What waits for the principal's organisation, soonest deadline first.
+    pub async fn reminders(&self, p: &Principal) -> Result<Vec<Reminder>, LifecycleError> {
+        let me = p.org_id.to_string();
+        let today = self.today();
+        let mut out = Vec::new();
+        let mut push = |kind: &str, id: &str, title: &str, due: Option<String>| {
+            let overdue = due
+                .as_deref()
+                .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+                .is_some_and(|d| today > d);
+            out.push(Reminder {
+                kind: kind.into(),
+                id: id.into(),
+                title: title.into(),
+                due,
+                overdue,
+            });
+        };
+        for r in self.data_requests(p).await? {
+            if r.state == "in_review" && r.pending.contains(&me) {
+                push("data_request_review", &r.id, &r.scenario, None);
+            }
+            if r.requester_org == me && r.state == "draft" && r.note.is_some() {
+                push("data_request_returned", &r.id, &r.scenario, None);
+            }
+        }
+        for a in self.agreements(p).await? {
+            let d = &a.document;
+            let grantor = d.grantor_org == me;
+            let grantee = d.grantee_org == me;
+            let title = format!("{} → {}", d.grantor_org, d.grantee_org);
+            if a.state == "signing" && (grantor || grantee) {
+                let signed = |party: &str| {
+                    a.signatures
+                        .iter()
+                        .any(|(s, _)| format!("{:?}", s.party).eq_ignore_ascii_case(party))
+                };
+                if (grantor && !signed("grantor")) || (grantee && !signed("grantee")) {
+                    push("agreement_sign", &d.id, &title, None);
+                }
+            }
+            let term = d
+                .term_start
+                .parse::<jiff::civil::Date>()
+                .ok()
+                .zip(d.term_end.parse::<jiff::civil::Date>().ok())
+                .and_then(|(start, end)| crate::term::Term::new(start, end).ok());
+            if grantee && a.effective && a.renewed_until.is_none() && term.is_some_and(|t| t.in_renewal_window(today)) {
+                push("agreement_renewal", &d.id, &title, Some(d.term_end.clone()));
+            }
+            if let Some(case) = &a.rectification.open {
+                let due = Some(case.rectification.deadline.to_string());
+                if grantee && case.report.is_none() {
+                    push("rectification_report", &d.id, &case.violation, due.clone());
+                }
+                if grantor && case.report.is_some() {
+                    push("rectification_decide", &d.id, &case.violation, due);
+                }
+            }
+        }
+        for c in self.custom_requests(p).await? {
+            let due = Some(c.wanted_by.clone());
+            match c.state.as_str() {
+                "requested" if c.provider_org == me => push("custom_estimate", &c.id, &c.title, due),
+                "estimated" if c.requester_org == me => push("custom_accept", &c.id, &c.title, due),
+                "accepted" if c.provider_org == me => push("custom_deliver", &c.id, &c.title, due),
+                _ => {}
+            }
+        }
+        out.sort_by(|a, b| (a.due.is_none(), &a.due).cmp(&(b.due.is_none(), &b.due)));
+        Ok(out)
+    }
+}
