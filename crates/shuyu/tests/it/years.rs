@@ -898,6 +898,34 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             "renew",
         );
         assert_eq!(renewed["renewed_until"], renewed_end.to_string());
+        // The renewal reaches the data: amending the list is a new review, and the new manifest
+        // shows exactly the longer term against the previous one.
+        for (step, who) in [("amend", &t.op), ("submit", &t.op)] {
+            ok(
+                &api.post(&format!("/api/v1/data-requests/{op_dr}/{step}"), Some(who), json!({}))
+                    .await,
+                step,
+            );
+        }
+        for who in [&t.admin, &t.wjw] {
+            ok(
+                &api.post(
+                    &format!("/api/v1/data-requests/{op_dr}/review"),
+                    Some(who),
+                    json!({"decision": "approve"}),
+                )
+                .await,
+                "approve the renewed list",
+            );
+        }
+        let renewed_list = ok(
+            &api.get(&format!("/api/v1/data-requests/{op_dr}"), Some(&t.op)).await,
+            "renewed list",
+        );
+        assert_eq!(
+            renewed_list["manifest"]["changes"],
+            json!([{"what": "term_end", "entry_id": null, "added": [renewed_end.to_string()], "removed": [op_end.to_string()]}])
+        );
 
         // Day 760: past the first term, in force by the renewal.
         let (api, t) = at(&mut s, 760).await;
