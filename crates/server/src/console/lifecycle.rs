@@ -538,13 +538,35 @@ struct AgreementRow {
     events: Vec<(&'static str, String)>,
 }
 
+struct CustomRow {
+    id: String,
+    title: String,
+    description: String,
+    state: String,
+    state_code: String,
+    cost: String,
+    billed: String,
+    wanted_by: String,
+    overdue: bool,
+    can_estimate: bool,
+    can_accept: bool,
+    can_deliver: bool,
+    can_decline: bool,
+}
+
 #[derive(Template)]
 #[template(path = "agreements.html")]
 struct AgreementsTpl {
     page: Page,
     rows: Vec<AgreementRow>,
     can_sign_at_all: bool,
+    customs: Vec<CustomRow>,
+    custom_agreements: Vec<(String, String)>,
     form_error: Option<String>,
+}
+
+fn yuan(cents: u64) -> String {
+    format!("¥{}.{:02}", cents / 100, cents % 100)
 }
 
 async fn render_agreements(
@@ -645,12 +667,56 @@ async fn render_agreements(
             }
         })
         .collect();
+    let customs = state
+        .lifecycle
+        .custom_requests(p)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            let provider = c.provider_org == me;
+            let requester = c.requester_org == me;
+            CustomRow {
+                state: label(lang, &format!("custom_{}", c.state)),
+                cost: c.cost_cents.map(yuan).unwrap_or_default(),
+                billed: c.billed_cents.map(yuan).unwrap_or_default(),
+                can_estimate: provider && matches!(c.state.as_str(), "requested" | "estimated"),
+                can_accept: requester && c.state == "estimated",
+                can_deliver: provider && c.state == "accepted",
+                can_decline: (provider || requester)
+                    && matches!(c.state.as_str(), "requested" | "estimated" | "accepted"),
+                id: c.id,
+                title: c.title,
+                description: c.body.description,
+                state_code: c.state,
+                wanted_by: c.wanted_by,
+                overdue: c.overdue,
+            }
+        })
+        .collect();
+    let custom_agreements = all
+        .iter()
+        .filter(|a| a.document.grantee_org == me && a.effective)
+        .map(|a| {
+            (
+                a.document.id.clone(),
+                format!(
+                    "{} → {}（{}）",
+                    name(&a.document.grantor_org),
+                    name(&a.document.grantee_org),
+                    a.document.term_end
+                ),
+            )
+        })
+        .collect();
     html(
         status,
         &AgreementsTpl {
             page,
             rows,
             can_sign_at_all: p.has_role(Role::Authority) || p.has_role(Role::Operator) || p.has_role(Role::Developer),
+            customs,
+            custom_agreements,
             form_error,
         },
     )
@@ -682,6 +748,27 @@ pub struct AgreementsForm {
     report: Option<String>,
     accepted: Option<String>,
     note: Option<String>,
+    title: Option<String>,
+    description: Option<String>,
+    wanted_by: Option<String>,
+    cost_yuan: Option<String>,
+}
+
+/// "1234.5" yuan as fen, or a field error.
+fn fen(v: &Option<String>) -> Result<u64, ApiError> {
+    let bad = || ApiError::from(FieldError::new("cost_yuan", "not_a_number").arg("field", "cost_yuan"));
+    let t = text(v);
+    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+    if frac.len() > 2 || whole.is_empty() {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let frac: u64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<2}").parse().map_err(|_| bad())?
+    };
+    whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(bad)
 }
 
 async fn agreements_action(state: &AppState, p: &Principal, f: &AgreementsForm) -> Result<&'static str, ApiError> {
@@ -744,6 +831,32 @@ async fn agreements_action(state: &AppState, p: &Principal, f: &AgreementsForm) 
             };
             life.rectification(p, &text(&f.id), step).await?;
             Ok("ui.life.rect_reported")
+        }
+        "custom_create" => {
+            let n = shuyu_workflow::custom_requests::NewCustomRequest {
+                agreement_id: text(&f.id),
+                title: text(&f.title),
+                body: shuyu_workflow::custom_requests::CustomBody {
+                    description: text(&f.description),
+                    data: String::new(),
+                },
+                wanted_by: date("wanted_by", &f.wanted_by)?,
+            };
+            life.create_custom_request(p, &n).await?;
+            Ok("ui.life.custom_created")
+        }
+        "custom_estimate" | "custom_accept" | "custom_deliver" | "custom_decline" => {
+            use shuyu_workflow::custom_requests::CustomStep;
+            let step = match f.action.as_str() {
+                "custom_estimate" => CustomStep::Estimate {
+                    cost_cents: fen(&f.cost_yuan)?,
+                },
+                "custom_accept" => CustomStep::AcceptCharge,
+                "custom_deliver" => CustomStep::Deliver,
+                _ => CustomStep::Decline,
+            };
+            life.custom_request_step(p, &text(&f.id), step).await?;
+            Ok("ui.life.custom_updated")
         }
         "rect_decide" => {
             let step = RectificationStep::Decide {

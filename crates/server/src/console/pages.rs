@@ -52,6 +52,17 @@ struct RoleCard {
 struct HomeTpl {
     page: Page,
     cards: Vec<RoleCard>,
+    reminders: Vec<ReminderRow>,
+}
+
+/// One reminder on the home page.
+struct ReminderRow {
+    kind: String,
+    label: String,
+    title: String,
+    due: String,
+    overdue: bool,
+    href: &'static str,
 }
 
 struct OrgRow {
@@ -477,7 +488,25 @@ pub async fn home(
         });
     }
     let cards = cards_for(&p, page.lang);
-    (jar, html(StatusCode::OK, &HomeTpl { page, cards })).into_response()
+    let lang = page.lang;
+    let reminders = crate::api::requests::all_reminders(&state, &p)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| ReminderRow {
+            label: t(lang, &format!("ui.reminder.{}", r.kind)),
+            href: match r.kind.as_str() {
+                k if k.starts_with("data_request") => "/console/data-requests",
+                "governance_answer" => "/console/governance",
+                _ => "/console/agreements",
+            },
+            kind: r.kind,
+            title: r.title,
+            due: r.due.unwrap_or_default(),
+            overdue: r.overdue,
+        })
+        .collect();
+    (jar, html(StatusCode::OK, &HomeTpl { page, cards, reminders })).into_response()
 }
 
 // ----- organisations ----------------------------------------------------

@@ -618,6 +618,9 @@ async fn the_lifecycle_runs_in_the_console_from_call_to_manifest_and_a_sanction_
     for reviewer in [admin_user.as_str(), "wjw.b"] {
         let first = if reviewer == admin_user { admin_pw.as_str() } else { pw };
         enter(&c, &s, reviewer, first, &mut changed).await;
+        // The home page lists what waits for the reviewer.
+        c.goto(&s.url("/console/")).await.expect("goto");
+        wait_until_text(&c, "#reminders", "待审核的数据需求清单").await;
         c.goto(&s.url("/console/data-requests")).await.expect("goto");
         click(&c, ".event-approve").await;
         wait_until_text(&c, "#notice", "审核意见已记录").await;
@@ -632,6 +635,32 @@ async fn the_lifecycle_runs_in_the_console_from_call_to_manifest_and_a_sanction_
         page.contains("cross_border") && page.contains("visits"),
         "the manifest is shown"
     );
+    // Custom processing, asked of the authority, estimated, accepted, delivered and billed.
+    c.goto(&s.url("/console/agreements")).await.expect("goto");
+    fill(&c, "#custom-title", "就诊记录按月汇总").await;
+    fill(&c, "#custom-description", "按月预汇总就诊次数").await;
+    fill(&c, "#custom-wanted-by", &day(30)).await;
+    click(&c, "#custom-submit").await;
+    wait_until_text(&c, "#notice", "定制化服务需求已提出").await;
+    logout(&c).await;
+    enter(&c, &s, &admin_user, &admin_pw, &mut changed).await;
+    c.goto(&s.url("/console/")).await.expect("goto");
+    wait_until_text(&c, "#reminders", "待报价的定制化服务需求").await;
+    c.goto(&s.url("/console/agreements")).await.expect("goto");
+    fill(&c, ".cost-yuan", "1200.5").await;
+    click(&c, ".event-custom-estimate").await;
+    wait_until_text(&c, ".custom-state", "待确认费用").await;
+    logout(&c).await;
+    enter(&c, &s, "op.b", pw, &mut changed).await;
+    c.goto(&s.url("/console/agreements")).await.expect("goto");
+    wait_until_text(&c, ".custom-cost", "¥1200.50").await;
+    click(&c, ".event-custom-accept").await;
+    wait_until_text(&c, ".custom-state", "处理中").await;
+    logout(&c).await;
+    enter(&c, &s, &admin_user, &admin_pw, &mut changed).await;
+    c.goto(&s.url("/console/agreements")).await.expect("goto");
+    click(&c, ".event-custom-deliver").await;
+    wait_until_text(&c, ".custom-billed", "¥1200.50").await;
     logout(&c).await;
 
     // The sanction path: a violation, rectification with suspension — every door closes —
