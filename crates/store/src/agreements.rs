@@ -75,18 +75,25 @@ pub async fn insert(c: &mut Conn, a: &AgreementRecord) -> Result<()> {
     Ok(())
 }
 
-/// Writes the mutable columns back.
-pub async fn update(c: &mut Conn, a: &AgreementRecord) -> Result<()> {
-    sqlx::query(
-        "UPDATE agreements SET state = $2, machine_json = $3, signatures_json = $4, updated_at = $5 WHERE id = $1",
+/// Writes the mutable columns back if the row is still as read at `read_at` (its
+/// `updated_at` then); otherwise [`crate::StoreError::Stale`] — a signature and a suspension
+/// arriving together must not overwrite each other.
+pub async fn update(c: &mut Conn, a: &AgreementRecord, read_at: Timestamp) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE agreements SET state = $2, machine_json = $3, signatures_json = $4, updated_at = $5 \
+         WHERE id = $1 AND updated_at = $6",
     )
     .bind(a.id.clone())
     .bind(a.state.clone())
     .bind(a.machine_json.clone())
     .bind(a.signatures_json.clone())
     .bind(to_millis(a.updated_at))
+    .bind(to_millis(read_at))
     .execute(c)
     .await?;
+    if done.rows_affected() == 0 {
+        return Err(crate::StoreError::Stale(T));
+    }
     Ok(())
 }
 

@@ -329,23 +329,25 @@ impl Lifecycle {
         }
     }
 
+    /// Stores an agreement with its audit entry: a new one (`read_at` None) or a change to
+    /// the row as read at `read_at`.
     async fn store_agreement(
         &self,
         p: &Principal,
         rec: &AgreementRecord,
         action: &str,
-        insert: bool,
+        read_at: Option<shuyu_core::clock::Timestamp>,
     ) -> Result<(), LifecycleError> {
         let now = self.identity.clock().now();
         let mut event = shuyu_identity::audit::by(p, now, action, "agreement", rec.id.clone(), None, None);
         event.payload = Some(serde_json::json!({ "state": rec.state }));
+        event.retention_tag = Some(retention_tag(&rec.id));
         let stored = rec.clone();
         save(&self.identity, event, move |tx| {
             Box::pin(async move {
-                if insert {
-                    agreements::insert(tx.conn(), &stored).await
-                } else {
-                    agreements::update(tx.conn(), &stored).await
+                match read_at {
+                    None => agreements::insert(tx.conn(), &stored).await,
+                    Some(read_at) => agreements::update(tx.conn(), &stored, read_at).await,
                 }
             })
         })
@@ -435,7 +437,7 @@ impl Lifecycle {
                 &Self::agreement_resource(&rec, &call_org, &applicant),
             )
             .await?;
-        self.store_agreement(p, &rec, "agreement.draft", true).await?;
+        self.store_agreement(p, &rec, "agreement.draft", None).await?;
         let l = self.load_agreement(&rec.id).await?;
         Ok(self.agreement_view(&l))
     }
@@ -526,9 +528,10 @@ impl Lifecycle {
         l.rec.signatures_json = serde_json::to_string(&sigs).unwrap_or_default();
         l.rec.state = next.state.code().into();
         l.rec.machine_json = serde_json::to_string(&next).unwrap_or_default();
-        l.rec.updated_at = now;
+        let read_at = l.rec.updated_at;
+        l.rec.updated_at = crate::service::later(read_at, now);
         l.machine = next;
-        self.store_agreement(p, &l.rec, &format!("agreement.sign_{}", what.code()), false)
+        self.store_agreement(p, &l.rec, &format!("agreement.sign_{}", what.code()), Some(read_at))
             .await?;
         self.changed();
         Ok(self.agreement_view(&l))
@@ -593,12 +596,13 @@ impl Lifecycle {
         detail: serde_json::Value,
     ) -> Result<AgreementView, LifecycleError> {
         let now = self.identity.clock().now();
+        let read_at = l.rec.updated_at;
+        l.rec.updated_at = crate::service::later(read_at, now);
         let mut effects = Vec::new();
         if let Some((event, actor)) = event {
             let (next, fx) = machine::transition(&l.machine, event, actor, self.today())?;
             l.rec.state = next.state.code().into();
             l.rec.machine_json = serde_json::to_string(&next).unwrap_or_default();
-            l.rec.updated_at = now;
             l.machine = next;
             effects = fx;
         }
@@ -644,7 +648,7 @@ impl Lifecycle {
         let stored = l.rec.clone();
         save(&self.identity, audit, move |tx| {
             Box::pin(async move {
-                agreements::update(tx.conn(), &stored).await?;
+                agreements::update(tx.conn(), &stored, read_at).await?;
                 if let Some(until) = retain_until {
                     shuyu_store::log::set_retention(tx.conn(), &tag, now, until).await?;
                 }
@@ -654,11 +658,7 @@ impl Lifecycle {
                 }
                 for mut r in revoked {
                     let read_at = r.updated_at;
-                    r.updated_at = now.max(
-                        read_at
-                            .checked_add(jiff::SignedDuration::from_millis(1))
-                            .unwrap_or(read_at),
-                    );
+                    r.updated_at = crate::service::later(read_at, now);
                     shuyu_store::data_requests::update(tx.conn(), &r, read_at).await?;
                 }
                 Ok(())

@@ -256,13 +256,7 @@ impl Lifecycle {
             let next = custom::transition(machine_of(&rec)?, event, actor)?;
             let read_at = rec.updated_at;
             let now = self.identity.clock().now();
-            rec.updated_at = if now > read_at {
-                now
-            } else {
-                read_at
-                    .checked_add(jiff::SignedDuration::from_millis(1))
-                    .unwrap_or(read_at)
-            };
+            rec.updated_at = crate::service::later(read_at, now);
             rec.state = code(next).into();
             rec.machine_json = serde_json::to_string(&next).unwrap_or_default();
             let step_code = match event {

@@ -711,14 +711,7 @@ impl Lifecycle {
     ) -> Result<(), LifecycleError> {
         let read_at = rec.updated_at;
         let now = self.identity.clock().now();
-        // Strictly later than what was read, so the optimistic check can tell writes apart.
-        rec.updated_at = if now > read_at {
-            now
-        } else {
-            read_at
-                .checked_add(jiff::SignedDuration::from_millis(1))
-                .unwrap_or(read_at)
-        };
+        rec.updated_at = crate::service::later(read_at, now);
         let mut event = shuyu_identity::audit::by(p, now, action, "data_request", rec.id.clone(), None, None);
         event.payload = Some(serde_json::json!({ "state": rec.state, "detail": payload }));
         event.retention_tag = Some(crate::contracts::retention_tag(&rec.agreement_id));

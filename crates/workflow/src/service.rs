@@ -412,6 +412,19 @@ where
     Ok(())
 }
 
+/// The `updated_at` of a change to a row read at `read_at`: now, but strictly later than what
+/// was read, so optimistic checks (`… AND updated_at = read_at`) tell every write apart even
+/// when the clock has not moved.
+pub(crate) fn later(read_at: Timestamp, now: Timestamp) -> Timestamp {
+    if now > read_at {
+        now
+    } else {
+        read_at
+            .checked_add(jiff::SignedDuration::from_millis(1))
+            .unwrap_or(read_at)
+    }
+}
+
 /// A boxed store future borrowing the transaction.
 pub(crate) type BoxFut<'t> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 't>>;
 
