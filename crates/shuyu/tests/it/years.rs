@@ -7,7 +7,9 @@
 //!   with the parties' own keys → the operator's data request reviewed by the authority and
 //!   the provider → a signed scenario manifest.
 //! - Yancheng's two levels: the operator's call → a developer's application → a development
-//!   agreement → the developer's data request reviewed by the operator.
+//!   agreement → the developer's data request reviewed by the operator; and a county's own
+//!   authority signing its developer on the city platform, whose list the county and the
+//!   provider review.
 //!
 //! Then time: a long request of the developer is cut short by suspension; the operator's own
 //! suspension closes the developer's door beneath it; an amended list is a new revision with
@@ -46,6 +48,8 @@ struct Tokens {
     dev: String,
     e1: String,
     e2: String,
+    county: String,
+    cdev: String,
 }
 
 async fn logins(s: &Server) -> (Api, Tokens) {
@@ -57,6 +61,8 @@ async fn logins(s: &Server) -> (Api, Tokens) {
         dev: api.login("dev.years", PW).await,
         e1: api.login("e1.years", PW).await,
         e2: api.login("e2.years", PW).await,
+        county: api.login("county.years", PW).await,
+        cdev: api.login("cdev.years", PW).await,
     };
     (api, t)
 }
@@ -279,6 +285,29 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             .await;
         api.org_with_user(&admin, "评审专家库乙", "expert", "e2.years", &[])
             .await;
+        // Yancheng's counties sign their own developers on the city platform.
+        let county = ok(
+            &api.post(
+                "/api/v1/orgs",
+                Some(&admin),
+                json!({"name": "示范市东区数据资源管理局", "kind": "authority", "region": "379901"}),
+            )
+            .await,
+            "county authority",
+        );
+        let county_org = id_of(&county);
+        ok(
+            &api.post(
+                "/api/v1/users",
+                Some(&admin),
+                json!({"org_id": county_org, "username": "county.years", "display_name": "东区",
+                       "roles": [], "password": PW}),
+            )
+            .await,
+            "county user",
+        );
+        api.org_with_user(&admin, "东区健康数据有限公司", "developer", "cdev.years", &[])
+            .await;
         let (api, t) = logins(&s).await;
         let me = api.get("/api/v1/me", Some(&t.admin)).await;
         let admin_org = me.json["org"]["id"].as_str().expect("admin org").to_string();
@@ -357,8 +386,21 @@ async fn three_years_of_the_lifecycle_in_both_models() {
         )
         .await;
 
+        let (_, county_app) = call_and_apply(
+            &api,
+            &t.county,
+            "developer",
+            &t.cdev,
+            json!({"scenarios": [{"name": "东区慢病随访", "purpose": "社区慢病随访", "sector": "health",
+                                  "expected_value": "提升随访率", "public_welfare": true}],
+                   "data_needs": [{"entry_id": dev_entry_id, "fields": [{"name": "visits", "reason": "就诊频次"}]}],
+                   "attestations": dev_attest}),
+        )
+        .await;
+
         // Day 4: the calls closed; review, decision, notice; an objection answered.
         let (api, t) = at(&mut s, 4).await;
+        review_and_decide(&api, &t, &t.county, &county_app).await;
         review_and_decide(&api, &t, &t.admin, &op_app).await;
         review_and_decide(&api, &t, &t.op, &dev_app).await;
         ok(
@@ -382,7 +424,7 @@ async fn three_years_of_the_lifecycle_in_both_models() {
 
         // Day 10: notices over; keys registered; both agreements signed.
         let (api, t) = at(&mut s, 10).await;
-        for (app, who) in [(&op_app, &t.admin), (&dev_app, &t.op)] {
+        for (app, who) in [(&op_app, &t.admin), (&dev_app, &t.op), (&county_app, &t.county)] {
             let c = ok(
                 &api.post(
                     &format!("/api/v1/applications/{app}/notice/close"),
@@ -394,10 +436,16 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             );
             assert_eq!(c["state"], "cleared");
         }
-        let keys: Vec<ed25519_dalek::SigningKey> = (1u8..=3)
+        let keys: Vec<ed25519_dalek::SigningKey> = (1u8..=5)
             .map(|i| ed25519_dalek::SigningKey::from_bytes(&[i; 32]))
             .collect();
-        for (tok, k) in [(&t.admin, &keys[0]), (&t.op, &keys[1]), (&t.dev, &keys[2])] {
+        for (tok, k) in [
+            (&t.admin, &keys[0]),
+            (&t.op, &keys[1]),
+            (&t.dev, &keys[2]),
+            (&t.county, &keys[3]),
+            (&t.cdev, &keys[4]),
+        ] {
             let r = api
                 .json(
                     reqwest::Method::PUT,
@@ -413,6 +461,55 @@ async fn three_years_of_the_lifecycle_in_both_models() {
         let dev_end = start.checked_add(1.year()).expect("date").yesterday().expect("date");
         let op_agreement = agreement(&api, (&t.admin, &keys[0]), (&t.op, &keys[1]), &op_app, start, op_end).await;
         let dev_agreement = agreement(&api, (&t.op, &keys[1]), (&t.dev, &keys[2]), &dev_app, start, dev_end).await;
+        // The county's developer: its list is reviewed by the county and the provider.
+        let county_agreement = agreement(
+            &api,
+            (&t.county, &keys[3]),
+            (&t.cdev, &keys[4]),
+            &county_app,
+            start,
+            dev_end,
+        )
+        .await;
+        let cdr = ok(
+            &api.post(
+                "/api/v1/data-requests",
+                Some(&t.cdev),
+                json!({"agreement_id": county_agreement, "scenario": "东区慢病随访", "body": request_body(&dev_entry_id, 60)}),
+            )
+            .await,
+            "county developer's data request",
+        );
+        let cdr_id = id_of(&cdr);
+        let sub = ok(
+            &api.post(
+                &format!("/api/v1/data-requests/{cdr_id}/submit"),
+                Some(&t.cdev),
+                json!({}),
+            )
+            .await,
+            "submit",
+        );
+        let mut county_chain = vec![county_org.clone(), provider_org.clone()];
+        county_chain.sort();
+        assert_eq!(sub["pending"], json!(county_chain), "{sub}");
+        for who in [&t.county, &t.wjw] {
+            ok(
+                &api.post(
+                    &format!("/api/v1/data-requests/{cdr_id}/review"),
+                    Some(who),
+                    json!({"decision": "approve"}),
+                )
+                .await,
+                "county chain approves",
+            );
+        }
+        let county_done = ok(
+            &api.get(&format!("/api/v1/data-requests/{cdr_id}"), Some(&t.cdev)).await,
+            "county list",
+        );
+        assert_eq!(county_done["state"], "approved");
+        assert_eq!(county_done["manifest"]["manifest"]["approved_by"], json!(county_chain));
         let mine = api.get("/api/v1/agreements", Some(&t.dev)).await;
         assert_eq!(mine.json["items"].as_array().map(Vec::len), Some(1), "{mine:?}");
 
