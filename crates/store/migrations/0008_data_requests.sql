@@ -56,3 +56,18 @@ CREATE TABLE custom_requests (
 );
 CREATE INDEX custom_requests_requester ON custom_requests (requester_org);
 CREATE INDEX custom_requests_provider ON custom_requests (provider_org);
+
+-- Attachments of applications (certificates, security assessments …): small files kept
+-- with their SHA-256, which the application's audit entry records.
+CREATE TABLE application_attachments (
+    id              TEXT PRIMARY KEY,
+    application_id  TEXT NOT NULL REFERENCES applications (id),
+    name            TEXT NOT NULL,
+    media_type      TEXT NOT NULL,
+    size            BIGINT NOT NULL,
+    sha256          TEXT NOT NULL,
+    content_b64     TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    created_by      TEXT NOT NULL
+);
+CREATE INDEX application_attachments_app ON application_attachments (application_id);

@@ -263,3 +263,89 @@ impl StateTable {
         }
     }
 }
+
+/// An application's attachment, without its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRecord {
+    /// Its id.
+    pub id: String,
+    /// The application.
+    pub application_id: String,
+    /// The file name as uploaded (sanitised).
+    pub name: String,
+    /// The detected media type.
+    pub media_type: String,
+    /// Bytes.
+    pub size: i64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    /// When it was attached.
+    pub created_at: Timestamp,
+    /// Who attached it.
+    pub created_by: String,
+}
+
+const ATT: &str = "application_attachments";
+
+fn decode_attachment(r: &sqlx::any::AnyRow) -> Result<AttachmentRecord> {
+    Ok(AttachmentRecord {
+        id: text(r, ATT, "id")?,
+        application_id: text(r, ATT, "application_id")?,
+        name: text(r, ATT, "name")?,
+        media_type: text(r, ATT, "media_type")?,
+        size: crate::row::int(r, ATT, "size")?,
+        sha256: text(r, ATT, "sha256")?,
+        created_at: time(r, ATT, "created_at")?,
+        created_by: text(r, ATT, "created_by")?,
+    })
+}
+
+/// Adds an attachment with its content (base64).
+pub async fn insert_attachment(c: &mut Conn, a: &AttachmentRecord, content_b64: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO application_attachments (id, application_id, name, media_type, size, sha256, content_b64, \
+         created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(a.id.clone())
+    .bind(a.application_id.clone())
+    .bind(a.name.clone())
+    .bind(a.media_type.clone())
+    .bind(a.size)
+    .bind(a.sha256.clone())
+    .bind(content_b64.to_string())
+    .bind(to_millis(a.created_at))
+    .bind(a.created_by.clone())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// An application's attachments (without content), oldest first.
+pub async fn attachments(c: &mut Conn, application_id: &str) -> Result<Vec<AttachmentRecord>> {
+    sqlx::query(
+        "SELECT id, application_id, name, media_type, size, sha256, created_at, created_by \
+         FROM application_attachments WHERE application_id = $1 ORDER BY created_at, id",
+    )
+    .bind(application_id.to_string())
+    .fetch_all(c)
+    .await?
+    .iter()
+    .map(decode_attachment)
+    .collect()
+}
+
+/// One attachment with its content (base64).
+pub async fn attachment(c: &mut Conn, application_id: &str, id: &str) -> Result<Option<(AttachmentRecord, String)>> {
+    let row = sqlx::query(
+        "SELECT id, application_id, name, media_type, size, sha256, created_at, created_by, content_b64 \
+         FROM application_attachments WHERE application_id = $1 AND id = $2",
+    )
+    .bind(application_id.to_string())
+    .bind(id.to_string())
+    .fetch_optional(c)
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(Some((decode_attachment(&r)?, text(&r, ATT, "content_b64")?))),
+    }
+}

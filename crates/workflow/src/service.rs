@@ -289,6 +289,52 @@ pub struct ApplicationView {
     pub decision: Option<Decision>,
     /// The public notice, once published.
     pub notice: Option<NoticeView>,
+    /// Its attachments (certificates, assessments …), without content.
+    pub attachments: Vec<AttachmentMeta>,
+}
+
+/// An attachment as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AttachmentMeta {
+    /// Its id.
+    pub id: String,
+    /// The file name.
+    pub name: String,
+    /// `application/pdf`, `image/png` or `image/jpeg` (detected from the content).
+    pub media_type: String,
+    /// Bytes.
+    pub size: i64,
+    /// SHA-256 of the content, hex (also on the audit log).
+    pub sha256: String,
+}
+
+/// The largest attachment accepted.
+pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+
+/// The most attachments one application carries.
+pub const MAX_ATTACHMENTS: usize = 20;
+
+/// The media type of an attachment, from its first bytes (never from what the client says).
+fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else {
+        None
+    }
+}
+
+fn meta(a: &lifecycle::AttachmentRecord) -> AttachmentMeta {
+    AttachmentMeta {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        media_type: a.media_type.clone(),
+        size: a.size,
+        sha256: a.sha256.clone(),
+    }
 }
 
 /// The expert review as shown.
@@ -628,6 +674,7 @@ impl Lifecycle {
             review: None,
             decision: r.decision_json.as_deref().and_then(|d| serde_json::from_str(d).ok()),
             notice: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -641,6 +688,7 @@ impl Lifecycle {
     ) -> Result<ApplicationView, LifecycleError> {
         let mut v = Self::app_view(r, org);
         let mut c = self.identity.store().read().await?;
+        v.attachments = lifecycle::attachments(&mut c, &r.id).await?.iter().map(meta).collect();
         if let Some(json) = lifecycle::get_state(&mut c, StateTable::Review, &r.id).await? {
             let rv: Review = serde_json::from_str(&json).unwrap_or(Review {
                 criteria: 0,
@@ -779,6 +827,86 @@ impl Lifecycle {
         })
         .await?;
         Ok(Self::app_view(&rec, &org))
+    }
+
+    /// Attaches a file to a draft application (its applicant): PDF, PNG or JPEG by content, at
+    /// most [`MAX_ATTACHMENT_BYTES`], at most [`MAX_ATTACHMENTS`]; its SHA-256 goes on the
+    /// audit log.
+    pub async fn attach(
+        &self,
+        p: &Principal,
+        id: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<AttachmentMeta, LifecycleError> {
+        use base64::Engine;
+        use sha2::Digest;
+        let (rec, org, _, call_org) = self.load_app(id).await?;
+        self.identity
+            .authorize(p, Action::ApplicationEdit, &Self::app_resource(&rec, &org, &call_org))
+            .await?;
+        if rec.state != ApplicationState::Draft.code() {
+            return Err(Refused::new("application", app_state(&rec.state).code(), "attach", "not_a_draft").into());
+        }
+        let mut errs = Vec::new();
+        let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        let name = text(&mut errs, "name", base, 200);
+        let media_type = sniff(bytes);
+        if bytes.len() > MAX_ATTACHMENT_BYTES {
+            errs.push(FieldError::new("file", "attachment_too_large").arg("max", MAX_ATTACHMENT_BYTES / (1024 * 1024)));
+        } else if media_type.is_none() {
+            errs.push(FieldError::new("file", "attachment_type"));
+        }
+        let existing = lifecycle::attachments(&mut *self.identity.store().read().await?, id).await?;
+        if existing.len() >= MAX_ATTACHMENTS {
+            errs.push(FieldError::new("file", "attachment_count").arg("max", MAX_ATTACHMENTS));
+        }
+        let Some(media_type) = media_type.filter(|_| errs.is_empty()) else {
+            return Err(Validation(errs).into());
+        };
+        let now = self.identity.clock().now();
+        let a = lifecycle::AttachmentRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            application_id: rec.id.clone(),
+            name,
+            media_type: media_type.into(),
+            size: bytes.len() as i64,
+            sha256: hex::encode(sha2::Sha256::digest(bytes)),
+            created_at: now,
+            created_by: p.user_id.to_string(),
+        };
+        let content = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let mut event =
+            shuyu_identity::audit::by(p, now, "application.attach", "application", rec.id.clone(), None, None);
+        event.payload =
+            Some(serde_json::json!({ "attachment": a.id, "name": a.name, "sha256": a.sha256, "size": a.size }));
+        let stored = a.clone();
+        save(&self.identity, event, move |tx| {
+            Box::pin(async move { lifecycle::insert_attachment(tx.conn(), &stored, &content).await })
+        })
+        .await?;
+        Ok(meta(&a))
+    }
+
+    /// One attachment with its content, for whoever may read the application.
+    pub async fn attachment(
+        &self,
+        p: &Principal,
+        id: &str,
+        attachment_id: &str,
+    ) -> Result<(AttachmentMeta, Vec<u8>), LifecycleError> {
+        use base64::Engine;
+        let (rec, org, _, call_org) = self.load_app(id).await?;
+        self.identity
+            .authorize(p, Action::ApplicationRead, &Self::app_resource(&rec, &org, &call_org))
+            .await?;
+        let (a, content) = lifecycle::attachment(&mut *self.identity.store().read().await?, id, attachment_id)
+            .await?
+            .ok_or(LifecycleError::NotFound("attachment"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(content)
+            .map_err(|_| LifecycleError::NotFound("attachment"))?;
+        Ok((meta(&a), bytes))
     }
 
     /// Checks an application's content against its call: every problem named at once.

@@ -726,3 +726,105 @@ pub async fn agreement_event(
     };
     Ok(Json(state.lifecycle.agreement_event(&p, &id, ev).await?))
 }
+
+/// Attaches a file to a draft application (multipart, field `file`): PDF, PNG or JPEG by
+/// content, at most 10 MiB; its SHA-256 is on the audit log.
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications/{id}/attachments",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id")),
+    request_body(content_type = "multipart/form-data", description = "`file`: the attachment"),
+    responses(
+        (status = 201, description = "Attached", body = shuyu_workflow::service::AttachmentMeta),
+        (status = 403, description = "Not the applicant (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a draft (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a PDF, PNG or JPEG, or too many (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn attach(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    mut form: axum::extract::Multipart,
+) -> Result<(StatusCode, Json<shuyu_workflow::service::AttachmentMeta>), ApiError> {
+    let malformed = |e: axum::extract::multipart::MultipartError| {
+        ApiError::new(
+            e.status(),
+            "malformed_upload",
+            shuyu_core::error::Message::new("error.malformed_upload").arg("detail", e.body_text()),
+        )
+    };
+    while let Some(mut field) = form.next_field().await.map_err(malformed)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or("attachment").to_string();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > shuyu_workflow::service::MAX_ATTACHMENT_BYTES {
+                break;
+            }
+        }
+        let meta = state.lifecycle.attach(&p, &id, &name, &bytes).await?;
+        return Ok((StatusCode::CREATED, Json(meta)));
+    }
+    Err(ApiError::from(shuyu_core::error::FieldError::new(
+        "file",
+        "field_required",
+    )))
+}
+
+/// Downloads an attachment (whoever may read the application).
+#[utoipa::path(
+    get,
+    path = "/api/v1/applications/{id}/attachments/{attachment_id}",
+    tag = "lifecycle",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Application id"), ("attachment_id" = String, Path, description = "Attachment id")),
+    responses(
+        (status = 200, description = "The file, with its media type"),
+        (status = 403, description = "Not allowed (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such attachment (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn download_attachment(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path((id, attachment_id)): Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (meta, bytes) = state.lifecycle.attachment(&p, &id, &attachment_id).await?;
+    let disposition = format!(
+        "attachment; filename=\"attachment\"; filename*=UTF-8''{}",
+        utf8_percent(&meta.name)
+    );
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, meta.media_type),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+            (
+                axum::http::header::HeaderName::from_static("x-content-sha256"),
+                meta.sha256,
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// RFC 5987 percent-encoding of a file name.
+fn utf8_percent(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -75,6 +75,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::answer_objection))
         .routes(routes!(lifecycle::close_notice))
         .routes(routes!(lifecycle::put_signing_key))
+        // Attachments carry up to 10 MiB, more than the JSON limit.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(lifecycle::attach))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    shuyu_workflow::service::MAX_ATTACHMENT_BYTES + 64 * 1024,
+                )),
+        )
+        .routes(routes!(lifecycle::download_attachment))
         .routes(routes!(lifecycle::draft_agreement))
         .routes(routes!(lifecycle::list_agreements))
         .routes(routes!(lifecycle::get_agreement))

@@ -120,6 +120,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/api/v1/agreements/{id}/renew"),
     ("post", "/api/v1/agreements/{id}/{event}"),
     ("get", "/api/v1/agreements"),
+    ("post", "/api/v1/applications/{id}/attachments"),
+    ("get", "/api/v1/applications/{id}/attachments/{attachment_id}"),
     ("post", "/api/v1/agreements/{id}/rectification/{step}"),
     ("get", "/api/v1/data-requests"),
     ("post", "/api/v1/data-requests"),

@@ -185,6 +185,30 @@ async fn calls_and_applications_follow_the_rules_and_name_what_is_missing() {
             )
             .await;
         assert_eq!(r.status, 200, "{r:?}");
+        // Attachments: recognised by their content, never by their name or declared type.
+        let pdf = b"%PDF-1.4\n% MLPS level 3 certificate\n".to_vec();
+        let send = |bytes: Vec<u8>, name: &'static str| {
+            let form = reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes)
+                    .file_name(name)
+                    .mime_str("application/pdf")
+                    .expect("mime"),
+            );
+            api.send(
+                api.http
+                    .post(format!("{}/api/v1/applications/{app_id}/attachments", api.base))
+                    .bearer_auth(&operator)
+                    .multipart(form),
+            )
+        };
+        let attached = send(pdf.clone(), "等保测评报告.pdf").await;
+        assert_eq!(attached.status, 201, "{attached:?}");
+        assert_eq!(attached.json["media_type"], "application/pdf");
+        let attachment_id = attached.json["id"].as_str().expect("id").to_string();
+        let fake = send(b"not a pdf at all".to_vec(), "fake.pdf").await;
+        fake.assert_problem(422, "validation_failed");
+        assert_eq!(fields(&fake.json), vec!["file"]);
         let submitted = api
             .post(
                 &format!("/api/v1/applications/{app_id}/submit"),
@@ -198,6 +222,27 @@ async fn calls_and_applications_follow_the_rules_and_name_what_is_missing() {
             .get(&format!("/api/v1/applications?call_id={call_id}"), Some(&admin))
             .await;
         assert_eq!(issuer_view.json["items"][0]["id"], app_id.as_str());
+        // Submitted: no more attachments; the issuer reads the one given, byte for byte.
+        send(pdf.clone(), "late.pdf").await.assert_problem(409, "refused");
+        let got = api
+            .http
+            .get(format!(
+                "{}/api/v1/applications/{app_id}/attachments/{attachment_id}",
+                api.base
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(got.status(), 200);
+        assert_eq!(
+            got.headers().get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/pdf")
+        );
+        assert_eq!(got.bytes().await.expect("body").to_vec(), pdf);
+        let full = api.get(&format!("/api/v1/applications/{app_id}"), Some(&admin)).await;
+        assert_eq!(full.json["attachments"][0]["name"], "等保测评报告.pdf", "{full:?}");
+        developer_cannot_download(&api, &developer, &app_id, &attachment_id).await;
         let again = api
             .json_with_lang(
                 reqwest::Method::POST,
@@ -221,4 +266,14 @@ async fn calls_and_applications_follow_the_rules_and_name_what_is_missing() {
         }
         s.finish().await;
     }
+}
+
+/// Someone who may not read the application cannot fetch its attachment either.
+async fn developer_cannot_download(api: &crate::harness::Api, developer: &str, app_id: &str, attachment_id: &str) {
+    api.get(
+        &format!("/api/v1/applications/{app_id}/attachments/{attachment_id}"),
+        Some(developer),
+    )
+    .await
+    .assert_problem(403, "forbidden");
 }
