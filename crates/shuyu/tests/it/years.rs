@@ -1110,6 +1110,30 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // …and the supervisor's offline bundle of all of it verifies with the public key alone.
+        let bundle = tempfile::tempdir().expect("tmp").keep().join("bundle");
+        let mut export = shuyu();
+        export.args(["audit", "export", "--data-dir"]).arg(s.data_path());
+        if let Some(url) = s.database_url() {
+            export.arg("--database-url").arg(url);
+        }
+        let out = export.arg("--out").arg(&bundle).output().expect("export");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = shuyu()
+            .args(["audit", "verify"])
+            .arg(&bundle)
+            .output()
+            .expect("verify bundle");
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("verified: "),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let entries = std::fs::read_to_string(bundle.join("entries.jsonl")).expect("entries");
+        for action in ["data_request.approve", "agreement.expire", "custom_request.deliver"] {
+            assert!(entries.contains(action), "{action} in the bundle");
+        }
+        let _ = std::fs::remove_dir_all(bundle.parent().unwrap_or(&bundle));
         s.finish().await;
     }
 }
