@@ -4,7 +4,6 @@
 //! API, nothing here can show a record: the catalog service returns metadata.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,7 +18,7 @@ use shuyu_core::i18n::{Lang, t};
 use shuyu_core::party::Role;
 
 use super::pages::{csrf_failed, explain, form_page, page_for};
-use super::{ConsoleUser, Notice, Page, csrf_ok, html};
+use super::{ConsoleForm, ConsoleUser, Notice, Page, csrf_ok, html};
 use crate::AppState;
 use crate::api::datasets::{import_request, receive, row_error};
 use crate::problem::ApiError;
@@ -329,7 +328,7 @@ pub async fn review(
     headers: HeaderMap,
     ConsoleUser(p): ConsoleUser,
     Path(id): Path<String>,
-    Form(f): Form<ReviewForm>,
+    ConsoleForm(f): ConsoleForm<ReviewForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/datasets", &f.csrf) {
         Ok(x) => x,
@@ -674,7 +673,7 @@ pub async fn create_entry(
     jar: CookieJar,
     headers: HeaderMap,
     ConsoleUser(p): ConsoleUser,
-    Form(f): Form<EntryForm>,
+    ConsoleForm(f): ConsoleForm<EntryForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/catalogs", &f.csrf) {
         Ok(x) => x,
@@ -740,7 +739,7 @@ pub async fn entry_event(
     headers: HeaderMap,
     ConsoleUser(p): ConsoleUser,
     Path(id): Path<String>,
-    Form(f): Form<EventForm>,
+    ConsoleForm(f): ConsoleForm<EventForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/catalogs", &f.csrf) {
         Ok(x) => x,
@@ -903,7 +902,7 @@ pub async fn governance_submit(
     jar: CookieJar,
     headers: HeaderMap,
     ConsoleUser(p): ConsoleUser,
-    Form(f): Form<GovernanceForm>,
+    ConsoleForm(f): ConsoleForm<GovernanceForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/governance", &f.csrf) {
         Ok(x) => x,

@@ -5,7 +5,6 @@
 //! decides and refuses, and its refusal is shown in the viewer's language.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +24,7 @@ use shuyu_workflow::service::{
 };
 
 use super::pages::{error_page, explain, form_page, page_for};
-use super::{ConsoleUser, Notice, Page, html};
+use super::{ConsoleForm, ConsoleUser, Notice, Page, html};
 use crate::AppState;
 use crate::problem::ApiError;
 
@@ -485,7 +484,7 @@ pub async fn calls_submit(
     jar: CookieJar,
     headers: HeaderMap,
     ConsoleUser(p): ConsoleUser,
-    Form(f): Form<CallsForm>,
+    ConsoleForm(f): ConsoleForm<CallsForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/calls", &f.csrf) {
         Ok(x) => x,
@@ -876,7 +875,7 @@ pub async fn agreements_submit(
     jar: CookieJar,
     headers: HeaderMap,
     ConsoleUser(p): ConsoleUser,
-    Form(f): Form<AgreementsForm>,
+    ConsoleForm(f): ConsoleForm<AgreementsForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/agreements", &f.csrf) {
         Ok(x) => x,
@@ -1157,7 +1156,7 @@ pub async fn requests_submit(
     jar: CookieJar,
     headers: HeaderMap,
     ConsoleUser(p): ConsoleUser,
-    Form(f): Form<RequestsForm>,
+    ConsoleForm(f): ConsoleForm<RequestsForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/data-requests", &f.csrf) {
         Ok(x) => x,

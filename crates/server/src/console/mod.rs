@@ -293,6 +293,44 @@ impl FromRequestParts<AppState> for ConsoleUser {
     }
 }
 
+/// A console form body. A body that does not parse (a tampered or stale form, a field of
+/// the wrong kind) is answered with the console's error page in the viewer's language —
+/// never the framework's plain-text message.
+#[derive(Debug)]
+pub struct ConsoleForm<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for ConsoleForm<T> {
+    type Rejection = Response;
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let path = req.uri().path().to_string();
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(ConsoleForm(v)),
+            Err(rejection) => {
+                tracing::debug!(detail = %rejection.body_text(), path, "a console form did not parse");
+                let jar = CookieJar::from_headers(&headers);
+                let (jar, page) = pages::page_for(state, jar, &headers, None, &path);
+                let lang = page.lang;
+                let status = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                Err((
+                    jar,
+                    pages::error_page(
+                        status,
+                        page,
+                        t(lang, "title.malformed_form"),
+                        t(lang, "error.malformed_form"),
+                    ),
+                )
+                    .into_response())
+            }
+        }
+    }
+}
+
 /// Renders a template with the console's security headers.
 pub fn html<T: Template>(status: StatusCode, tpl: &T) -> Response {
     match tpl.render() {

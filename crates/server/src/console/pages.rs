@@ -1,7 +1,6 @@
 //! The console's pages.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,7 +14,8 @@ use shuyu_identity::{NewOrg, NewUser};
 use shuyu_policy::{Action, Resource};
 
 use super::{
-    ConsoleUser, LANG_COOKIE, Notice, Page, SESSION_COOKIE, csrf_ok, csrf_token, html, lang_of, me_view, nav_for,
+    ConsoleForm, ConsoleUser, LANG_COOKIE, Notice, Page, SESSION_COOKIE, csrf_ok, csrf_token, html, lang_of, me_view,
+    nav_for,
 };
 use crate::AppState;
 use crate::extract::Client;
@@ -213,7 +213,7 @@ pub async fn login_submit(
     jar: CookieJar,
     headers: HeaderMap,
     Client(client): Client,
-    Form(form): Form<LoginForm>,
+    ConsoleForm(form): ConsoleForm<LoginForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, None, "/console/login", &form.csrf) {
         Ok(x) => x,
@@ -268,7 +268,7 @@ pub async fn logout(
     jar: CookieJar,
     headers: HeaderMap,
     user: ConsoleUser,
-    Form(form): Form<CsrfOnly>,
+    ConsoleForm(form): ConsoleForm<CsrfOnly>,
 ) -> Response {
     if !csrf_ok(&jar, &headers, &form.csrf) {
         let (jar, page) = page_for(&state, jar, &headers, Some(&user.0), "/console/");
@@ -293,7 +293,7 @@ pub async fn switch_lang(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(form): Form<LangForm>,
+    ConsoleForm(form): ConsoleForm<LangForm>,
 ) -> Response {
     if !csrf_ok(&jar, &headers, &form.csrf) {
         let (jar, page) = page_for(&state, jar, &headers, None, "/console/");
@@ -351,7 +351,7 @@ pub async fn password_submit(
     jar: CookieJar,
     headers: HeaderMap,
     ConsoleUser(p): ConsoleUser,
-    Form(form): Form<PasswordForm>,
+    ConsoleForm(form): ConsoleForm<PasswordForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/password", &form.csrf) {
         Ok(x) => x,
@@ -618,7 +618,7 @@ pub async fn orgs_submit(
     jar: CookieJar,
     headers: HeaderMap,
     ConsoleUser(p): ConsoleUser,
-    Form(form): Form<OrgForm>,
+    ConsoleForm(form): ConsoleForm<OrgForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/orgs", &form.csrf) {
         Ok(x) => x,
@@ -740,7 +740,7 @@ pub async fn users_submit(
     jar: CookieJar,
     headers: HeaderMap,
     ConsoleUser(p): ConsoleUser,
-    Form(form): Form<UserForm>,
+    ConsoleForm(form): ConsoleForm<UserForm>,
 ) -> Response {
     let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/users", &form.csrf) {
         Ok(x) => x,

@@ -277,3 +277,45 @@ async fn developer_cannot_download(api: &crate::harness::Api, developer: &str, a
     .await
     .assert_problem(403, "forbidden");
 }
+
+/// A console form that does not parse gets the console's error page in the viewer's
+/// language, not the framework's plain text.
+#[tokio::test]
+async fn a_malformed_console_form_gets_a_clear_page_in_the_users_language() {
+    let s = Server::sqlite().await;
+    let api = s.api();
+    let first = api.login(&s.admin, &s.admin_password).await;
+    let changed = api
+        .post(
+            "/api/v1/me/password",
+            Some(&first),
+            json!({"current_password": s.admin_password, "new_password": "Chosen-Passw0rd-2026"}),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{changed:?}");
+    let token = api.login(&s.admin, "Chosen-Passw0rd-2026").await;
+    for (lang, needle) in [("zh-CN", "表单内容无法识别"), ("en", "The form could not be read")] {
+        let r = api
+            .http
+            .post(s.url("/console/data-requests"))
+            .header("cookie", format!("shuyu_session={token}"))
+            .header("accept-language", lang)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("not=the&form=expected")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 422);
+        assert!(
+            r.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/html")),
+            "{r:?}"
+        );
+        let body = r.text().await.expect("body");
+        assert!(body.contains(needle), "{body}");
+        assert!(!body.contains("Failed to deserialize"), "{body}");
+    }
+    s.finish().await;
+}
