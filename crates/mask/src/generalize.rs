@@ -132,9 +132,12 @@ impl Technique for DateGeneralize {
             ));
         }
         map_strings(self.id(), column, |v| {
-            v.get(..10)
-                .and_then(|s| s.parse::<jiff::civil::Date>().ok())
-                .map(|d| self.cut(d))
+            if let Some(d) = v.get(..10).and_then(|s| s.parse::<jiff::civil::Date>().ok()) {
+                return Some(self.cut(d));
+            }
+            // A month (`YYYY-MM`) generalizes to its year.
+            let month = v.len() == 7 && format!("{v}-01").parse::<jiff::civil::Date>().is_ok();
+            (month && self.0 == DateTo::Year).then(|| v[..4].to_string())
         })
     }
 }
@@ -206,6 +209,10 @@ mod tests {
         let out = out.as_any().downcast_ref::<StringArray>().expect("strings");
         assert_eq!(out.iter().collect::<Vec<_>>(), vec![Some("1985-03"), None, None]);
         assert_eq!(Intervals { width: 10.0 }.interval(37.0), "[30, 40)");
+        let months: ArrayRef = Arc::new(StringArray::from(vec!["2025-03", "2025-13"]));
+        let out = DateGeneralize(DateTo::Year).apply(&months).expect("apply");
+        let out = out.as_any().downcast_ref::<StringArray>().expect("strings");
+        assert_eq!(out.iter().collect::<Vec<_>>(), vec![Some("2025"), None]);
     }
 
     proptest! {

@@ -20,6 +20,9 @@
 //! - [`synthetic::Synthetic`]: plausible synthetic values for fields no one may see in any
 //!   form (L4), valid check digits included, under the demo city's fictional region codes.
 //!
+//! - [`catalog`]: the rule catalog — the default technique by field type × grade, fail
+//!   closed — and the technique a rule builds under a scenario's keys.
+//!
 //! Every technique keeps nulls null and never panics on user data; a column of the wrong
 //! type is a [`MaskError`], not a guess.
 
@@ -28,6 +31,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, StringArray, new_null_array};
 use arrow::datatypes::DataType;
 
+pub mod catalog;
 pub mod coding;
 pub mod display;
 pub mod generalize;
