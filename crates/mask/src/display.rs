@@ -4,7 +4,7 @@
 
 use arrow::array::ArrayRef;
 
-use crate::{MaskError, Technique, map_strings};
+use crate::{MaskError, Technique, map_strings, map_strings_into};
 
 /// Keeps `head` and `tail` characters, replaces the others with `mask`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,18 +44,28 @@ impl DisplayMask {
 
     /// Masks one value.
     pub fn mask_value(&self, v: &str) -> String {
-        let chars: Vec<char> = v.chars().collect();
-        let n = chars.len();
+        let mut out = String::with_capacity(v.len());
+        self.mask_into(v, &mut out);
+        out
+    }
+
+    /// Masks one value into `out` (ASCII values — IDs, mobiles, cards — byte by byte).
+    pub fn mask_into(&self, v: &str, out: &mut String) {
+        let n = if v.is_ascii() { v.len() } else { v.chars().count() };
         let (head, tail) = if self.head + self.tail < n {
             (self.head, self.tail)
         } else {
             (n.min(1), 0)
         };
-        chars
-            .iter()
-            .enumerate()
-            .map(|(i, c)| if i < head || i >= n - tail { *c } else { self.mask })
-            .collect()
+        if v.is_ascii() {
+            out.push_str(&v[..head]);
+            out.extend(std::iter::repeat_n(self.mask, n - head - tail));
+            out.push_str(&v[n - tail..]);
+            return;
+        }
+        for (i, c) in v.chars().enumerate() {
+            out.push(if i < head || i >= n - tail { c } else { self.mask });
+        }
     }
 }
 
@@ -64,7 +74,10 @@ impl Technique for DisplayMask {
         "display_mask"
     }
     fn apply(&self, column: &ArrayRef) -> Result<ArrayRef, MaskError> {
-        map_strings(self.id(), column, |v| Some(self.mask_value(v)))
+        map_strings_into(self.id(), column, |v, out| {
+            self.mask_into(v, out);
+            true
+        })
     }
 }
 
@@ -75,6 +88,12 @@ pub struct NameMask;
 impl NameMask {
     /// Masks one name.
     pub fn mask_value(v: &str) -> String {
+        Self::mask_of(v).mask_value(v)
+    }
+}
+
+impl NameMask {
+    fn mask_of(v: &str) -> DisplayMask {
         let head = if COMPOUND_SURNAMES.iter().any(|s| v.starts_with(s)) && v.chars().count() > 2 {
             2
         } else {
@@ -85,7 +104,6 @@ impl NameMask {
             tail: 0,
             mask: '*',
         }
-        .mask_value(v)
     }
 }
 
@@ -94,7 +112,10 @@ impl Technique for NameMask {
         "display_mask"
     }
     fn apply(&self, column: &ArrayRef) -> Result<ArrayRef, MaskError> {
-        map_strings(self.id(), column, |v| Some(Self::mask_value(v)))
+        map_strings_into(self.id(), column, |v, out| {
+            Self::mask_of(v).mask_into(v, out);
+            true
+        })
     }
 }
 

@@ -107,6 +107,33 @@ pub(crate) fn map_strings(
     Ok(Arc::new(s.iter().map(|v| v.and_then(&f)).collect::<StringArray>()))
 }
 
+/// Maps every non-null string by writing its replacement into a reused buffer (`f` returns
+/// false for null): the hot path of display masks and pseudonyms, with no allocation per
+/// value and the output sized up front.
+pub(crate) fn map_strings_into(
+    technique: &'static str,
+    column: &ArrayRef,
+    mut f: impl FnMut(&str, &mut String) -> bool,
+) -> Result<ArrayRef, MaskError> {
+    let s = strings(technique, column)?;
+    let mut out = arrow::array::StringBuilder::with_capacity(s.len(), s.value_data().len() + s.len() * 4);
+    let mut buf = String::with_capacity(64);
+    for v in s.iter() {
+        match v {
+            Some(v) => {
+                buf.clear();
+                if f(v, &mut buf) {
+                    out.append_value(&buf);
+                } else {
+                    out.append_null();
+                }
+            }
+            None => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 /// Whether the technique works on this type (for rule catalogs that pick by type).
 pub fn is_text(t: &DataType) -> bool {
     matches!(t, DataType::Utf8)

@@ -7,12 +7,13 @@ use arrow::array::ArrayRef;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::{MaskError, Technique, map_strings};
+use crate::{MaskError, Technique, map_strings_into};
 
-/// A scenario's pseudonym key (32 bytes, from the key ring).
+/// A scenario's pseudonym key (32 bytes, from the key ring), held as the keyed HMAC state
+/// so each value costs only its own blocks.
 #[derive(Clone)]
 pub struct Pseudonymize {
-    key: [u8; 32],
+    mac: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for Pseudonymize {
@@ -24,18 +25,30 @@ impl std::fmt::Debug for Pseudonymize {
 impl Pseudonymize {
     /// Pseudonyms under `key`.
     pub fn new(key: [u8; 32]) -> Self {
-        Pseudonymize { key }
+        // A key shorter than SHA-256's 64-byte block is zero-padded to it (RFC 2104).
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(&key);
+        let mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
+        Pseudonymize { mac }
     }
 
     /// The pseudonym of one value: `P` and 64 bits of the MAC in hex (16 characters).
     pub fn pseudonym(&self, v: &str) -> String {
-        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key) else {
-            // HMAC takes keys of any length; this branch cannot be reached with 32 bytes.
-            return String::from("P");
-        };
+        let mut out = String::with_capacity(17);
+        self.pseudonym_into(v, &mut out);
+        out
+    }
+
+    fn pseudonym_into(&self, v: &str, out: &mut String) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut mac = self.mac.clone();
         mac.update(v.as_bytes());
         let tag = mac.finalize().into_bytes();
-        format!("P{}", hex::encode(&tag[..8]))
+        out.push('P');
+        for b in &tag[..8] {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
     }
 }
 
@@ -44,7 +57,10 @@ impl Technique for Pseudonymize {
         "pseudonymize"
     }
     fn apply(&self, column: &ArrayRef) -> Result<ArrayRef, MaskError> {
-        map_strings(self.id(), column, |v| Some(self.pseudonym(v)))
+        map_strings_into(self.id(), column, |v, out| {
+            self.pseudonym_into(v, out);
+            true
+        })
     }
 }
 
@@ -52,6 +68,15 @@ impl Technique for Pseudonymize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn it_is_hmac_sha256_as_the_rfc_defines_it() {
+        // Python: hmac.new(bytes([1]*32), b"379901198503011234", hashlib.sha256).hexdigest()[:16]
+        assert_eq!(
+            Pseudonymize::new([1; 32]).pseudonym("379901198503011234"),
+            "P2a655c33d8bc89f1"
+        );
+    }
 
     proptest! {
         /// Stable within a scenario, different across scenarios, distinct for distinct values.
