@@ -23,6 +23,9 @@
 //! - [`catalog`]: the rule catalog — the default technique by field type × grade, fail
 //!   closed — and the technique a rule builds under a scenario's keys.
 //!
+//! - [`risk`]: re-identification risk over quasi-identifiers (classes, the smallest one,
+//!   unique records).
+//!
 //! Every technique keeps nulls null and never panics on user data; a column of the wrong
 //! type is a [`MaskError`], not a guess.
 
@@ -37,6 +40,7 @@ pub mod display;
 pub mod generalize;
 pub mod noise;
 pub mod pseudonym;
+pub mod risk;
 pub mod synthetic;
 pub mod token;
 
