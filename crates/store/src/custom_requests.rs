@@ -92,10 +92,7 @@ pub async fn update(c: &mut Conn, d: &CustomRequestRecord, read_at: Timestamp) -
     .bind(to_millis(read_at))
     .execute(c)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(crate::StoreError::Stale(T));
-    }
-    Ok(())
+    crate::one_row(done, T)
 }
 
 /// One request.

@@ -137,6 +137,15 @@ impl shuyu_core::error::UserFacing for StoreError {
     }
 }
 
+/// The outcome of an optimistic `UPDATE … WHERE id = $1 AND updated_at = $read_at`: no row
+/// changed means someone else changed it since it was read ([`StoreError::Stale`]).
+pub(crate) fn one_row(done: sqlx::any::AnyQueryResult, table: &'static str) -> Result<()> {
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Stale(table));
+    }
+    Ok(())
+}
+
 /// A `Result` with a [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -564,6 +564,16 @@ impl Lifecycle {
         r: &DataRequestRecord,
         a: &AgreementRecord,
     ) -> Result<DataRequestView, LifecycleError> {
+        let in_force = self.agreement_in_force(a).await?;
+        self.request_view_with(r, in_force).await
+    }
+
+    /// The view, with whether its agreement is in force already known.
+    async fn request_view_with(
+        &self,
+        r: &DataRequestRecord,
+        in_force: bool,
+    ) -> Result<DataRequestView, LifecycleError> {
         let state = parse_state(&r.machine_json)?;
         let manifests = data_requests::manifests(&mut *self.identity.store().read().await?, &r.id).await?;
         let manifest = manifests.first().map(|m| manifest_view(m, manifests.get(1)));
@@ -581,7 +591,7 @@ impl Lifecycle {
             },
             body: serde_json::from_str(&r.body_json).unwrap_or_default(),
             note: r.note.clone(),
-            in_force: self.agreement_in_force(a).await?,
+            in_force,
             manifest: manifest.transpose()?,
             version: r.updated_at.as_millisecond().to_string(),
         })
@@ -978,6 +988,7 @@ impl Lifecycle {
     pub async fn data_requests(&self, p: &Principal) -> Result<Vec<DataRequestView>, LifecycleError> {
         let all = data_requests::all(&mut *self.identity.store().read().await?).await?;
         let mut out = Vec::new();
+        let mut in_force: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
         for rec in all {
             let org = self.org(&rec.requester_org).await?;
             if !self
@@ -986,10 +997,20 @@ impl Lifecycle {
             {
                 continue;
             }
-            let Some(a) = agreements::get(&mut *self.identity.store().read().await?, &rec.agreement_id).await? else {
-                continue;
+            // Many requests share an agreement: whether it is in force is worked out once.
+            let in_force = match in_force.get(&rec.agreement_id) {
+                Some(f) => *f,
+                None => {
+                    let Some(a) = agreements::get(&mut *self.identity.store().read().await?, &rec.agreement_id).await?
+                    else {
+                        continue;
+                    };
+                    let f = self.agreement_in_force(&a).await?;
+                    in_force.insert(rec.agreement_id.clone(), f);
+                    f
+                }
             };
-            out.push(self.request_view(&rec, &a).await?);
+            out.push(self.request_view_with(&rec, in_force).await?);
         }
         Ok(out)
     }

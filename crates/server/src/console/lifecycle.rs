@@ -73,6 +73,25 @@ fn notice(page: &mut Page, key: &str) {
     });
 }
 
+/// Re-renders a page after one form action: its notice on success, its error (in the
+/// viewer's language, with the status the API would give) otherwise.
+async fn after_action<F, Fut>(mut page: Page, result: Result<&'static str, ApiError>, render: F) -> Response
+where
+    F: FnOnce(Page, Option<String>, StatusCode) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    match result {
+        Ok(key) => {
+            notice(&mut page, key);
+            render(page, None, StatusCode::OK).await
+        }
+        Err(e) => {
+            let (status, msg) = explain(e, page.lang);
+            render(page, Some(msg), status).await
+        }
+    }
+}
+
 // ----- calls and applications --------------------------------------------
 
 struct CallRow {
@@ -486,20 +505,14 @@ pub async fn calls_submit(
     ConsoleUser(p): ConsoleUser,
     ConsoleForm(f): ConsoleForm<CallsForm>,
 ) -> Response {
-    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/calls", &f.csrf) {
+    let (jar, page) = match form_page(&state, jar, &headers, Some(&p), "/console/calls", &f.csrf) {
         Ok(x) => x,
         Err(refused) => return *refused,
     };
-    let res = match calls_action(&state, &p, &f).await {
-        Ok(key) => {
-            notice(&mut page, key);
-            render_calls(&state, &p, page, None, StatusCode::OK).await
-        }
-        Err(e) => {
-            let (status, msg) = explain(e, page.lang);
-            render_calls(&state, &p, page, Some(msg), status).await
-        }
-    };
+    let res = after_action(page, calls_action(&state, &p, &f).await, |page, error, status| {
+        render_calls(&state, &p, page, error, status)
+    })
+    .await;
     (jar, res).into_response()
 }
 
@@ -877,20 +890,14 @@ pub async fn agreements_submit(
     ConsoleUser(p): ConsoleUser,
     ConsoleForm(f): ConsoleForm<AgreementsForm>,
 ) -> Response {
-    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/agreements", &f.csrf) {
+    let (jar, page) = match form_page(&state, jar, &headers, Some(&p), "/console/agreements", &f.csrf) {
         Ok(x) => x,
         Err(refused) => return *refused,
     };
-    let res = match agreements_action(&state, &p, &f).await {
-        Ok(key) => {
-            notice(&mut page, key);
-            render_agreements(&state, &p, page, None, StatusCode::OK).await
-        }
-        Err(e) => {
-            let (status, msg) = explain(e, page.lang);
-            render_agreements(&state, &p, page, Some(msg), status).await
-        }
-    };
+    let res = after_action(page, agreements_action(&state, &p, &f).await, |page, error, status| {
+        render_agreements(&state, &p, page, error, status)
+    })
+    .await;
     (jar, res).into_response()
 }
 
@@ -1158,19 +1165,13 @@ pub async fn requests_submit(
     ConsoleUser(p): ConsoleUser,
     ConsoleForm(f): ConsoleForm<RequestsForm>,
 ) -> Response {
-    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/data-requests", &f.csrf) {
+    let (jar, page) = match form_page(&state, jar, &headers, Some(&p), "/console/data-requests", &f.csrf) {
         Ok(x) => x,
         Err(refused) => return *refused,
     };
-    let res = match requests_action(&state, &p, &f).await {
-        Ok(key) => {
-            notice(&mut page, key);
-            render_requests(&state, &p, page, None, StatusCode::OK).await
-        }
-        Err(e) => {
-            let (status, msg) = explain(e, page.lang);
-            render_requests(&state, &p, page, Some(msg), status).await
-        }
-    };
+    let res = after_action(page, requests_action(&state, &p, &f).await, |page, error, status| {
+        render_requests(&state, &p, page, error, status)
+    })
+    .await;
     (jar, res).into_response()
 }

@@ -229,6 +229,40 @@ fn request_body(entry: &str, retention: u32) -> Value {
     })
 }
 
+/// A reviewer of the chain approves a data request.
+async fn approve(api: &Api, who: &str, request: &str, what: &str) -> Value {
+    ok(
+        &api.post(
+            &format!("/api/v1/data-requests/{request}/review"),
+            Some(who),
+            json!({"decision": "approve"}),
+        )
+        .await,
+        what,
+    )
+}
+
+/// The grantee writes the data request of one scenario and submits it; returns its id and
+/// the submitted view.
+async fn request_and_submit(api: &Api, who: &str, agreement: &str, scenario: &str, body: Value) -> (String, Value) {
+    let created = ok(
+        &api.post(
+            "/api/v1/data-requests",
+            Some(who),
+            json!({"agreement_id": agreement, "scenario": scenario, "body": body}),
+        )
+        .await,
+        "data request",
+    );
+    let id = id_of(&created);
+    let submitted = ok(
+        &api.post(&format!("/api/v1/data-requests/{id}/submit"), Some(who), json!({}))
+            .await,
+        "submit",
+    );
+    (id, submitted)
+}
+
 async fn api_key(api: &Api, token: &str) -> String {
     let k = ok(
         &api.post("/api/v1/api-keys", Some(token), json!({"name": "数据服务"}))
@@ -471,38 +505,19 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             dev_end,
         )
         .await;
-        let cdr = ok(
-            &api.post(
-                "/api/v1/data-requests",
-                Some(&t.cdev),
-                json!({"agreement_id": county_agreement, "scenario": "东区慢病随访", "body": request_body(&dev_entry_id, 60)}),
-            )
-            .await,
-            "county developer's data request",
-        );
-        let cdr_id = id_of(&cdr);
-        let sub = ok(
-            &api.post(
-                &format!("/api/v1/data-requests/{cdr_id}/submit"),
-                Some(&t.cdev),
-                json!({}),
-            )
-            .await,
-            "submit",
-        );
+        let (cdr_id, sub) = request_and_submit(
+            &api,
+            &t.cdev,
+            &county_agreement,
+            "东区慢病随访",
+            request_body(&dev_entry_id, 60),
+        )
+        .await;
         let mut county_chain = vec![county_org.clone(), provider_org.clone()];
         county_chain.sort();
         assert_eq!(sub["pending"], json!(county_chain), "{sub}");
         for who in [&t.county, &t.wjw] {
-            ok(
-                &api.post(
-                    &format!("/api/v1/data-requests/{cdr_id}/review"),
-                    Some(who),
-                    json!({"decision": "approve"}),
-                )
-                .await,
-                "county chain approves",
-            );
+            approve(&api, who, &cdr_id, "county chain approves").await;
         }
         let county_done = ok(
             &api.get(&format!("/api/v1/data-requests/{cdr_id}"), Some(&t.cdev)).await,
@@ -564,28 +579,12 @@ async fn three_years_of_the_lifecycle_in_both_models() {
         )
         .await
         .assert_problem(403, "forbidden");
-        let half = ok(
-            &api.post(
-                &format!("/api/v1/data-requests/{op_dr}/review"),
-                Some(&t.admin),
-                json!({"decision": "approve"}),
-            )
-            .await,
-            "authority approves",
-        );
+        let half = approve(&api, &t.admin, &op_dr, "authority approves").await;
         assert_eq!(
             (half["state"].as_str(), half["manifest"].is_null()),
             (Some("in_review"), true)
         );
-        let done = ok(
-            &api.post(
-                &format!("/api/v1/data-requests/{op_dr}/review"),
-                Some(&t.wjw),
-                json!({"decision": "approve"}),
-            )
-            .await,
-            "provider approves",
-        );
+        let done = approve(&api, &t.wjw, &op_dr, "provider approves").await;
         assert_eq!(done["state"], "approved");
         let m = &done["manifest"];
         assert_eq!(m["manifest"]["cross_border"], "none");
@@ -599,25 +598,14 @@ async fn three_years_of_the_lifecycle_in_both_models() {
         verify_manifest(m, &pem);
 
         // Yancheng: the developer's list, reviewed by the operator.
-        let dr = ok(
-            &api.post(
-                "/api/v1/data-requests",
-                Some(&t.dev),
-                json!({"agreement_id": dev_agreement, "scenario": "慢病人群健康管理", "body": request_body(&dev_entry_id, 90)}),
-            )
-            .await,
-            "developer's data request",
-        );
-        let dev_dr = id_of(&dr);
-        let sub = ok(
-            &api.post(
-                &format!("/api/v1/data-requests/{dev_dr}/submit"),
-                Some(&t.dev),
-                json!({}),
-            )
-            .await,
-            "submit",
-        );
+        let (dev_dr, sub) = request_and_submit(
+            &api,
+            &t.dev,
+            &dev_agreement,
+            "慢病人群健康管理",
+            request_body(&dev_entry_id, 90),
+        )
+        .await;
         assert_eq!(sub["pending"], json!([op_org]));
         api.post(
             &format!("/api/v1/data-requests/{dev_dr}/review"),
@@ -626,15 +614,7 @@ async fn three_years_of_the_lifecycle_in_both_models() {
         )
         .await
         .assert_problem(422, "validation_failed");
-        let approved = ok(
-            &api.post(
-                &format!("/api/v1/data-requests/{dev_dr}/review"),
-                Some(&t.op),
-                json!({"decision": "approve"}),
-            )
-            .await,
-            "operator approves",
-        );
+        let approved = approve(&api, &t.op, &dev_dr, "operator approves").await;
         assert_eq!(approved["manifest"]["manifest"]["requester_org"], dev_org.as_str());
         let rev1_digest = approved["manifest"]["digest"].as_str().expect("digest").to_string();
 
@@ -889,15 +869,7 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             .await,
             "resubmit",
         );
-        let rev2 = ok(
-            &api.post(
-                &format!("/api/v1/data-requests/{dev_dr}/review"),
-                Some(&t.op),
-                json!({"decision": "approve"}),
-            )
-            .await,
-            "approve revision 2",
-        );
+        let rev2 = approve(&api, &t.op, &dev_dr, "approve revision 2").await;
         assert_eq!(rev2["revision"], 2);
         assert_eq!(rev2["manifest"]["manifest"]["previous_digest"], rev1_digest.as_str());
         assert_eq!(
@@ -1005,15 +977,7 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             );
         }
         for who in [&t.admin, &t.wjw] {
-            ok(
-                &api.post(
-                    &format!("/api/v1/data-requests/{op_dr}/review"),
-                    Some(who),
-                    json!({"decision": "approve"}),
-                )
-                .await,
-                "approve the renewed list",
-            );
+            approve(&api, who, &op_dr, "approve the renewed list").await;
         }
         let renewed_list = ok(
             &api.get(&format!("/api/v1/data-requests/{op_dr}"), Some(&t.op)).await,
