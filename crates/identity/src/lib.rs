@@ -190,5 +190,6 @@ fn resource_ref(r: &Resource) -> (&'static str, String) {
         Resource::Agreement { id, .. } => ("agreement", id.clone()),
         Resource::DataRequest { id, .. } => ("data_request", id.clone()),
         Resource::CustomRequest { id, .. } => ("custom_request", id.clone()),
+        Resource::Workspace { id, .. } => ("workspace", id.clone()),
     }
 }

@@ -1,6 +1,6 @@
 //! The rule catalog (脱敏规则库): the default technique for a field by its detected type and
 //! its grade — L1 as is, L2 a display mask, L3 a pseudonym or a generalization, L4 synthetic
-//! — and the technique a rule builds under a scenario's keys. Anything the catalog does not
+//! (an ID number, the key people are joined on, an FF1 token) — and the technique a rule builds under a scenario's keys. Anything the catalog does not
 //! know (core data, an unknown grade) is suppressed: fail closed. An operator may override a
 //! field's rule for a scenario with a recorded reason; the override goes into the manifest.
 
@@ -85,7 +85,11 @@ pub fn default_rule(field_type: &str, grade: &str) -> Rule {
             _ => Rule::AsIs,
         },
         "L4" => match field_type {
-            "id_number" | "mobile" | "bank_card" | "person_name" | "address" => Rule::Synthetic,
+            // The person key: a format-preserving token, so samples still join on it (same
+            // scenario key) and validation code still accepts it; nothing of the birth date
+            // or sequence survives, and it cannot be reversed without the key.
+            "id_number" => Rule::Tokenize,
+            "mobile" | "bank_card" | "person_name" | "address" => Rule::Synthetic,
             "uscc" | "email" | "license_plate" | "party_id" => Rule::Pseudonymize,
             "date" => Rule::DateToYear,
             _ => Rule::Suppress,
@@ -201,6 +205,7 @@ mod tests {
         assert_eq!(default_rule("id_number", "L3"), Rule::Pseudonymize);
         assert_eq!(default_rule("date", "L3"), Rule::DateToMonth);
         assert_eq!(default_rule("person_name", "L4"), Rule::Synthetic);
+        assert_eq!(default_rule("id_number", "L4"), Rule::Tokenize);
         assert_eq!(default_rule("text", "L4"), Rule::Suppress);
         assert_eq!(default_rule("id_number", "core"), Rule::Suppress);
         assert_eq!(default_rule("integer", ""), Rule::Suppress);

@@ -126,6 +126,8 @@ actions! {
     CustomRequestRead => "custom_request.read", "Read a custom processing request (its requester, its provider, oversight).";
     CustomRequestEdit => "custom_request.edit", "Ask for a custom service, accept its charge or decline (the requester).";
     CustomRequestServe => "custom_request.serve", "Estimate, deliver or decline a custom service (the agreement's grantor).";
+    WorkspaceRead => "workspace.read", "See a workspace: its samples, their risk figures and techniques (its organisation; oversight).";
+    WorkspaceQuery => "workspace.query", "Run SQL on a workspace's masked samples (its organisation's operators and developers).";
     SigningKeyRegister => "signing_key.register", "Register the public key one signs agreements with.";
     ApiKeyList => "apikey.list", "List an organisation's API keys.";
     ApiKeyCreate => "apikey.create", "Create an API key.";
@@ -249,6 +251,19 @@ pub enum Resource {
         /// The review chain: the organisations that must approve.
         reviewers: Vec<OrgId>,
         /// Its state code.
+        state: String,
+    },
+    /// A developer workspace (masked samples of one scenario), kept by the requester.
+    Workspace {
+        /// Its id.
+        id: String,
+        /// The organisation whose developers use it.
+        org: OrgId,
+        /// Its kind.
+        org_kind: OrgKind,
+        /// Its region.
+        region: RegionCode,
+        /// `open` or `sealed`.
         state: String,
     },
     /// An entry of the catalog chain (existing or about to be created).
@@ -592,6 +607,21 @@ impl Policies {
                 vec![("state", RestrictedExpression::new_string(state.clone()))],
                 Some(("provider", (provider.0, provider.1, &provider.2))),
             )?,
+            Resource::Workspace {
+                id,
+                org,
+                org_kind,
+                region,
+                state,
+            } => push_owned(
+                &mut entities,
+                &mut orgs_added,
+                "Workspace",
+                id,
+                (*org, *org_kind, region),
+                vec![("state", RestrictedExpression::new_string(state.clone()))],
+                None,
+            )?,
             Resource::DataRequest {
                 id,
                 org,
@@ -771,5 +801,6 @@ fn resource_id(r: &Resource) -> String {
         Resource::Agreement { id, .. } => id.clone(),
         Resource::DataRequest { id, .. } => id.clone(),
         Resource::CustomRequest { id, .. } => id.clone(),
+        Resource::Workspace { id, .. } => id.clone(),
     }
 }

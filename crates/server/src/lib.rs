@@ -88,6 +88,9 @@ pub struct AppState {
     pub catalog: shuyu_catalog::Catalog,
     /// Calls for applications and applications (the authorization lifecycle).
     pub lifecycle: shuyu_workflow::service::Lifecycle,
+    /// Developer workspaces: masked samples and SQL on them (the engine's public face —
+    /// figures and sample rows only).
+    pub workspaces: shuyu_engine::Workspaces,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
     /// Server settings.
@@ -118,6 +121,7 @@ impl std::fmt::Debug for AppState {
         (name = "directory", description = "Regions, organisations and accounts"),
         (name = "api-keys", description = "Keys for machine clients"),
         (name = "datasets", description = "Dataset uploads, error reports, classification review, versions"),
+        (name = "workspaces", description = "Developer workspaces: masked samples, their risk figures, SQL on samples"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints, proofs, entries, witnesses, exports, lineage"),
         (name = "operations", description = "Health, readiness, metrics and this document")
     ),
@@ -165,16 +169,20 @@ async fn not_found(req: Request) -> Response {
     .into_response()
 }
 
-/// Builds the state: metrics registry and the OpenAPI document.
+/// Builds the state: metrics registry and the OpenAPI document. `lifecycle` and
+/// `workspaces` must share one lifecycle (the engine follows its changes).
 pub fn state(
     identity: Identity,
     ledger: Arc<shuyu_ledger::Ledger>,
     catalog: shuyu_catalog::Catalog,
+    lifecycle: shuyu_workflow::service::Lifecycle,
+    workspaces: shuyu_engine::Workspaces,
     cfg: ServerConfig,
 ) -> Result<AppState, prometheus::Error> {
     let doc = serde_json::to_vec_pretty(&openapi()).unwrap_or_default();
     Ok(AppState {
-        lifecycle: shuyu_workflow::service::Lifecycle::new(identity.clone(), ledger.clone()),
+        lifecycle,
+        workspaces,
         identity,
         ledger,
         catalog,

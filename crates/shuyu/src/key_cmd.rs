@@ -17,7 +17,7 @@ use shuyu_core::clock::{Clock, SystemClock};
 use shuyu_keyring::{LOG_KEY_PURPOSE, MasterKey};
 use shuyu_ledger::LOG_KEY_SETTING;
 use shuyu_store::log::Event;
-use shuyu_store::{Store, StoreError, datasets, settings};
+use shuyu_store::{Store, StoreError, datasets, settings, workspaces};
 use shuyu_vault::Vault;
 
 use crate::config::Config;
@@ -174,6 +174,35 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
                 changed.push(v);
             }
         }
+        // Workspaces: each sample's data key and each workspace's own keys.
+        let mut samples = Vec::new();
+        let mut spaces = Vec::new();
+        {
+            let mut c = store.read().await?;
+            for s in workspaces::all_samples(&mut c).await? {
+                let (Some(object), Some(wrapped)) = (&s.object_path, &s.wrapped_key) else {
+                    continue;
+                };
+                let id = shuyu_vault::sample_key_id(&s.id);
+                let rewrapped = old_vault
+                    .rewrap(&id, wrapped, &next)
+                    .with_context(|| format!("cannot re-wrap the key of sample {}", s.id))?;
+                out.rows += new_vault
+                    .verify_object(&id, object, &rewrapped)
+                    .await
+                    .with_context(|| format!("{object} does not open with its re-wrapped key"))?;
+                out.keys += 1;
+                samples.push((s.id.clone(), rewrapped));
+            }
+            for w in workspaces::all(&mut c).await? {
+                let purpose = shuyu_engine::keys_purpose(&w.id);
+                let rewrapped = old
+                    .rewrap(&purpose, &w.keys_wrapped, &next)
+                    .with_context(|| format!("cannot re-wrap the keys of workspace {}", w.id))?;
+                out.keys += 1;
+                spaces.push((w.id.clone(), rewrapped));
+            }
+        }
         let log_key = settings::get(&mut *store.read().await?, LOG_KEY_SETTING).await?;
         let log_key = match log_key {
             Some(w) => Some(old.rewrap(LOG_KEY_PURPOSE, &w, &next)?),
@@ -192,6 +221,12 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
                 Box::pin(async move {
                     for v in &changed {
                         datasets::update_version(tx.conn(), v).await?;
+                    }
+                    for (id, k) in &samples {
+                        workspaces::set_sample_key(tx.conn(), id, k).await?;
+                    }
+                    for (id, k) in &spaces {
+                        workspaces::set_keys(tx.conn(), id, k).await?;
                     }
                     if let Some(w) = &log_key {
                         settings::set(tx.conn(), LOG_KEY_SETTING, w).await?;

@@ -582,20 +582,40 @@ async fn build_state(cfg: &Config, store: Store) -> Result<shuyu_server::AppStat
     );
     ledger.clone().spawn_periodic(cfg.checkpoint_interval);
     let identity = Identity::new(store, policies, clock, cfg.identity.clone()).await?;
-    let catalog = open_catalog(cfg, identity.clone(), master)?;
+    let catalog = open_catalog(cfg, identity.clone(), master.clone())?;
     // What a crash left behind: half-received uploads and vault objects no version refers to.
     let _ = std::fs::remove_dir_all(&cfg.server.upload_dir);
     let swept = catalog.sweep().await.context("cannot sweep the vault")?;
     if swept > 0 {
         tracing::warn!(files = swept, "removed files an interrupted import left in the vault");
     }
-    let state = shuyu_server::state(identity, ledger, catalog, cfg.server.clone()).context("cannot set up metrics")?;
+    let lifecycle = shuyu_workflow::service::Lifecycle::new(identity.clone(), ledger.clone());
+    let workspaces = open_workspaces(cfg, identity.clone(), lifecycle.clone(), master)?;
+    let state = shuyu_server::state(identity, ledger, catalog, lifecycle, workspaces, cfg.server.clone())
+        .context("cannot set up metrics")?;
+    // Workspaces open when a data request is approved, and are sealed when it no longer is.
+    state
+        .workspaces
+        .clone()
+        .spawn_syncer(std::time::Duration::from_secs(60));
     // Agreements that time ended are recorded as such, with their effects, at start and every minute.
     state
         .lifecycle
         .clone()
         .spawn_sweeper(std::time::Duration::from_secs(60));
     Ok(state)
+}
+
+/// The workspace service over the data directory's vault (the engine reads full data there).
+pub(crate) fn open_workspaces(
+    cfg: &Config,
+    identity: Identity,
+    lifecycle: shuyu_workflow::service::Lifecycle,
+    master: MasterKey,
+) -> Result<shuyu_engine::Workspaces> {
+    let vault = Vault::local(&cfg.data_dir, master.clone())
+        .with_context(|| format!("cannot open the vault in {}", cfg.data_dir.display()))?;
+    Ok(shuyu_engine::Workspaces::new(identity, lifecycle, vault, master))
 }
 
 /// The datasets service over the data directory's vault.
@@ -807,10 +827,13 @@ async fn demo(cfg: Config, scale: f64, seed: u64) -> Result<()> {
         );
         let policies = Arc::new(Policies::load().context("authorization policies do not load")?);
         let identity = Identity::new(store.clone(), policies, seed_clock, cfg.identity.clone()).await?;
-        let catalog = open_catalog(&cfg, identity.clone(), master)?;
+        let catalog = open_catalog(&cfg, identity.clone(), master.clone())?;
         data_cmd::import_demo_city(&catalog, &store, &cfg.data_dir, scale, seed, cli_lang()).await?;
-        let life = shuyu_workflow::service::Lifecycle::new(identity, ledger);
+        let life = shuyu_workflow::service::Lifecycle::new(identity.clone(), ledger);
         let approved = walk::run(&catalog, &life, &store, &sim, &cfg.data_dir, cli_lang()).await?;
+        // The approved scenarios' workspaces open with their masked samples.
+        let workspaces = open_workspaces(&cfg, identity, life.clone(), master)?;
+        let opened = workspaces.sync().await.context("cannot open the demo workspaces")?;
         println!(
             "{}",
             render(
@@ -824,6 +847,13 @@ async fn demo(cfg: Config, scale: f64, seed: u64) -> Result<()> {
                 &digest[..16.min(digest.len())]
             );
         }
+        println!(
+            "{}",
+            render(
+                cli_lang(),
+                &Message::new("cli.demo.workspaces").arg("count", opened.opened.len().to_string())
+            )
+        );
     }
     let state = build_state(&cfg, store.clone()).await?;
     let listener = bind(&cfg).await?;

@@ -291,15 +291,22 @@ pub async fn next_version_no(c: &mut Conn, dataset_id: &str) -> Result<i64> {
     Ok(row.try_get::<i64, _>("n")?)
 }
 
-/// Every vault object a version still refers to (to sweep orphans after a crash).
+/// Every vault object a version or a workspace's sample still refers to (to sweep orphans after a crash).
 pub async fn live_objects(c: &mut Conn) -> Result<Vec<String>> {
     let rows = sqlx::query("SELECT object_path, quarantine_path FROM dataset_versions")
-        .fetch_all(c)
+        .fetch_all(&mut *c)
         .await?;
     let mut out = Vec::new();
     for r in rows {
         out.extend(opt_text(&r, V, "object_path")?);
         out.extend(opt_text(&r, V, "quarantine_path")?);
+    }
+    // Workspaces' samples live in the same vault.
+    for r in sqlx::query("SELECT object_path FROM samples")
+        .fetch_all(&mut *c)
+        .await?
+    {
+        out.extend(opt_text(&r, "samples", "object_path")?);
     }
     Ok(out)
 }

@@ -42,6 +42,7 @@ pub mod settings;
 pub mod test_support;
 pub mod throttle;
 pub mod users;
+pub mod workspaces;
 
 mod row;
 mod writer;
@@ -163,6 +164,7 @@ fn migrator() -> Migrator {
         m(6, "review", include_str!("../migrations/0006_review.sql")),
         m(7, "agreements", include_str!("../migrations/0007_agreements.sql")),
         m(8, "data_requests", include_str!("../migrations/0008_data_requests.sql")),
+        m(9, "workspaces", include_str!("../migrations/0009_workspaces.sql")),
     ])
 }
 

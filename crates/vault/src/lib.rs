@@ -10,9 +10,8 @@
 //! wrapped key destroys the version (crypto-shredding). Objects go through
 //! `object_store` (the local filesystem by default).
 //!
-//! This crate has **no public way to read plaintext**: reading belongs to the
-//! engine (a later crate), and nothing above the engine can name a decrypting
-//! type. Writes stage to a local file and become visible only when complete;
+//! Plaintext is read only by `shuyu-engine` ([`Vault::read`]): the server does not
+//! depend on this crate, so no HTTP handler can name a decrypting function. Writes stage to a local file and become visible only when complete;
 //! [`Vault::sweep`] removes what a crash left behind.
 
 use std::collections::HashSet;
@@ -45,6 +44,15 @@ pub enum VaultError {
     /// A key could not be made, wrapped or unwrapped (wrong master key?).
     #[error(transparent)]
     Key(#[from] KeyringError),
+    /// A column asked for is not in the object.
+    #[error("the stored object has no column {0}")]
+    NoColumn(String),
+}
+
+/// The key id of a workspace's sample: its data key's purpose and the file's AAD are bound
+/// to it, so a sample file cannot pass for a dataset version or another sample.
+pub fn sample_key_id(sample_id: &str) -> String {
+    format!("{sample_id}.sample")
 }
 
 /// The purpose label a version's data key is wrapped under (binds the wrapped key to its version).
@@ -330,25 +338,46 @@ impl Vault {
         Ok(removed)
     }
 
-    #[cfg(test)]
-    async fn read_for_test(&self, version_id: &str, sealed: &Sealed) -> Result<Vec<RecordBatch>, VaultError> {
+    /// Reads a stored object's rows — only `columns` when given (a column not in the file is
+    /// an error naming it). **Only the engine calls this** (DESIGN.md §1): the server does not
+    /// depend on this crate, so no handler can reach it.
+    /// `key_id` is the id the object was written under ([`Vault::writer`]).
+    pub async fn read(
+        &self,
+        key_id: &str,
+        path: &str,
+        wrapped: &str,
+        columns: Option<&[String]>,
+    ) -> Result<Vec<RecordBatch>, VaultError> {
+        use parquet::arrow::ProjectionMask;
         use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
         use parquet::encryption::decrypt::FileDecryptionProperties;
-        let key = self.master.unwrap(&key_purpose(version_id), &sealed.wrapped_key)?;
-        let bytes = self
-            .objects
-            .get(&ObjectPath::from(sealed.path.as_str()))
-            .await?
-            .bytes()
-            .await?;
-        let props = FileDecryptionProperties::builder(key)
-            .with_aad_prefix(version_id.as_bytes().to_vec())
+        let key = zeroize::Zeroizing::new(self.master.unwrap(&key_purpose(key_id), wrapped)?);
+        let bytes = self.objects.get(&ObjectPath::from(path)).await?.bytes().await?;
+        let props = FileDecryptionProperties::builder(key.to_vec())
+            .with_aad_prefix(key_id.as_bytes().to_vec())
             .build()?;
         let options = ArrowReaderOptions::new().with_file_decryption_properties(props);
-        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)?.build()?;
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)?;
+        if let Some(columns) = columns {
+            let schema = builder.schema().clone();
+            let mut roots = Vec::with_capacity(columns.len());
+            for c in columns {
+                let i = schema.index_of(c).map_err(|_| VaultError::NoColumn(c.clone()))?;
+                roots.push(i);
+            }
+            let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+            builder = builder.with_projection(mask);
+        }
+        let reader = builder.with_batch_size(64 * 1024).build()?;
         Ok(reader
             .collect::<Result<Vec<_>, _>>()
             .map_err(parquet::errors::ParquetError::from)?)
+    }
+
+    #[cfg(test)]
+    async fn read_for_test(&self, version_id: &str, sealed: &Sealed) -> Result<Vec<RecordBatch>, VaultError> {
+        self.read(version_id, &sealed.path, &sealed.wrapped_key, None).await
     }
 }
 

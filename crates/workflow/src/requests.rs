@@ -1055,6 +1055,12 @@ impl Lifecycle {
         self.signer.public_key_pem()
     }
 
+    /// A receiver that wakes on every change of an agreement or data request — for services
+    /// that follow the lifecycle (the engine opens and seals workspaces on it).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     pub(crate) fn changed(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod orgs;
 pub mod requests;
 pub mod users;
+pub mod workspaces;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -100,6 +101,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(requests::get_custom_request))
         .routes(routes!(requests::custom_request_event))
         .routes(routes!(requests::reminders))
+        .routes(routes!(workspaces::list_workspaces))
+        .routes(routes!(workspaces::get_workspace))
+        .routes(routes!(workspaces::query_workspace))
         .routes(routes!(audit::latest_checkpoint, audit::sign_checkpoint))
         .routes(routes!(audit::checkpoint_at))
         .routes(routes!(audit::public_key))

@@ -1,0 +1,135 @@
+//! What can go wrong in the engine, and how a user is told.
+
+use shuyu_core::error::{ErrorKind, FieldError, Message, UserFacing, Validation};
+use shuyu_identity::IdentityError;
+use shuyu_store::StoreError;
+use shuyu_workflow::service::LifecycleError;
+
+/// An engine failure. Messages never carry a full-data value: column names, codes and
+/// counts only.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Authorization, the agreement beneath, or the store (from the lifecycle).
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The vault failed.
+    #[error(transparent)]
+    Vault(#[from] shuyu_vault::VaultError),
+    /// A key could not be made or opened.
+    #[error(transparent)]
+    Key(#[from] shuyu_keyring::KeyringError),
+    /// A technique failed.
+    #[error(transparent)]
+    Mask(#[from] shuyu_mask::MaskError),
+    /// Arrow failed on a batch.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// No such object.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// A column the manifest names is not in the stored version.
+    #[error("the stored version has no column {0}")]
+    Missing(String),
+    /// Sampling settings broke rules.
+    #[error(transparent)]
+    BadSpec(Validation),
+    /// The stratification field is not in the dataset.
+    #[error("no field {0} to stratify by")]
+    NoStratum(String),
+    /// An override names a technique the catalog does not have.
+    #[error("field {field}: no technique {technique}")]
+    BadOverride {
+        /// The field.
+        field: String,
+        /// The technique asked for.
+        technique: String,
+    },
+    /// The workspace is sealed (its data request is no longer approved).
+    #[error("workspace {0} is sealed")]
+    Sealed(String),
+    /// The SQL could not be planned or run (DataFusion's explanation).
+    #[error("query failed: {0}")]
+    Query(String),
+    /// The query ran past its time limit.
+    #[error("query took longer than {0} s")]
+    QueryTimeout(u64),
+    /// The query needed more memory than its limit.
+    #[error("query needed more than {0} MiB")]
+    QueryMemory(u64),
+    /// A worker task failed.
+    #[error("task failed: {0}")]
+    Task(String),
+}
+
+impl From<IdentityError> for EngineError {
+    fn from(e: IdentityError) -> Self {
+        EngineError::Lifecycle(e.into())
+    }
+}
+
+impl UserFacing for EngineError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Lifecycle(e) => e.kind(),
+            EngineError::Store(e) => e.kind(),
+            EngineError::NotFound(_) => ErrorKind::NotFound,
+            EngineError::BadSpec(_) | EngineError::NoStratum(_) | EngineError::BadOverride { .. } => ErrorKind::Invalid,
+            EngineError::Sealed(_) => ErrorKind::Conflict,
+            EngineError::Query(_) | EngineError::QueryTimeout(_) | EngineError::QueryMemory(_) => ErrorKind::BadRequest,
+            EngineError::Vault(_)
+            | EngineError::Key(_)
+            | EngineError::Mask(_)
+            | EngineError::Arrow(_)
+            | EngineError::Missing(_)
+            | EngineError::Task(_) => ErrorKind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            EngineError::Lifecycle(e) => e.code(),
+            EngineError::Store(e) => e.code(),
+            EngineError::NotFound(_) => "not_found",
+            EngineError::BadSpec(_) | EngineError::NoStratum(_) | EngineError::BadOverride { .. } => {
+                "validation_failed"
+            }
+            EngineError::Sealed(_) => "workspace_sealed",
+            EngineError::Query(_) => "query_failed",
+            EngineError::QueryTimeout(_) => "query_timeout",
+            EngineError::QueryMemory(_) => "query_memory",
+            _ => "internal",
+        }
+    }
+
+    fn message(&self) -> Message {
+        match self {
+            EngineError::Lifecycle(e) => e.message(),
+            EngineError::Store(e) => e.message(),
+            EngineError::NotFound(o) => Message::new("error.not_found").arg_key("object", format!("object.{o}")),
+            EngineError::Sealed(w) => Message::new("error.workspace_sealed").arg("workspace", w),
+            EngineError::Query(detail) => Message::new("error.query_failed").arg("detail", detail),
+            EngineError::QueryTimeout(s) => Message::new("error.query_timeout").arg("seconds", s.to_string()),
+            EngineError::QueryMemory(m) => Message::new("error.query_memory").arg("mib", m.to_string()),
+            other => Message::new(format!("error.{}", other.code())),
+        }
+    }
+
+    fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            EngineError::Lifecycle(e) => e.field_errors(),
+            EngineError::BadSpec(v) => v.field_errors(),
+            EngineError::NoStratum(f) => {
+                vec![FieldError::new("method.by", "unknown_field").arg("path", format!("method.by = {f}"))]
+            }
+            EngineError::BadOverride { field, technique } => vec![
+                FieldError::new("technique", "unknown_technique")
+                    .arg("column", field)
+                    .arg("name", technique),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}

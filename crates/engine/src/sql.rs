@@ -1,0 +1,180 @@
+//! Interactive SQL on a workspace's samples (DataFusion's dialect). Each query gets a fresh
+//! session holding only the workspace's shown samples as in-memory tables: no catalog of
+//! datasets, no file or URL tables (`SELECT * FROM 'path'` is off), no information schema,
+//! and only queries — DDL (`CREATE EXTERNAL TABLE …`), DML and `SET`-style statements are
+//! refused by the planner. Time and memory are limited; results come a page at a time.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::EngineError;
+
+/// What a developer asks.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    /// One SQL query (DataFusion's dialect) over the workspace's tables.
+    pub sql: String,
+    /// Rows to skip (for the next page).
+    #[serde(default)]
+    pub offset: usize,
+    /// Rows per page (at most [`QueryLimits::max_page`]; default 100).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// The limits every query runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Wall-clock time.
+    pub time: Duration,
+    /// Memory for sorts, joins and aggregations (bytes).
+    pub memory: usize,
+    /// Rows per page at most.
+    pub max_page: usize,
+    /// Longest SQL text accepted (bytes).
+    pub max_sql: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            time: Duration::from_secs(30),
+            memory: 256 * 1024 * 1024,
+            max_page: 1000,
+            max_sql: 64 * 1024,
+        }
+    }
+}
+
+/// A result column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QueryColumn {
+    /// Its name.
+    pub name: String,
+    /// Its Arrow type.
+    pub data_type: String,
+}
+
+/// One page of a query's result (values as text; null as null).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QueryPage {
+    /// The columns.
+    pub columns: Vec<QueryColumn>,
+    /// The rows of this page.
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Rows skipped.
+    pub offset: usize,
+    /// Whether more rows follow.
+    pub has_more: bool,
+    /// How long it took (ms).
+    pub elapsed_ms: u64,
+}
+
+/// Runs `req` over `tables` (name → masked sample batches).
+pub(crate) async fn run(
+    tables: Vec<(String, Vec<RecordBatch>)>,
+    req: &QueryRequest,
+    limits: QueryLimits,
+) -> Result<QueryPage, EngineError> {
+    let started = Instant::now();
+    if req.sql.len() > limits.max_sql {
+        return Err(EngineError::Query(format!(
+            "the query is longer than {} bytes",
+            limits.max_sql
+        )));
+    }
+    let page = req.limit.unwrap_or(100).clamp(1, limits.max_page);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(limits.memory, 1.0)
+        .build_arc()
+        .map_err(|e| EngineError::Task(e.to_string()))?;
+    let config = SessionConfig::new()
+        .with_information_schema(false)
+        .with_target_partitions(2)
+        .with_batch_size(8192);
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    for (name, batches) in tables {
+        let Some(schema) = batches.first().map(|b| b.schema()) else {
+            continue;
+        };
+        let table = MemTable::try_new(schema, vec![batches]).map_err(df)?;
+        ctx.register_table(name.as_str(), Arc::new(table)).map_err(df)?;
+    }
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let work = async {
+        let frame = ctx.sql_with_options(&req.sql, options).await.map_err(df)?;
+        let frame = frame.limit(req.offset, Some(page + 1)).map_err(df)?;
+        let schema = frame.schema().as_arrow().clone();
+        let mut stream = frame.execute_stream().await.map_err(df)?;
+        let mut rows: Vec<Vec<Option<String>>> = Vec::new();
+        let opts = FormatOptions::default();
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(df)?;
+            let formatters = batch
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+                .collect::<Result<Vec<_>, _>>()?;
+            for i in 0..batch.num_rows() {
+                rows.push(
+                    batch
+                        .columns()
+                        .iter()
+                        .zip(&formatters)
+                        .map(|(c, f)| (!c.is_null(i)).then(|| f.value(i).to_string()))
+                        .collect(),
+                );
+            }
+        }
+        let has_more = rows.len() > page;
+        rows.truncate(page);
+        Ok::<_, EngineError>(QueryPage {
+            columns: schema
+                .fields()
+                .iter()
+                .map(|f| QueryColumn {
+                    name: f.name().clone(),
+                    data_type: f.data_type().to_string(),
+                })
+                .collect(),
+            rows,
+            offset: req.offset,
+            has_more,
+            elapsed_ms: 0,
+        })
+    };
+    let mut out = match tokio::time::timeout(limits.time, work).await {
+        Ok(r) => r.map_err(|e| match e {
+            EngineError::Query(m) if m.contains("Resources exhausted") => {
+                EngineError::QueryMemory((limits.memory / (1024 * 1024)) as u64)
+            }
+            other => other,
+        })?,
+        Err(_) => return Err(EngineError::QueryTimeout(limits.time.as_secs())),
+    };
+    out.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(out)
+}
+
+/// DataFusion's explanation, without its internal backtrace.
+fn df(e: DataFusionError) -> EngineError {
+    match e.find_root() {
+        DataFusionError::ResourcesExhausted(m) => EngineError::Query(format!("Resources exhausted: {m}")),
+        root => EngineError::Query(root.to_string()),
+    }
+}
