@@ -7,6 +7,7 @@
 mod data;
 mod lifecycle;
 mod pages;
+mod workspaces;
 
 use askama::Template;
 use axum::Router;
@@ -84,6 +85,8 @@ pub fn routes(_state: AppState) -> Router<AppState> {
             "/console/data-requests",
             get(lifecycle::requests_page).post(lifecycle::requests_submit),
         )
+        .route("/console/workspaces", get(workspaces::workspaces_page))
+        .route("/console/workspaces/query", post(workspaces::workspaces_query))
         .route("/console/audit", get(pages::audit_page))
         .route("/console/audit/export", get(pages::audit_export))
         .route("/static/{*path}", get(static_file))
@@ -194,6 +197,7 @@ pub fn nav_for(p: &Principal, lang: Lang, current: &str, can_audit: bool) -> Vec
     items.push(("calls", "/console/calls", "ui.nav.calls"));
     items.push(("agreements", "/console/agreements", "ui.nav.agreements"));
     items.push(("requests", "/console/data-requests", "ui.nav.requests"));
+    items.push(("workspaces", "/console/workspaces", "ui.nav.workspaces"));
     if can_audit {
         items.push(("audit", "/console/audit", "ui.nav.audit"));
     }

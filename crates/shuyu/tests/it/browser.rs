@@ -215,7 +215,12 @@ async fn an_administrator_logs_in_switches_language_creates_a_user_and_sees_it_l
 
 /// Logs in through the console; a first login with an issued password chooses a new one.
 async fn console_login(c: &Client, s: &Server, username: &str, password: &str) {
-    c.goto(&s.url("/console/login")).await.expect("goto");
+    console_login_at(c, &s.base, username, password).await;
+}
+
+/// [`console_login`] on a server at `base`.
+async fn console_login_at(c: &Client, base: &str, username: &str, password: &str) {
+    c.goto(&format!("{base}/console/login")).await.expect("goto");
     fill(c, "#username", username).await;
     fill(c, "#password", password).await;
     click(c, "#login-submit").await;
@@ -706,4 +711,90 @@ async fn the_lifecycle_runs_in_the_console_from_call_to_manifest_and_a_sanction_
         assert!(audit.text.contains(a), "{a}: {}", audit.text);
     }
     s.finish().await;
+}
+
+/// The demo's developer opens a workspace in the console: samples with their risk figures, the
+/// schema with each field's technique, SQL with a results grid and pages, and a refusal.
+#[tokio::test]
+async fn a_developer_browses_a_workspace_and_queries_its_samples_in_the_console() {
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut demo = Command::new(crate::harness::BIN)
+        .args(["demo", "--scale", "0.002", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("SHUYU_LANG", "zh-CN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("demo");
+    let (_, lines) = crate::harness::wait_for_line(&mut demo, "以上初始密码也保存在");
+    let console = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("console:"))
+        .expect("console URL")
+        .trim()
+        .to_string();
+    let base = console.trim_end_matches("/console/").to_string();
+    let password = lines
+        .iter()
+        .find(|l| l.contains("username: health.lin"))
+        .and_then(|l| l.split("password:").nth(1))
+        .expect("health.lin's password")
+        .trim()
+        .to_string();
+    console_login_at(&c, &base, "health.lin", &password).await;
+    click(&c, "#nav-workspaces").await;
+    wait_for_path(&c, "/console/workspaces").await;
+    // Pick the disease-burden scenario.
+    let links = c.find_all(Locator::Css(".workspace-link")).await.expect("links");
+    let mut href = None;
+    for l in links {
+        if l.text().await.is_ok_and(|t| t.contains("疾病负担")) {
+            href = l.attr("href").await.expect("href");
+        }
+    }
+    c.goto(&format!("{base}{}", href.expect("the disease-burden workspace")))
+        .await
+        .expect("goto");
+    wait_until_text(&c, ".workspace-scenario", "疾病负担").await;
+    wait_until_text(&c, "#sample-population .sample-status", "已开放").await;
+    wait_until_text(&c, "#sample-medical_visit .sample-status", "已开放").await;
+    // The schema browser names each field's technique.
+    wait_until_text(&c, "#schema-population [data-field='person_id'] .technique", "FF1").await;
+    // A join between the scenario's samples, shown as a grid.
+    fill(
+        &c,
+        "#sql",
+        "SELECT p.region, count(*) AS visits FROM medical_visit v JOIN population p ON v.person_id = p.person_id GROUP BY p.region",
+    )
+    .await;
+    click(&c, "#run-sql").await;
+    wait_until_text(&c, "#results thead", "visits").await;
+    assert!(
+        !c.find_all(Locator::Css("#results tbody tr"))
+            .await
+            .expect("rows")
+            .is_empty()
+    );
+    // Pages of 50 rows.
+    fill(
+        &c,
+        "#sql",
+        "SELECT person_id, icd10 FROM medical_visit ORDER BY person_id",
+    )
+    .await;
+    click(&c, "#run-sql").await;
+    wait_until_text(&c, "#result-meta", "1–50").await;
+    click(&c, "#next-page").await;
+    wait_until_text(&c, "#result-meta", "51–").await;
+    // Full data is not a table here: the refusal is explained.
+    fill(&c, "#sql", "SELECT * FROM dataset_versions").await;
+    click(&c, "#run-sql").await;
+    wait_until_text(&c, "#form-error", "查询失败").await;
+    logout(&c).await;
+    let _ = c.close().await;
+    let _ = demo.kill();
+    let _ = demo.wait();
 }

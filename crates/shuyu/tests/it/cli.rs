@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::process::Stdio;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{Api, BIN, parse_credentials, shuyu, wait_for_line};
 
@@ -318,6 +318,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     scenarios.sort();
     assert_eq!(scenarios.len(), 4, "{scenarios:?}");
     assert!(scenarios.iter().any(|s| s.contains("普惠金融")) && scenarios.iter().any(|s| s.contains("公交")));
+    demo_workspaces(&api, &logins).await;
     let keys = std::fs::read_to_string(dir.path().join("demo-signing-keys.txt")).expect("keys file");
     assert!(keys.contains("fintech.huang\t") && keys.contains("admin\t"), "{keys}");
     let _ = child.kill();
@@ -355,4 +356,136 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     let _ = api.post("/api/v1/auth/logout", Some(&admin), json!({})).await;
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The demo opened a workspace for each approved scenario; developers see the samples'
+/// figures and query them — samples only — and every query is on the audit log.
+async fn demo_workspaces(api: &Api, logins: &[(String, String)]) {
+    let login = |name: &str| {
+        let (u, p) = logins.iter().find(|(u, _)| u == name).expect("login").clone();
+        async move { api.login(&u, &p).await }
+    };
+    let fintech = login("fintech.huang").await;
+    let health = login("health.lin").await;
+    let supervisor = login("wangxin.jiang").await;
+    let find = |items: &Value, part: &str| -> String {
+        items["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|w| w["scenario"].as_str().is_some_and(|s| s.contains(part)))
+            .and_then(|w| w["id"].as_str())
+            .expect("workspace")
+            .to_string()
+    };
+    let mine = api.get("/api/v1/workspaces", Some(&fintech)).await.json;
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(2), "{mine}");
+    let credit = find(&mine, "普惠金融");
+    let theirs = api.get("/api/v1/workspaces", Some(&health)).await.json;
+    let burden = find(&theirs, "疾病负担");
+    assert!(
+        !theirs["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|w| w["id"] == credit.as_str()),
+        "one developer does not see another's workspace"
+    );
+
+    // Each sample: its fields' techniques, its risk; personal samples meet k.
+    let view = api.get(&format!("/api/v1/workspaces/{burden}"), Some(&health)).await;
+    assert_eq!(view.status, 200, "{view:?}");
+    assert_eq!(view.json["can_query"], true);
+    let samples = view.json["samples"].as_array().expect("samples").clone();
+    let tables: Vec<&str> = samples.iter().filter_map(|s| s["table"].as_str()).collect();
+    assert_eq!(tables, ["medical_visit", "population"], "{view:?}");
+    for s in &samples {
+        assert_eq!(s["status"], "shown", "{s}");
+        let risk = &s["risk"];
+        assert_eq!(risk["personal"], true, "{s}");
+        assert!(risk["shown"]["smallest_class"].as_u64() >= risk["k"].as_u64(), "{s}");
+        assert!(s["sample_rows"].as_i64() < s["source_rows"].as_i64(), "{s}");
+        let person = s["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .find(|f| f["name"] == "person_id")
+            .expect("person_id");
+        assert_eq!(person["technique"], "ff1_token", "{person}");
+    }
+
+    // Queries: pages of rows; joins between samples of one scenario find their partners.
+    let query = |token: &str, id: &str, sql: &str, offset: usize| {
+        let (token, path) = (token.to_string(), format!("/api/v1/workspaces/{id}/query"));
+        let body = json!({ "sql": sql, "offset": offset, "limit": 5 });
+        async move { api.post(&path, Some(&token), body).await }
+    };
+    let joined = query(
+        &health,
+        &burden,
+        "SELECT count(*) AS n FROM medical_visit v JOIN population p ON v.person_id = p.person_id",
+        0,
+    )
+    .await;
+    assert_eq!(joined.status, 200, "{joined:?}");
+    let n: i64 = joined.json["rows"][0][0].as_str().expect("n").parse().expect("number");
+    assert!(n > 0, "the samples join: {joined:?}");
+    let first = query(&fintech, &credit, "SELECT uscc FROM enterprise ORDER BY uscc", 0).await;
+    assert_eq!(first.json["rows"].as_array().map(Vec::len), Some(5), "{first:?}");
+    assert_eq!(first.json["has_more"], true);
+    let second = query(&fintech, &credit, "SELECT uscc FROM enterprise ORDER BY uscc", 5).await;
+    assert_ne!(first.json["rows"], second.json["rows"]);
+    let firms = query(
+        &fintech,
+        &credit,
+        "SELECT count(*) FROM enterprise e JOIN tax_payment t ON e.uscc = t.uscc",
+        0,
+    )
+    .await;
+    assert!(
+        firms.json["rows"][0][0].as_str().and_then(|v| v.parse::<i64>().ok()) > Some(0),
+        "{firms:?}"
+    );
+
+    // Nothing but the samples is reachable: no other table, no file, no DDL, no DML.
+    for sql in [
+        "SELECT * FROM dataset_versions",
+        "SELECT * FROM information_schema.tables",
+        "SELECT * FROM 'vault/population.parquet'",
+        "CREATE EXTERNAL TABLE full_pop STORED AS PARQUET LOCATION 'vault/'",
+        "INSERT INTO enterprise SELECT * FROM enterprise",
+        "SELECT * FROM population",
+        "DROP TABLE enterprise",
+    ] {
+        let r = query(&fintech, &credit, sql, 0).await;
+        assert_eq!(
+            (r.status, r.json["code"].as_str()),
+            (400, Some("query_failed")),
+            "{sql}: {r:?}"
+        );
+    }
+    let r = query(&fintech, &credit, "SELEC nonsense", 0).await;
+    assert!(
+        r.json["detail"].as_str().is_some_and(|d| d.contains("查询失败")),
+        "{r:?}"
+    );
+
+    // Another organisation may not query; oversight sees the figures, not the rows.
+    assert_eq!(query(&health, &credit, "SELECT 1", 0).await.status, 403);
+    assert_eq!(
+        api.get(&format!("/api/v1/workspaces/{credit}"), Some(&supervisor))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(query(&supervisor, &credit, "SELECT 1", 0).await.status, 403);
+    // Every query, good or bad, is on the audit log with its text.
+    let log = api
+        .get(
+            &format!("/api/v1/audit/search?action=workspace.query&object_id={credit}&limit=100"),
+            Some(&supervisor),
+        )
+        .await;
+    let entries = log.json["items"].as_array().expect("entries").clone();
+    assert!(entries.len() >= 11, "{log:?}");
 }
