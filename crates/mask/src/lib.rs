@@ -25,6 +25,9 @@
 //!
 //! - [`risk`]: re-identification risk over quasi-identifiers (classes, the smallest one,
 //!   unique records).
+//! - [`anon`]: privacy models (k-anonymity, distinct and entropy ℓ-diversity, t-closeness)
+//!   with the optimal full-domain generalization under ARX's utility metrics (non-uniform
+//!   entropy, loss, discernibility), found by a pruned search over the generalization lattice.
 //!
 //! Every technique keeps nulls null and never panics on user data; a column of the wrong
 //! type is a [`MaskError`], not a guess.
@@ -34,6 +37,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, StringArray, new_null_array};
 use arrow::datatypes::DataType;
 
+pub mod anon;
 pub mod catalog;
 pub mod coding;
 pub mod display;
@@ -65,6 +69,21 @@ pub enum MaskError {
         /// What is wrong.
         detail: String,
     },
+    /// A data value that the column's generalization hierarchy does not list: the search
+    /// cannot generalize it, and guessing would publish it unchanged.
+    #[error("column {column}, row {row}: value {value:?} is not in the column's hierarchy")]
+    NotInHierarchy {
+        /// The column.
+        column: String,
+        /// The row (1-based, header not counted).
+        row: usize,
+        /// The value.
+        value: String,
+    },
+    /// No generalization satisfies the privacy models within the suppression limit, so there is
+    /// nothing safe to publish.
+    #[error("no generalization satisfies the privacy models within the suppression limit")]
+    NoSolution,
 }
 
 /// One de-identification technique: a pure function of a column (and its key, if any).

@@ -2,6 +2,7 @@
 //!
 //! Human output goes to stdout; logs (JSON by default) go to stderr.
 
+mod anonymize_cmd;
 mod audit_cmd;
 mod city;
 mod config;
@@ -153,6 +154,8 @@ enum Command {
         #[command(subcommand)]
         command: MasterKeyCommand,
     },
+    /// Generalize a CSV's quasi-identifiers optimally for k-anonymity (ℓ-diversity, t-closeness) as ARX would; prints JSON.
+    Anonymize(anonymize_cmd::AnonymizeArgs),
     /// Print the version.
     Version,
 }
@@ -306,6 +309,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Anonymize(args) => anonymize_cmd::run(&args),
         Command::Version => {
             println!("shuyu {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -3,6 +3,7 @@
 
 #![allow(missing_docs)]
 
+mod anonymize;
 mod api;
 mod audit;
 mod browser;
