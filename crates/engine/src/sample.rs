@@ -429,32 +429,6 @@ fn quasi_identifier(field_type: &str, name: &str, rule: Rule) -> bool {
     linkable && known
 }
 
-fn parse_rule(code: &str) -> Option<Rule> {
-    Some(match code {
-        "as_is" => Rule::AsIs,
-        "display_mask" => Rule::DisplayMask,
-        "pseudonymize" => Rule::Pseudonymize,
-        "ff1_token" => Rule::Tokenize,
-        "date_to_month" => Rule::DateToMonth,
-        "date_to_year" => Rule::DateToYear,
-        "synthetic" => Rule::Synthetic,
-        "suppress" => Rule::Suppress,
-        _ => return None,
-    })
-}
-
-/// The rule codes an operator may choose in an override.
-pub const OVERRIDE_TECHNIQUES: [&str; 8] = [
-    "as_is",
-    "display_mask",
-    "pseudonymize",
-    "ff1_token",
-    "date_to_month",
-    "date_to_year",
-    "synthetic",
-    "suppress",
-];
-
 /// One generalization step of a quasi-identifier's value: a day to its month, a month to its
 /// year, a county code to its city, a number to its decade, and anything else (or a year,
 /// or a city) to `*`.
@@ -511,7 +485,7 @@ pub(crate) fn build(full: &Full, plan: &Plan<'_>) -> Result<Built, EngineError> 
         let grade = col.class.grade.code();
         let over = plan.overrides.iter().find(|o| &o.field == name);
         let rule = match over {
-            Some(o) => parse_rule(&o.technique).ok_or_else(|| EngineError::BadOverride {
+            Some(o) => Rule::from_code(&o.technique).ok_or_else(|| EngineError::BadOverride {
                 field: name.clone(),
                 technique: o.technique.clone(),
             })?,
@@ -592,11 +566,7 @@ type Generalized = (Vec<usize>, Vec<StringArray>, Vec<bool>);
 /// values (the greedy step of Datafly) — until every class has at least `k` records or the
 /// records still in smaller classes are few enough to drop (≤ `suppression` of them).
 /// Returns the levels, the generalized columns and which rows to drop.
-fn generalize(
-    cols: &[ArrayRef],
-    k: usize,
-    suppression: f64,
-) -> Result<Generalized, EngineError> {
+fn generalize(cols: &[ArrayRef], k: usize, suppression: f64) -> Result<Generalized, EngineError> {
     let n = cols.first().map(|c| c.len()).unwrap_or(0);
     let mut values: Vec<Vec<Option<String>>> = Vec::with_capacity(cols.len());
     for c in cols {

@@ -359,7 +359,18 @@ impl Workspaces {
         let keys = self.keys(&workspace.keys_wrapped, &workspace.id)?;
         let sources = self.sources(&manifest).await?;
         let entity = sample::scenario_entity(sources.iter().map(|s| (s.columns.as_slice(), s.approved.as_slice())));
-        let overrides: HashMap<String, Vec<FieldOverride>> = HashMap::new();
+        // The reviewers' overrides of the rule catalog, by dataset.
+        let mut overrides: HashMap<String, Vec<FieldOverride>> = HashMap::new();
+        for d in &manifest.datasets {
+            let Some(dataset) = &d.dataset_id else { continue };
+            for m in manifest.masking.iter().filter(|m| m.entry_id == d.entry_id) {
+                overrides.entry(dataset.clone()).or_default().push(FieldOverride {
+                    field: m.field.clone(),
+                    technique: m.technique.clone(),
+                    reason: m.reason.clone(),
+                });
+            }
+        }
 
         let mut records = Vec::new();
         let mut events = Vec::new();

@@ -53,6 +53,36 @@ pub fn rule_code(r: &Rule) -> &'static str {
     }
 }
 
+/// The rule codes that take no parameter — those an operator may name in a scenario's
+/// override ([`Rule::from_code`] parses them).
+pub const RULE_CODES: [&str; 8] = [
+    "as_is",
+    "display_mask",
+    "pseudonymize",
+    "ff1_token",
+    "date_to_month",
+    "date_to_year",
+    "synthetic",
+    "suppress",
+];
+
+impl Rule {
+    /// The rule of a code of [`RULE_CODES`] (None for anything else).
+    pub fn from_code(code: &str) -> Option<Rule> {
+        Some(match code {
+            "as_is" => Rule::AsIs,
+            "display_mask" => Rule::DisplayMask,
+            "pseudonymize" => Rule::Pseudonymize,
+            "ff1_token" => Rule::Tokenize,
+            "date_to_month" => Rule::DateToMonth,
+            "date_to_year" => Rule::DateToYear,
+            "synthetic" => Rule::Synthetic,
+            "suppress" => Rule::Suppress,
+            _ => return None,
+        })
+    }
+}
+
 /// Field types that identify a person or an account directly.
 const IDENTIFIERS: [&str; 7] = [
     "id_number",
@@ -196,6 +226,16 @@ mod tests {
             token: [2; 32],
             random: [3; 32],
         }
+    }
+
+    #[test]
+    fn every_rule_code_parses_back_to_its_rule() {
+        for c in RULE_CODES {
+            let r = Rule::from_code(c).expect(c);
+            assert_eq!(rule_code(&r), c);
+        }
+        assert_eq!(Rule::from_code("intervals"), None);
+        assert_eq!(Rule::from_code("nothing"), None);
     }
 
     #[test]

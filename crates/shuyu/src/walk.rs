@@ -29,7 +29,9 @@ use shuyu_store::Store;
 use shuyu_workflow::agreement::Event;
 use shuyu_workflow::call::CallEvent;
 use shuyu_workflow::contracts::{AgreementRequest, SignWhat, message_to_sign};
-use shuyu_workflow::requests::{DataRequestBody, NewDataRequest, RequestItem, ReviewDecision, RowScope};
+use shuyu_workflow::requests::{
+    DataRequestBody, MaskingOverride, NewDataRequest, RequestItem, ReviewDecision, RowScope,
+};
 use shuyu_workflow::review::ReviewEvent;
 use shuyu_workflow::service::{
     ApplicationBody, Attestations, Audience, DataNeed, Decision, FieldNeed, Lifecycle, LifecycleError, NewCall,
@@ -47,6 +49,8 @@ struct DemoScenario {
     public_welfare: bool,
     outputs: &'static [&'static str],
     fields: &'static [(&'static str, &'static [(&'static str, &'static str)])],
+    /// The operator's overrides of the rule catalog: (dataset, field, technique, reason).
+    overrides: &'static [(&'static str, &'static str, &'static str, &'static str)],
 }
 
 const SCENARIOS: &[DemoScenario] = &[
@@ -84,6 +88,7 @@ const SCENARIOS: &[DemoScenario] = &[
                 &[("uscc", "关联企业"), ("month", "用电月份"), ("kwh", "生产活跃度")],
             ),
         ],
+        overrides: &[],
     },
     DemoScenario {
         developer: "fintech.huang",
@@ -93,6 +98,7 @@ const SCENARIOS: &[DemoScenario] = &[
         public_welfare: false,
         outputs: &["verification"],
         fields: &[("social_insurance", &[("person_id", "核验对象"), ("month", "缴纳月份")])],
+        overrides: &[],
     },
     DemoScenario {
         developer: "health.lin",
@@ -115,6 +121,7 @@ const SCENARIOS: &[DemoScenario] = &[
                 &[("person_id", "关联就诊"), ("birth_date", "年龄段"), ("region", "区县")],
             ),
         ],
+        overrides: &[("population", "birth_date", "date_to_year", "按年龄段统计，只需出生年份")],
     },
     DemoScenario {
         developer: "health.lin",
@@ -132,6 +139,7 @@ const SCENARIOS: &[DemoScenario] = &[
                 ("boardings", "客流"),
             ],
         )],
+        overrides: &[],
     },
 ];
 
@@ -522,6 +530,7 @@ pub async fn run(
                 retention_days: 180,
                 security_measures: "仅在运营域内处理；结果经出域审核；样本脱敏".into(),
                 outputs: s.outputs.iter().map(|o| o.to_string()).collect(),
+                masking: Vec::new(),
             };
             let r = w.ok(life
                 .create_data_request(
@@ -534,8 +543,21 @@ pub async fn run(
                 )
                 .await)?;
             w.ok(life.data_request_event(p, &r.id, "submit").await)?;
+            // The operator overrides the rule catalog where the scenario needs less: an age
+            // band needs only the year of birth.
+            let overrides: Vec<MaskingOverride> = s
+                .overrides
+                .iter()
+                .map(|(dataset, field, technique, reason)| MaskingOverride {
+                    entry_id: development[dataset].clone(),
+                    field: field.to_string(),
+                    technique: technique.to_string(),
+                    reason: reason.to_string(),
+                    by_org: String::new(),
+                })
+                .collect();
             let done = w.ok(life
-                .review_data_request(&operator, &r.id, ReviewDecision::Approve, None)
+                .review_data_request_with(&operator, &r.id, ReviewDecision::Approve, None, &overrides)
                 .await)?;
             let Some(m) = done.manifest else {
                 bail!("the data request of {} has no manifest", s.name);

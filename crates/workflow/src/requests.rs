@@ -74,6 +74,24 @@ pub struct RowScope {
     pub to: Option<Date>,
 }
 
+/// An operator's (a reviewer's) override of one field's de-identification technique for this
+/// scenario, with its reason; it becomes part of the manifest the workspace follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaskingOverride {
+    /// The development entry (as in the list).
+    pub entry_id: String,
+    /// The field.
+    pub field: String,
+    /// The technique's code (one of `shuyu_mask::catalog::RULE_CODES`).
+    pub technique: String,
+    /// Why.
+    pub reason: String,
+    /// The reviewing organisation that set it (filled in by the platform).
+    #[serde(default)]
+    pub by_org: String,
+}
+
 /// The list as written (数据需求清单 of one scenario).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +114,10 @@ pub struct DataRequestBody {
     /// The kinds of output the scenario needs (from [`OUTPUTS`]).
     #[serde(default)]
     pub outputs: Vec<String>,
+    /// Reviewers' overrides of the rule catalog (set through a review, never by the requester).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(read_only)]
+    pub masking: Vec<MaskingOverride>,
 }
 
 /// A new request.
@@ -160,6 +182,9 @@ pub struct ScenarioManifest {
     pub cross_border: String,
     /// The organisations that approved it.
     pub approved_by: Vec<String>,
+    /// Overrides of the rule catalog for this scenario, each with its reason (sorted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masking: Vec<MaskingOverride>,
     /// The digest of the manifest it replaces.
     pub previous_digest: Option<String>,
     /// When it was issued (RFC 3339).
@@ -529,6 +554,9 @@ impl Lifecycle {
                 errs.push(FieldError::new(format!("outputs[{i}]"), "unknown_value").arg("value", o));
             }
         }
+        if !complete && !b.masking.is_empty() {
+            errs.push(FieldError::new("masking", "set_by_reviewers"));
+        }
         if !errs.is_empty() {
             return Err(Validation(errs).into());
         }
@@ -703,7 +731,11 @@ impl Lifecycle {
             }
             let (_, doc) = self.agreement_doc(&a).await?;
             self.check_request(&doc, body, false).await?;
-            rec.body_json = serde_json::to_string(body).unwrap_or_default();
+            // Reviewers' overrides stay with the list; the requester cannot change them.
+            let before: DataRequestBody = serde_json::from_str(&rec.body_json).unwrap_or_default();
+            let mut body = body.clone();
+            body.masking = before.masking;
+            rec.body_json = serde_json::to_string(&body).unwrap_or_default();
             self.store_request(p, &mut rec, "data_request.update", None, serde_json::json!({}))
                 .await?;
             self.request_view(&rec, &a).await
@@ -829,6 +861,20 @@ impl Lifecycle {
         decision: ReviewDecision,
         note: Option<&str>,
     ) -> Result<DataRequestView, LifecycleError> {
+        self.review_data_request_with(p, id, decision, note, &[]).await
+    }
+
+    /// As [`Lifecycle::review_data_request`], an approval carrying overrides of the rule
+    /// catalog for fields of the list (each with its reason); they join the list and, with
+    /// the last approval, the manifest.
+    pub async fn review_data_request_with(
+        &self,
+        p: &Principal,
+        id: &str,
+        decision: ReviewDecision,
+        note: Option<&str>,
+        overrides: &[MaskingOverride],
+    ) -> Result<DataRequestView, LifecycleError> {
         let (mut rec, org, a) = self.load_request(id).await?;
         self.identity
             .authorize(p, Action::DataRequestReview, &self.request_resource(&rec, &org))
@@ -844,9 +890,40 @@ impl Lifecycle {
         if decision != ReviewDecision::Approve && note.is_none() {
             errs.push(FieldError::new("note", "field_required"));
         }
+        let mut body: DataRequestBody = serde_json::from_str(&rec.body_json).unwrap_or_default();
+        if !overrides.is_empty() && decision != ReviewDecision::Approve {
+            errs.push(FieldError::new("overrides", "approve_only"));
+        }
+        for (i, o) in overrides.iter().enumerate() {
+            let listed = body
+                .items
+                .iter()
+                .any(|it| it.entry_id == o.entry_id && it.fields.iter().any(|f| f.name == o.field));
+            if !listed {
+                errs.push(FieldError::new(format!("overrides[{i}].field"), "not_in_list").arg("value", &o.field));
+            }
+            if shuyu_mask::catalog::Rule::from_code(&o.technique).is_none() {
+                errs.push(
+                    FieldError::new(format!("overrides[{i}].technique"), "unknown_value").arg("value", &o.technique),
+                );
+            }
+            text(&mut errs, &format!("overrides[{i}].reason"), &o.reason, 500);
+        }
         if !errs.is_empty() {
             return Err(Validation(errs).into());
         }
+        for o in overrides {
+            body.masking
+                .retain(|m| !(m.entry_id == o.entry_id && m.field == o.field));
+            body.masking.push(MaskingOverride {
+                reason: o.reason.trim().to_string(),
+                by_org: p.org_id.to_string(),
+                ..o.clone()
+            });
+        }
+        body.masking
+            .sort_by(|x, y| (&x.entry_id, &x.field).cmp(&(&y.entry_id, &y.field)));
+        rec.body_json = serde_json::to_string(&body).unwrap_or_default();
         let (next, effects) = data_request::transition(&state, &ev, &RequestActor::Reviewer(p.org_id.to_string()))?;
         let mut manifest = None;
         for e in &effects {
@@ -872,6 +949,7 @@ impl Lifecycle {
         let payload = serde_json::json!({
             "effects": effects,
             "manifest_digest": manifest.as_ref().map(|m| m.digest.clone()),
+            "masking_overrides": overrides,
         });
         self.store_request(p, &mut rec, action, manifest, payload).await?;
         self.request_view(&rec, &a).await
@@ -929,6 +1007,7 @@ impl Lifecycle {
             security_measures: body.security_measures.trim().to_string(),
             cross_border: "none".into(),
             approved_by: serde_json::from_str(&rec.reviewers_json).unwrap_or_default(),
+            masking: body.masking.clone(),
             previous_digest: previous.first().map(|p| p.digest.clone()),
             issued_at: self.identity.clock().now().to_string(),
         };
@@ -1110,6 +1189,7 @@ mod tests {
             security_measures: "域内处理".into(),
             cross_border: "none".into(),
             approved_by: vec!["x".into()],
+            masking: Vec::new(),
             previous_digest: None,
             issued_at: "t".into(),
         }

@@ -9,7 +9,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shuyu_workflow::requests::{DataRequestBody, DataRequestView, ManifestView, NewDataRequest, ReviewDecision};
+use shuyu_workflow::requests::{
+    DataRequestBody, DataRequestView, ManifestView, MaskingOverride, NewDataRequest, ReviewDecision,
+};
 use shuyu_workflow::service::LifecycleError;
 use utoipa::{IntoParams, ToSchema};
 
@@ -143,6 +145,10 @@ pub struct ReviewBody {
     /// Why (required to return or reject).
     #[serde(default)]
     pub note: Option<String>,
+    /// With an approval: overrides of the rule catalog for fields of the list, each with its
+    /// reason; they go into the scenario manifest and the workspace follows them.
+    #[serde(default)]
+    pub overrides: Vec<MaskingOverride>,
 }
 
 /// A reviewer of the chain decides; the last approval issues the signed scenario manifest.
@@ -169,7 +175,7 @@ pub async fn review_data_request(
     Ok(Json(
         state
             .lifecycle
-            .review_data_request(&p, &id, b.decision, b.note.as_deref())
+            .review_data_request_with(&p, &id, b.decision, b.note.as_deref(), &b.overrides)
             .await?,
     ))
 }

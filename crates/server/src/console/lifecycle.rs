@@ -1133,6 +1133,7 @@ async fn requests_action(state: &AppState, p: &Principal, f: &RequestsForm) -> R
                     retention_days,
                     security_measures: text(&f.security_measures),
                     outputs: f.outputs(),
+                    masking: Vec::new(),
                 },
             };
             let r = life.create_data_request(p, &n).await?;

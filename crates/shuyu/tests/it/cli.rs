@@ -413,6 +413,21 @@ async fn demo_workspaces(api: &Api, logins: &[(String, String)]) {
             .expect("person_id");
         assert_eq!(person["technique"], "ff1_token", "{person}");
     }
+    // The operator's override from the manifest: an age band needs only the year of birth.
+    let population = samples.iter().find(|s| s["table"] == "population").expect("population");
+    let birth = population["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .find(|f| f["name"] == "birth_date")
+        .expect("birth_date");
+    assert_eq!(birth["technique"], "date_to_year", "{birth}");
+    assert!(
+        birth["override_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("出生年份")),
+        "{birth}"
+    );
 
     // Queries: pages of rows; joins between samples of one scenario find their partners.
     let query = |token: &str, id: &str, sql: &str, offset: usize| {

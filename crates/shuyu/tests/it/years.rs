@@ -614,7 +614,49 @@ async fn three_years_of_the_lifecycle_in_both_models() {
         )
         .await
         .assert_problem(422, "validation_failed");
-        let approved = approve(&api, &t.op, &dev_dr, "operator approves").await;
+        // The operator may override the rule catalog for a field of the list, with a reason:
+        // only fields of the list, only known techniques, only with an approval.
+        let review = format!("/api/v1/data-requests/{dev_dr}/review");
+        let bad = api
+            .post(
+                &review,
+                Some(&t.op),
+                json!({"decision": "approve", "overrides": [
+                    {"entry_id": dev_entry_id, "field": "name", "technique": "reveal", "reason": "想看"}]}),
+            )
+            .await;
+        bad.assert_problem(422, "validation_failed");
+        let named: Vec<&str> = bad.json["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(named, ["overrides[0].field", "overrides[0].technique"], "{bad:?}");
+        // The requester cannot set overrides itself.
+        let mut own = request_body(&dev_entry_id, 90);
+        own["masking"] = json!([{"entry_id": dev_entry_id, "field": "visits", "technique": "as_is", "reason": "x"}]);
+        api.post(
+            "/api/v1/data-requests",
+            Some(&t.dev),
+            json!({"agreement_id": dev_agreement, "scenario": "慢病人群健康管理", "body": own}),
+        )
+        .await
+        .assert_problem(422, "validation_failed");
+        let approved = ok(
+            &api.post(
+                &review,
+                Some(&t.op),
+                json!({"decision": "approve", "overrides": [
+                    {"entry_id": dev_entry_id, "field": "visits", "technique": "suppress", "reason": "只需统计口径"}]}),
+            )
+            .await,
+            "operator approves with an override",
+        );
+        let masking = &approved["manifest"]["manifest"]["masking"];
+        assert_eq!(masking[0]["technique"], "suppress", "{approved}");
+        assert_eq!(masking[0]["reason"], "只需统计口径");
+        assert_eq!(masking[0]["by_org"], op_org.as_str());
         assert_eq!(approved["manifest"]["manifest"]["requester_org"], dev_org.as_str());
         let rev1_digest = approved["manifest"]["digest"].as_str().expect("digest").to_string();
 
