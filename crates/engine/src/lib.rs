@@ -14,6 +14,7 @@
 //! workspace's shown samples — no catalog of full data, no file or URL tables, no DDL or DML
 //! — so no query can name, let alone read, a dataset version.
 
+pub mod bench;
 mod error;
 pub mod sample;
 mod sql;

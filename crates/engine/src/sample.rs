@@ -562,49 +562,105 @@ pub(crate) fn build(full: &Full, plan: &Plan<'_>) -> Result<Built, EngineError> 
 /// The levels reached, the generalized columns and which rows to drop.
 type Generalized = (Vec<usize>, Vec<StringArray>, Vec<bool>);
 
-/// Generalizes quasi-identifiers one step at a time — always the one with the most distinct
-/// values (the greedy step of Datafly) — until every class has at least `k` records or the
-/// records still in smaller classes are few enough to drop (≤ `suppression` of them).
-/// Returns the levels, the generalized columns and which rows to drop.
+/// Stands for a missing value inside a hierarchy (hierarchies hold text only).
+const NULL: &str = "\u{2205}";
+
+/// Generalizes the quasi-identifiers to the **optimal** full-domain generalization that makes
+/// every class hold at least `k` records with at most `suppression` of them dropped — the
+/// ARX-parity search of `shuyu_mask::anon`, minimizing ARX's Loss — over hierarchies built
+/// from the values by [`coarser`] (day → month → year → `*`, county → city → `*`, number →
+/// decade → `*`, anything else → `*`). When no generalization meets `k` every column goes to
+/// `*` and nothing is dropped: the caller sees the limit unmet and withholds the sample.
 fn generalize(cols: &[ArrayRef], k: usize, suppression: f64) -> Result<Generalized, EngineError> {
+    use shuyu_mask::anon::{Anonymizer, Config, Metric};
+    use shuyu_mask::generalize::Hierarchy;
     let n = cols.first().map(|c| c.len()).unwrap_or(0);
-    let mut values: Vec<Vec<Option<String>>> = Vec::with_capacity(cols.len());
-    for c in cols {
+    let mut columns = Vec::with_capacity(cols.len());
+    let mut chains: Vec<HashMap<String, Vec<String>>> = Vec::with_capacity(cols.len());
+    let mut hierarchies = Vec::with_capacity(cols.len());
+    let mut originals: Vec<Vec<String>> = Vec::with_capacity(cols.len());
+    for (j, c) in cols.iter().enumerate() {
         let s = strings(c)?;
-        values.push((0..n).map(|i| s.is_valid(i).then(|| s.value(i).to_string())).collect());
+        let values: Vec<String> = (0..n)
+            .map(|i| {
+                if s.is_valid(i) {
+                    s.value(i).to_string()
+                } else {
+                    NULL.to_string()
+                }
+            })
+            .collect();
+        let mut chain: HashMap<String, Vec<String>> = HashMap::new();
+        for v in &values {
+            if !chain.contains_key(v) {
+                let mut up = vec![v.clone()];
+                while up.last().is_some_and(|x| x != "*") {
+                    let next = coarser(up.last().map(String::as_str).unwrap_or("*"));
+                    up.push(next);
+                }
+                chain.insert(v.clone(), up);
+            }
+        }
+        let height = chain.values().map(Vec::len).max().unwrap_or(1);
+        let mut text = String::new();
+        for up in chain.values_mut() {
+            up.resize(height, "*".to_string());
+            if up.iter().any(|x| x.contains([';', '\n', '\r'])) {
+                return Err(EngineError::Task(format!(
+                    "quasi-identifier {j}: a value holds a separator"
+                )));
+            }
+            text.push_str(&up.join(";"));
+            text.push('\n');
+        }
+        hierarchies.push(Hierarchy::from_csv(&text)?);
+        originals.push(values.clone());
+        columns.push((format!("q{j}"), values));
+        chains.push(chain);
     }
-    let mut levels = vec![0usize; cols.len()];
-    let budget = (suppression * n as f64).floor() as usize;
-    loop {
-        let mut classes: HashMap<Vec<Option<&str>>, usize> = HashMap::new();
-        for i in 0..n {
-            *classes
-                .entry(values.iter().map(|v| v[i].as_deref()).collect())
-                .or_default() += 1;
+    let anonymizer = Anonymizer::new(columns, hierarchies, None)?;
+    let config = Config {
+        k,
+        l: None,
+        t: None,
+        suppression_limit: suppression,
+        metric: Metric::Loss,
+    };
+    let (levels, out, drop) = match anonymizer.search(&config) {
+        Ok(solution) => {
+            let published = anonymizer.apply(&config, &solution.levels)?;
+            let mut drop = vec![false; n];
+            let mut out: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(n); cols.len()];
+            for (i, row) in published.iter().enumerate() {
+                // A suppressed record shows `*` everywhere although its generalization does not.
+                let mut starred_only = true;
+                for (j, v) in row.iter().enumerate() {
+                    out[j].push((*v != NULL).then(|| v.to_string()));
+                    starred_only &= *v == "*";
+                }
+                drop[i] = starred_only
+                    && (0..cols.len()).any(|j| {
+                        let original = &originals[j][i];
+                        chains[j]
+                            .get(original)
+                            .and_then(|up| up.get(solution.levels[j]))
+                            .is_some_and(|g| g != "*")
+                    });
+            }
+            (solution.levels, out, drop)
         }
-        let small: usize = classes.values().filter(|&&c| c < k).sum();
-        let top = |v: &Vec<Option<String>>| v.iter().all(|x| x.as_deref().is_none_or(|s| s == "*"));
-        if small <= budget || values.iter().all(top) {
-            let drop = (0..n)
-                .map(|i| classes[&values.iter().map(|v| v[i].as_deref()).collect::<Vec<_>>()] < k)
-                .collect::<Vec<_>>();
-            // Past the budget nothing is dropped: the caller sees the limit unmet.
-            let drop = if small <= budget { drop } else { vec![false; n] };
-            let arrays = values.iter().map(|v| StringArray::from(v.clone())).collect();
-            return Ok((levels, arrays, drop));
+        Err(shuyu_mask::MaskError::NoSolution) => {
+            let levels: Vec<usize> = chains.iter().map(|c| chain_height(c) - 1).collect();
+            (levels, vec![vec![Some("*".to_string()); n]; cols.len()], vec![false; n])
         }
-        let distinct = |v: &Vec<Option<String>>| v.iter().collect::<std::collections::HashSet<_>>().len();
-        let Some(j) = (0..values.len())
-            .filter(|&j| !top(&values[j]))
-            .max_by_key(|&j| (distinct(&values[j]), std::cmp::Reverse(j)))
-        else {
-            continue;
-        };
-        for x in values[j].iter_mut().flatten() {
-            *x = coarser(x);
-        }
-        levels[j] += 1;
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let arrays = out.into_iter().map(StringArray::from).collect();
+    Ok((levels, arrays, drop))
+}
+
+fn chain_height(chain: &HashMap<String, Vec<String>>) -> usize {
+    chain.values().map(Vec::len).max().unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -677,6 +733,26 @@ mod tests {
         let two: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec!["a", "b"]))];
         let (_, values, drop) = generalize(&two, 5, 0.0).expect("generalize");
         assert_eq!(values[0].value(0), "*");
+        assert!(drop.iter().all(|d| !d));
+    }
+
+    #[test]
+    fn one_record_that_stands_out_is_dropped_rather_than_everyone_generalized() {
+        // 40 people of one county born in 1985, one of another county: with room to drop 2
+        // records the optimum keeps everything as is and drops the one.
+        let mut regions = vec!["379901"; 40];
+        regions.push("379902");
+        let years = vec!["1985"; 41];
+        let cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from(regions)), Arc::new(StringArray::from(years))];
+        let (levels, values, drop) = generalize(&cols, 5, 0.05).expect("generalize");
+        assert_eq!(levels, [0, 0]);
+        assert_eq!(drop.iter().filter(|d| **d).count(), 1);
+        assert!(drop[40]);
+        assert_eq!(values[0].value(0), "379901");
+        // Without that room, the county is generalized to the city instead.
+        let (levels, values, drop) = generalize(&cols, 5, 0.0).expect("generalize");
+        assert_eq!(levels, [1, 0]);
+        assert_eq!(values[0].value(40), "379900");
         assert!(drop.iter().all(|d| !d));
     }
 }
