@@ -178,3 +178,94 @@ fn df(e: DataFusionError) -> EngineError {
         root => EngineError::Query(root.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn people(n: i64) -> Vec<(String, Vec<RecordBatch>)> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("person_id", DataType::Utf8, false),
+            Field::new("age", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(
+                    (0..n).map(|i| format!("P{i:06}")).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from((0..n).map(|i| 18 + i % 70).collect::<Vec<_>>())),
+            ],
+        )
+        .expect("batch");
+        vec![("population".to_string(), vec![batch])]
+    }
+
+    fn ask(sql: &str, offset: usize, limit: usize) -> QueryRequest {
+        QueryRequest {
+            sql: sql.into(),
+            offset,
+            limit: Some(limit),
+        }
+    }
+
+    #[tokio::test]
+    async fn results_come_a_page_at_a_time() {
+        let limits = QueryLimits::default();
+        let sql = "SELECT person_id FROM population ORDER BY person_id";
+        let first = run(people(25), &ask(sql, 0, 10), limits).await.expect("page 1");
+        assert_eq!(first.rows.len(), 10);
+        assert!(first.has_more);
+        assert_eq!(first.rows[0][0].as_deref(), Some("P000000"));
+        let last = run(people(25), &ask(sql, 20, 10), limits).await.expect("page 3");
+        assert_eq!(last.rows.len(), 5);
+        assert!(!last.has_more);
+        assert_eq!(last.rows[4][0].as_deref(), Some("P000024"));
+        assert_eq!(first.columns[0].name, "person_id");
+    }
+
+    #[tokio::test]
+    async fn only_queries_over_the_given_tables_run() {
+        let limits = QueryLimits::default();
+        for sql in [
+            "CREATE TABLE x AS SELECT 1",
+            "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+            "SELECT * FROM '/etc/passwd'",
+            "SELECT * FROM information_schema.tables",
+            "SET datafusion.execution.batch_size = 1",
+            "DELETE FROM population",
+            "SELECT * FROM dataset_versions",
+        ] {
+            let e = run(people(5), &ask(sql, 0, 10), limits).await.expect_err(sql);
+            assert!(matches!(e, EngineError::Query(_)), "{sql}: {e:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_query_past_its_time_or_memory_is_stopped() {
+        let slow = QueryLimits {
+            time: Duration::from_millis(200),
+            ..QueryLimits::default()
+        };
+        let cross = "SELECT count(*) FROM population a, population b, population c WHERE a.age + b.age + c.age = -1";
+        let e = run(people(2_000), &ask(cross, 0, 10), slow).await.expect_err("time");
+        assert!(matches!(e, EngineError::QueryTimeout(_)), "{e:?}");
+        let small = QueryLimits {
+            memory: 64 * 1024,
+            ..QueryLimits::default()
+        };
+        let sort = "SELECT person_id, count(*) FROM population GROUP BY person_id ORDER BY person_id";
+        let e = run(people(200_000), &ask(sort, 0, 10), small)
+            .await
+            .expect_err("memory");
+        assert!(matches!(e, EngineError::QueryMemory(_)), "{e:?}");
+        let long = QueryLimits {
+            max_sql: 10,
+            ..QueryLimits::default()
+        };
+        assert!(run(people(1), &ask("SELECT 1 + 1 + 1", 0, 1), long).await.is_err());
+    }
+}

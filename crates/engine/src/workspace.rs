@@ -101,6 +101,8 @@ pub struct SyncReport {
     pub rebuilt: Vec<String>,
     /// Workspaces sealed.
     pub sealed: Vec<String>,
+    /// Data requests whose workspace could not be built (logged; retried at the next sync).
+    pub failed: Vec<String>,
 }
 
 struct Inner {
@@ -190,16 +192,22 @@ impl Workspaces {
             }
             let manifests = data_requests::manifests(&mut *store.read().await?, &r.id).await?;
             let Some(m) = manifests.first() else { continue };
-            match existing {
-                None => {
-                    let id = self.build(None, &m.manifest_json, &m.digest).await?;
-                    report.opened.push(id);
+            // One request's failure (a damaged version, say) does not hold up the others: it is
+            // reported and retried at the next sync.
+            let (outcome, list) = match existing {
+                None => (self.build(None, &m.manifest_json, &m.digest).await, &mut report.opened),
+                Some(w) if w.manifest_digest != m.digest || w.state != "open" => (
+                    self.build(Some(w), &m.manifest_json, &m.digest).await,
+                    &mut report.rebuilt,
+                ),
+                Some(_) => continue,
+            };
+            match outcome {
+                Ok(id) => list.push(id),
+                Err(e) => {
+                    tracing::error!(request = %r.id, error = %e, "could not build the workspace of a data request");
+                    report.failed.push(r.id.clone());
                 }
-                Some(w) if w.manifest_digest != m.digest || w.state != "open" => {
-                    let id = self.build(Some(w), &m.manifest_json, &m.digest).await?;
-                    report.rebuilt.push(id);
-                }
-                Some(_) => {}
             }
         }
         Ok(report)
@@ -214,7 +222,12 @@ impl Workspaces {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 match self.sync().await {
-                    Ok(r) if !(r.opened.is_empty() && r.rebuilt.is_empty() && r.sealed.is_empty()) => {
+                    Ok(r)
+                        if !(r.opened.is_empty()
+                            && r.rebuilt.is_empty()
+                            && r.sealed.is_empty()
+                            && r.failed.is_empty()) =>
+                    {
                         tracing::info!(
                             opened = r.opened.len(),
                             rebuilt = r.rebuilt.len(),

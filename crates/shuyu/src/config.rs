@@ -23,6 +23,20 @@ pub struct FileConfig {
     pub auth: AuthSection,
     #[serde(default)]
     pub audit: AuditSection,
+    #[serde(default)]
+    pub workspaces: WorkspacesSection,
+}
+
+/// `[workspaces]`: how samples are drawn and how safe they must be, and query limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspacesSection {
+    pub sample_fraction: Option<f64>,
+    pub sample_max_rows: Option<usize>,
+    pub sample_k: Option<usize>,
+    pub sample_suppression: Option<f64>,
+    pub query_timeout_secs: Option<u64>,
+    pub query_memory_mib: Option<usize>,
 }
 
 /// `[audit]`.
@@ -79,6 +93,10 @@ pub struct Config {
     /// Days the server's clock runs ahead of (or behind) the wall clock: for drills and
     /// tests that walk a multi-year lifecycle through the real server. 0 in production.
     pub clock_offset_days: i64,
+    /// How workspaces draw samples (validated).
+    pub sample: shuyu_engine::SampleSpec,
+    /// The limits of every query on samples.
+    pub query: shuyu_engine::QueryLimits,
     /// Where the configuration file was read from, if any.
     pub source: Option<PathBuf>,
 }
@@ -200,6 +218,34 @@ impl Config {
                 .unwrap_or(60)
                 .max(1),
         );
+        let w = &file.workspaces;
+        let mut sample = shuyu_engine::SampleSpec::default();
+        if let Some(v) = env_parse("SHUYU_SAMPLE_FRACTION")?.or(w.sample_fraction) {
+            sample.fraction = v;
+        }
+        if let Some(v) = env_parse("SHUYU_SAMPLE_MAX_ROWS")?.or(w.sample_max_rows) {
+            sample.max_rows = v;
+        }
+        if let Some(v) = env_parse("SHUYU_SAMPLE_K")?.or(w.sample_k) {
+            sample.k = v;
+        }
+        if let Some(v) = env_parse("SHUYU_SAMPLE_SUPPRESSION")?.or(w.sample_suppression) {
+            sample.suppression = v;
+        }
+        if let Err(e) = sample.validate() {
+            let detail: Vec<String> = shuyu_core::error::UserFacing::field_errors(&e)
+                .iter()
+                .map(|f| format!("sample_{} ({})", f.field, f.rule))
+                .collect();
+            bail!("[workspaces] settings out of range: {}", detail.join(", "));
+        }
+        let mut query = shuyu_engine::QueryLimits::default();
+        if let Some(v) = env_parse::<u64>("SHUYU_QUERY_TIMEOUT_SECS")?.or(w.query_timeout_secs) {
+            query.time = std::time::Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = env_parse::<usize>("SHUYU_QUERY_MEMORY_MIB")?.or(w.query_memory_mib) {
+            query.memory = v.max(1).saturating_mul(1024 * 1024);
+        }
         let clock_offset_days = env_parse::<i64>("SHUYU_CLOCK_OFFSET_DAYS")?.unwrap_or(0);
         if !(-3660..=3660).contains(&clock_offset_days) {
             bail!("SHUYU_CLOCK_OFFSET_DAYS must be within ±3660 days, not {clock_offset_days}");
@@ -214,6 +260,8 @@ impl Config {
             server,
             identity,
             checkpoint_interval,
+            sample,
+            query,
             source: path,
         })
     }

@@ -619,7 +619,9 @@ pub(crate) fn open_workspaces(
 ) -> Result<shuyu_engine::Workspaces> {
     let vault = Vault::local(&cfg.data_dir, master.clone())
         .with_context(|| format!("cannot open the vault in {}", cfg.data_dir.display()))?;
-    Ok(shuyu_engine::Workspaces::new(identity, lifecycle, vault, master))
+    shuyu_engine::Workspaces::new(identity, lifecycle, vault, master)
+        .with_settings(cfg.sample.clone(), cfg.query)
+        .context("the [workspaces] settings are not valid")
 }
 
 /// The datasets service over the data directory's vault.
@@ -838,6 +840,12 @@ async fn demo(cfg: Config, scale: f64, seed: u64) -> Result<()> {
         // The approved scenarios' workspaces open with their masked samples.
         let workspaces = open_workspaces(&cfg, identity, life.clone(), master)?;
         let opened = workspaces.sync().await.context("cannot open the demo workspaces")?;
+        if !opened.failed.is_empty() {
+            bail!(
+                "the demo workspaces of {} could not be built (see the log)",
+                opened.failed.join(", ")
+            );
+        }
         println!(
             "{}",
             render(

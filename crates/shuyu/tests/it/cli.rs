@@ -147,6 +147,20 @@ fn a_bad_configuration_file_is_named_with_its_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("shuyu.toml") && err.contains("listn"), "{err}");
+    // A workspace setting out of its range is named too.
+    std::fs::write(
+        dir.path().join("shuyu.toml"),
+        "[workspaces]\nsample_k = 1\nsample_fraction = 2.0\n",
+    )
+    .expect("write");
+    let out = shuyu()
+        .args(["init", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("init");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sample_fraction") && err.contains("sample_k"), "{err}");
 }
 
 fn serve_port(dir: &std::path::Path, env: &[(&str, String)], flag: Option<u16>) -> u16 {
