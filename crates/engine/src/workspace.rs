@@ -24,8 +24,9 @@ use shuyu_workflow::service::Lifecycle;
 use utoipa::ToSchema;
 
 use crate::EngineError;
-use crate::sample::{self, Built, Entity, FieldOverride, Full, Plan, SampleField, SampleRisk, SampleSpec};
+use crate::sample::{self, Built, Entity, FieldOverride, Full, Method, Plan, SampleField, SampleRisk, SampleSpec};
 use crate::sql::{self, QueryLimits, QueryPage, QueryRequest};
+use shuyu_core::error::{FieldError, Validation};
 
 /// The purpose a workspace's keys are wrapped under (binds them to the workspace).
 pub fn keys_purpose(workspace_id: &str) -> String {
@@ -169,6 +170,11 @@ impl Workspaces {
                 syncing: tokio::sync::Mutex::new(()),
             }),
         })
+    }
+
+    /// The platform's sampling settings (the loosest a developer may ask for).
+    pub fn default_spec(&self) -> SampleSpec {
+        self.inner.spec.clone()
     }
 
     /// Brings workspaces in line with data requests: opens one for every approved request
@@ -372,96 +378,40 @@ impl Workspaces {
         let keys = self.keys(&workspace.keys_wrapped, &workspace.id)?;
         let sources = self.sources(&manifest).await?;
         let entity = sample::scenario_entity(sources.iter().map(|s| (s.columns.as_slice(), s.approved.as_slice())));
-        // The reviewers' overrides of the rule catalog, by dataset.
-        let mut overrides: HashMap<String, Vec<FieldOverride>> = HashMap::new();
-        for d in &manifest.datasets {
-            let Some(dataset) = &d.dataset_id else { continue };
-            for m in manifest.masking.iter().filter(|m| m.entry_id == d.entry_id) {
-                overrides.entry(dataset.clone()).or_default().push(FieldOverride {
-                    field: m.field.clone(),
-                    technique: m.technique.clone(),
-                    reason: m.reason.clone(),
-                });
-            }
-        }
+        let overrides = overrides_of(&manifest);
 
+        // A table redrawn with its own settings keeps them across rebuilds.
+        let previous = match read_at {
+            Some(_) => workspaces::samples(&mut *self.inner.identity.store().read().await?, &workspace.id).await?,
+            None => Vec::new(),
+        };
         let mut records = Vec::new();
         let mut events = Vec::new();
-        let mut written = Vec::new();
         for s in &sources {
-            let (Some(path), Some(wrapped)) = (&s.version.object_path, &s.version.wrapped_key) else {
-                continue;
-            };
-            let spec = self.inner.spec.clone();
-            let plan = Drawing {
+            let spec = previous
+                .iter()
+                .find(|p| p.table_name == s.table)
+                .and_then(|p| serde_json::from_str::<SampleSpec>(&p.spec_json).ok())
+                .unwrap_or_else(|| self.inner.spec.clone());
+            let d = Drawing {
                 keys: &keys,
                 entity,
                 spec: &spec,
                 scope: &manifest.rows,
                 overrides: overrides.get(&s.dataset_id).cloned().unwrap_or_default(),
             };
-            let built = self.draw(s, plan, path, wrapped).await?;
-            let sample_id = uuid::Uuid::now_v7().to_string();
-            let shown = built.risk.meets_limit;
-            let (object_path, wrapped_key) = if shown {
-                let path = format!("samples/{}/{sample_id}.parquet", workspace.id);
-                let mut w = self
-                    .inner
-                    .vault
-                    .writer(&sample_key_id(&sample_id), &path, built.batch.schema())?;
-                if let Err(e) = w.write(&built.batch) {
-                    self.inner.vault.abandon(w);
-                    return Err(e.into());
+            match self.make_sample(&workspace.id, s, d, now).await {
+                Ok(Some((r, e))) => {
+                    records.push(r);
+                    events.push(e);
                 }
-                let sealed = self.inner.vault.seal(w).await?;
-                written.push(sealed.path.clone());
-                (Some(sealed.path), Some(sealed.wrapped_key))
-            } else {
-                (None, None)
-            };
-            let record = SampleRecord {
-                id: sample_id.clone(),
-                workspace_id: workspace.id.clone(),
-                table_name: s.table.clone(),
-                dataset_id: s.dataset_id.clone(),
-                version_id: s.version.id.clone(),
-                spec_json: serde_json::to_string(&spec).unwrap_or_default(),
-                fields_json: serde_json::to_string(&built.fields).unwrap_or_default(),
-                risk_json: serde_json::to_string(&built.risk).unwrap_or_default(),
-                status: if shown { "shown" } else { "withheld" }.into(),
-                source_rows: built.source_rows as i64,
-                sample_rows: built.batch.num_rows() as i64,
-                object_path,
-                wrapped_key,
-                created_at: now,
-            };
-            let mut e = Event::new(
-                now,
-                Actor::system("engine:workspaces"),
-                "sample.build",
-                "sample",
-                sample_id.clone(),
-            );
-            e.payload = Some(serde_json::json!({
-                "workspace": workspace.id, "table": s.table, "version": s.version.id,
-                "rows": record.sample_rows, "source_rows": record.source_rows, "status": record.status,
-                "smallest_class": built.risk.shown.smallest_class, "k": built.risk.k,
-                "suppressed": built.risk.suppressed,
-                "techniques": built.fields.iter().map(|f| (f.name.clone(), f.technique.clone())).collect::<HashMap<_, _>>(),
-            }));
-            e.links = vec![Link {
-                from: NodeRef::new("dataset_version", s.version.id.clone()),
-                to: NodeRef::new("sample", sample_id.clone()),
-                relation: "sampled_from".into(),
-            }];
-            events.push(e);
-            records.push(record);
+                Ok(None) => {}
+                Err(e) => {
+                    self.discard(&records).await;
+                    return Err(e);
+                }
+            }
         }
-
-        let previous = match read_at {
-            Some(_) => workspaces::samples(&mut *self.inner.identity.store().read().await?, &workspace.id).await?,
-            None => Vec::new(),
-        };
         let mut next = workspace.clone();
         next.manifest_digest = digest.to_string();
         next.state = "open".into();
@@ -487,6 +437,7 @@ impl Workspaces {
             relation: "opened_as".into(),
         }];
         let id = workspace.id.clone();
+        let records_kept = records.clone();
         let stored = self
             .inner
             .identity
@@ -512,18 +463,91 @@ impl Workspaces {
             })
             .await;
         if let Err(e) = stored {
-            for p in written {
-                let _ = self.inner.vault.delete(&p).await;
-            }
+            self.discard(&records_kept).await;
             return Err(e.into());
         }
         // The replaced samples' files go once nothing refers to them.
-        for old in previous {
-            if let Some(p) = old.object_path {
-                let _ = self.inner.vault.delete(&p).await;
+        self.discard(&previous).await;
+        Ok(id)
+    }
+
+    /// Draws, masks and measures one dataset's sample and, when it meets the risk limit, seals
+    /// it in the vault under its own key. Returns its record and its audit entry (none when the
+    /// version has no stored rows).
+    async fn make_sample(
+        &self,
+        workspace_id: &str,
+        s: &Source,
+        d: Drawing<'_>,
+        now: shuyu_core::clock::Timestamp,
+    ) -> Result<Option<(SampleRecord, Event)>, EngineError> {
+        let (Some(path), Some(wrapped)) = (&s.version.object_path, &s.version.wrapped_key) else {
+            return Ok(None);
+        };
+        let spec = d.spec.clone();
+        let built = self.draw(s, d, path, wrapped).await?;
+        let sample_id = uuid::Uuid::now_v7().to_string();
+        let shown = built.risk.meets_limit;
+        let (object_path, wrapped_key) = if shown {
+            let path = format!("samples/{workspace_id}/{sample_id}.parquet");
+            let mut w = self
+                .inner
+                .vault
+                .writer(&sample_key_id(&sample_id), &path, built.batch.schema())?;
+            if let Err(e) = w.write(&built.batch) {
+                self.inner.vault.abandon(w);
+                return Err(e.into());
+            }
+            let sealed = self.inner.vault.seal(w).await?;
+            (Some(sealed.path), Some(sealed.wrapped_key))
+        } else {
+            (None, None)
+        };
+        let record = SampleRecord {
+            id: sample_id.clone(),
+            workspace_id: workspace_id.to_string(),
+            table_name: s.table.clone(),
+            dataset_id: s.dataset_id.clone(),
+            version_id: s.version.id.clone(),
+            spec_json: serde_json::to_string(&spec).unwrap_or_default(),
+            fields_json: serde_json::to_string(&built.fields).unwrap_or_default(),
+            risk_json: serde_json::to_string(&built.risk).unwrap_or_default(),
+            status: if shown { "shown" } else { "withheld" }.into(),
+            source_rows: built.source_rows as i64,
+            sample_rows: built.batch.num_rows() as i64,
+            object_path,
+            wrapped_key,
+            created_at: now,
+        };
+        let mut e = Event::new(
+            now,
+            Actor::system("engine:workspaces"),
+            "sample.build",
+            "sample",
+            sample_id.clone(),
+        );
+        e.payload = Some(serde_json::json!({
+            "workspace": workspace_id, "table": s.table, "version": s.version.id, "spec": spec,
+            "rows": record.sample_rows, "source_rows": record.source_rows, "status": record.status,
+            "smallest_class": built.risk.shown.smallest_class, "k": built.risk.k,
+            "suppressed": built.risk.suppressed,
+            "techniques": built.fields.iter().map(|f| (f.name.clone(), f.technique.clone())).collect::<HashMap<_, _>>(),
+        }));
+        e.links = vec![Link {
+            from: NodeRef::new("dataset_version", s.version.id.clone()),
+            to: NodeRef::new("sample", sample_id),
+            relation: "sampled_from".into(),
+        }];
+        Ok(Some((record, e)))
+    }
+
+    /// Deletes the files of samples that were not (or are no longer) stored.
+    async fn discard(&self, records: &[SampleRecord]) {
+        for r in records {
+            if let Some(p) = &r.object_path {
+                let _ = self.inner.vault.delete(p).await;
             }
         }
-        Ok(id)
     }
 
     /// Reads a version's needed columns and builds its sample on a worker thread.
@@ -659,6 +683,124 @@ impl Workspaces {
         })
     }
 
+    /// Redraws one sample of an open workspace with its developer's settings — a smaller
+    /// fraction, or stratified by a field so rare values are in it — never looser than the
+    /// platform's: fraction and suppression at most, k at least, the configured ones; at most
+    /// [`MAX_PER_STRATUM`] rows per stratum. Beneath the agreement; audited. The table keeps
+    /// these settings when a new manifest rebuilds the workspace.
+    pub async fn redraw(
+        &self,
+        p: &Principal,
+        id: &str,
+        table: &str,
+        spec: &SampleSpec,
+    ) -> Result<WorkspaceView, EngineError> {
+        let w = self.load(id).await?;
+        let resource = self.resource(&w).await?;
+        if w.state != "open" {
+            return Err(EngineError::Sealed(w.id.clone()));
+        }
+        self.inner
+            .identity
+            .authorize(p, Action::WorkspaceQuery, &resource)
+            .await?;
+        let floor = &self.inner.spec;
+        let mut errs = match spec.validate() {
+            Ok(()) => Vec::new(),
+            Err(EngineError::BadSpec(v)) => v.0,
+            Err(e) => return Err(e),
+        };
+        if spec.fraction > floor.fraction {
+            errs.push(FieldError::new("fraction", "too_large").arg("max", floor.fraction));
+        }
+        if spec.max_rows > floor.max_rows {
+            errs.push(FieldError::new("max_rows", "too_large").arg("max", floor.max_rows));
+        }
+        if spec.k < floor.k {
+            errs.push(FieldError::new("k", "too_small").arg("min", floor.k));
+        }
+        if spec.suppression > floor.suppression {
+            errs.push(FieldError::new("suppression", "too_large").arg("max", floor.suppression));
+        }
+        if let Method::Stratified { min_per_stratum, .. } = &spec.method
+            && *min_per_stratum > MAX_PER_STRATUM
+        {
+            errs.push(FieldError::new("min_per_stratum", "too_large").arg("max", MAX_PER_STRATUM));
+        }
+        if !errs.is_empty() {
+            return Err(EngineError::BadSpec(Validation(errs)));
+        }
+        let work = async {
+            let _one = self.inner.syncing.lock().await;
+            let store = self.inner.identity.store();
+            let manifests = data_requests::manifests(&mut *store.read().await?, &w.request_id).await?;
+            let m = manifests
+                .iter()
+                .find(|m| m.digest == w.manifest_digest)
+                .ok_or(EngineError::NotFound("manifest"))?;
+            let manifest: ScenarioManifest =
+                serde_json::from_str(&m.manifest_json).map_err(|e| StoreError::Corrupt {
+                    table: "scenario_manifests",
+                    column: "manifest_json",
+                    detail: e.to_string(),
+                })?;
+            let keys = self.keys(&w.keys_wrapped, &w.id)?;
+            let sources = self.sources(&manifest).await?;
+            let entity = sample::scenario_entity(sources.iter().map(|s| (s.columns.as_slice(), s.approved.as_slice())));
+            let source = sources
+                .iter()
+                .find(|s| s.table == table)
+                .ok_or(EngineError::NotFound("sample"))?;
+            let old = workspaces::samples(&mut *store.read().await?, &w.id)
+                .await?
+                .into_iter()
+                .filter(|s| s.table_name == table)
+                .collect::<Vec<_>>();
+            let now = self.inner.identity.clock().now();
+            let d = Drawing {
+                keys: &keys,
+                entity,
+                spec,
+                scope: &manifest.rows,
+                overrides: overrides_of(&manifest).remove(&source.dataset_id).unwrap_or_default(),
+            };
+            let Some((record, built)) = self.make_sample(&w.id, source, d, now).await? else {
+                return Err(EngineError::NotFound("sample"));
+            };
+            let mut asked = shuyu_identity::audit::by(p, now, "sample.redraw", "workspace", w.id.clone(), None, None);
+            asked.payload = Some(serde_json::json!({ "table": table, "spec": spec, "sample": record.id }));
+            let kept = vec![record.clone()];
+            let (ws_id, table) = (w.id.clone(), table.to_string());
+            let stored = store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        workspaces::delete_sample(tx.conn(), &ws_id, &table).await?;
+                        workspaces::insert_sample(tx.conn(), &record).await?;
+                        tx.record(asked);
+                        tx.record(built);
+                        Ok::<_, StoreError>(())
+                    })
+                })
+                .await;
+            if let Err(e) = stored {
+                self.discard(&kept).await;
+                return Err(e.into());
+            }
+            self.discard(&old).await;
+            Ok::<_, EngineError>(())
+        };
+        match self
+            .inner
+            .lifecycle
+            .guard(&w.agreement_id, async { Ok(work.await) })
+            .await
+        {
+            Ok(r) => r?,
+            Err(e) => return Err(e.into()),
+        }
+        self.get(p, id).await
+    }
+
     /// Runs one SQL query on the workspace's shown samples, beneath its agreement (refused
     /// when the agreement is not in force, and cut short when it stops being so). Every query
     /// is an audit entry — its text, its outcome and the rows returned.
@@ -739,6 +881,25 @@ struct Drawing<'a> {
     scope: &'a shuyu_workflow::requests::RowScope,
     overrides: Vec<FieldOverride>,
 }
+
+/// The reviewers' overrides of the rule catalog in a manifest, by dataset.
+fn overrides_of(manifest: &ScenarioManifest) -> HashMap<String, Vec<FieldOverride>> {
+    let mut out: HashMap<String, Vec<FieldOverride>> = HashMap::new();
+    for d in &manifest.datasets {
+        let Some(dataset) = &d.dataset_id else { continue };
+        for m in manifest.masking.iter().filter(|m| m.entry_id == d.entry_id) {
+            out.entry(dataset.clone()).or_default().push(FieldOverride {
+                field: m.field.clone(),
+                technique: m.technique.clone(),
+                reason: m.reason.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Rows per stratum a developer may ask for at most.
+pub const MAX_PER_STRATUM: usize = 1000;
 
 fn summary(w: &WorkspaceRecord) -> WorkspaceSummary {
     WorkspaceSummary {

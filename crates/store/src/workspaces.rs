@@ -215,6 +215,16 @@ pub async fn delete_samples(c: &mut Conn, workspace_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Removes one sample of a workspace (before it is redrawn; the caller deletes its object).
+pub async fn delete_sample(c: &mut Conn, workspace_id: &str, table_name: &str) -> Result<()> {
+    sqlx::query("DELETE FROM samples WHERE workspace_id = $1 AND table_name = $2")
+        .bind(workspace_id.to_string())
+        .bind(table_name.to_string())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
 /// A workspace's samples, by table name.
 pub async fn samples(c: &mut Conn, workspace_id: &str) -> Result<Vec<SampleRecord>> {
     let sql = sqlx::AssertSqlSafe(format!(

@@ -104,6 +104,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::list_workspaces))
         .routes(routes!(workspaces::get_workspace))
         .routes(routes!(workspaces::query_workspace))
+        .routes(routes!(workspaces::redraw_sample))
         .routes(routes!(audit::latest_checkpoint, audit::sign_checkpoint))
         .routes(routes!(audit::checkpoint_at))
         .routes(routes!(audit::public_key))

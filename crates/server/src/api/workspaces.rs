@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
-use shuyu_engine::{EngineError, QueryPage, QueryRequest, WorkspaceSummary, WorkspaceView};
+use shuyu_engine::{EngineError, QueryPage, QueryRequest, SampleSpec, WorkspaceSummary, WorkspaceView};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -93,4 +93,34 @@ pub async fn query_workspace(
     ApiJson(q): ApiJson<QueryRequest>,
 ) -> Result<Json<QueryPage>, ApiError> {
     Ok(Json(state.workspaces.query(&p, &id, &q).await?))
+}
+
+/// Redraws one sample with the developer's settings — a smaller fraction, or stratified by a
+/// field so that rare values are in it — never looser than the platform's (fraction and
+/// suppression at most, k at least the configured ones). Audited; beneath the agreement.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{id}/samples/{table}/redraw",
+    tag = "workspaces",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Workspace id"),
+        ("table" = String, Path, description = "The sample's table name")
+    ),
+    request_body = SampleSpec,
+    responses(
+        (status = 200, description = "The workspace with the new sample", body = WorkspaceView),
+        (status = 403, description = "Not its developers, or the agreement is not in force (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace or table (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The workspace is sealed (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Settings out of range, each named (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn redraw_sample(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path((id, table)): Path<(String, String)>,
+    ApiJson(spec): ApiJson<SampleSpec>,
+) -> Result<Json<WorkspaceView>, ApiError> {
+    Ok(Json(state.workspaces.redraw(&p, &id, &table, &spec).await?))
 }

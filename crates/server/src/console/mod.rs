@@ -87,6 +87,7 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         )
         .route("/console/workspaces", get(workspaces::workspaces_page))
         .route("/console/workspaces/query", post(workspaces::workspaces_query))
+        .route("/console/workspaces/redraw", post(workspaces::workspaces_redraw))
         .route("/console/audit", get(pages::audit_page))
         .route("/console/audit/export", get(pages::audit_export))
         .route("/static/{*path}", get(static_file))

@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use shuyu_core::actor::Principal;
 use shuyu_core::i18n::t;
-use shuyu_engine::{QueryPage, QueryRequest, WorkspaceSummary, WorkspaceView};
+use shuyu_engine::{Method, QueryPage, QueryRequest, WorkspaceSummary, WorkspaceView};
 
 use super::pages::{error_page, explain, form_page, page_for};
 use super::{ConsoleForm, ConsoleUser, Page, html};
@@ -154,6 +154,82 @@ pub async fn workspaces_query(
         Err(e) => {
             let (status, msg) = explain(e, page.lang);
             render(&state, &p, page, Some(&f.ws), f.sql, None, Some(msg), status).await
+        }
+    };
+    (jar, res).into_response()
+}
+
+/// The redraw form of one sample.
+#[derive(Debug, Deserialize)]
+pub struct RedrawForm {
+    csrf: String,
+    ws: String,
+    table: String,
+    fraction: Option<String>,
+    by: Option<String>,
+    min_per_stratum: Option<String>,
+}
+
+/// Redraws one sample with the settings of the form (empty fields keep the platform's).
+pub async fn workspaces_redraw(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    ConsoleUser(p): ConsoleUser,
+    ConsoleForm(f): ConsoleForm<RedrawForm>,
+) -> Response {
+    let (jar, mut page) = match form_page(&state, jar, &headers, Some(&p), "/console/workspaces", &f.csrf) {
+        Ok(x) => x,
+        Err(refused) => return *refused,
+    };
+    let mut spec = state.workspaces.default_spec();
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let mut bad = Vec::new();
+    if let Some(v) = text(&f.fraction) {
+        match v.parse::<f64>() {
+            Ok(x) => spec.fraction = x,
+            Err(_) => bad.push(shuyu_core::error::FieldError::new("fraction", "not_a_number").arg("field", "fraction")),
+        }
+    }
+    if let Some(by) = text(&f.by) {
+        let min = match text(&f.min_per_stratum).map(|v| v.parse::<usize>()) {
+            Some(Ok(n)) => n,
+            Some(Err(_)) => {
+                bad.push(
+                    shuyu_core::error::FieldError::new("min_per_stratum", "not_a_number")
+                        .arg("field", "min_per_stratum"),
+                );
+                0
+            }
+            None => 5,
+        };
+        spec.method = Method::Stratified {
+            by,
+            min_per_stratum: min,
+        };
+    }
+    let res = if !bad.is_empty() {
+        let (status, msg) = explain(shuyu_core::error::Validation(bad), page.lang);
+        render(&state, &p, page, Some(&f.ws), String::new(), None, Some(msg), status).await
+    } else {
+        match state.workspaces.redraw(&p, &f.ws, &f.table, &spec).await {
+            Ok(_) => {
+                page.notice = Some(super::Notice {
+                    kind: "ok",
+                    text: t(page.lang, "ui.ws.redrawn"),
+                    secret: None,
+                });
+                render(&state, &p, page, Some(&f.ws), String::new(), None, None, StatusCode::OK).await
+            }
+            Err(e) => {
+                let (status, msg) = explain(e, page.lang);
+                render(&state, &p, page, Some(&f.ws), String::new(), None, Some(msg), status).await
+            }
         }
     };
     (jar, res).into_response()

@@ -138,6 +138,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/workspaces"),
     ("get", "/api/v1/workspaces/{id}"),
     ("post", "/api/v1/workspaces/{id}/query"),
+    ("post", "/api/v1/workspaces/{id}/samples/{table}/redraw"),
     ("get", "/api/v1/governance"),
     ("post", "/api/v1/governance"),
     ("post", "/api/v1/governance/{id}/answer"),

@@ -763,6 +763,12 @@ async fn a_developer_browses_a_workspace_and_queries_its_samples_in_the_console(
     wait_until_text(&c, "#sample-medical_visit .sample-status", "已开放").await;
     // The schema browser names each field's technique.
     wait_until_text(&c, "#schema-population [data-field='person_id'] .technique", "FF1").await;
+    // Redraw the visits stratified by diagnosis, so rare codes are in the sample.
+    select(&c, "#redraw-medical_visit select[name=by]", "icd10").await;
+    fill(&c, "#redraw-medical_visit input[name=min_per_stratum]", "2").await;
+    click(&c, "#redraw-medical_visit .redraw-submit").await;
+    wait_until_text(&c, "#notice", "样本已重新抽取").await;
+    wait_until_text(&c, "#sample-medical_visit .sample-status", "已开放").await;
     // A join between the scenario's samples, shown as a grid.
     fill(
         &c,

@@ -443,6 +443,51 @@ async fn demo_workspaces(api: &Api, logins: &[(String, String)]) {
         "{birth}"
     );
 
+    // A developer redraws a sample stratified by diagnosis so rare codes are in it — never
+    // looser than the platform's settings.
+    let redraw = format!("/api/v1/workspaces/{burden}/samples/medical_visit/redraw");
+    let codes = |view: &Value| {
+        view["samples"]
+            .as_array()
+            .expect("samples")
+            .iter()
+            .find(|s| s["table"] == "medical_visit")
+            .map(|s| s["sample_rows"].as_i64().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    let before = codes(&view.json);
+    let loose = api.post(&redraw, Some(&health), json!({"fraction": 0.5, "k": 2})).await;
+    loose.assert_problem(422, "validation_failed");
+    let named: Vec<&str> = loose.json["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert!(named.contains(&"fraction") && named.contains(&"k"), "{loose:?}");
+    let strata = api
+        .post(
+            &redraw,
+            Some(&health),
+            json!({"method": {"kind": "stratified", "by": "icd10", "min_per_stratum": 2}}),
+        )
+        .await;
+    assert_eq!(strata.status, 200, "{strata:?}");
+    assert!(
+        codes(&strata.json) > before,
+        "stratified: {} rows, random: {before}",
+        codes(&strata.json)
+    );
+    let medical = strata.json["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .find(|s| s["table"] == "medical_visit")
+        .expect("medical_visit")
+        .clone();
+    assert_eq!(medical["spec"]["method"]["kind"], "stratified", "{medical}");
+    assert!(medical["risk"]["shown"]["smallest_class"].as_u64() >= medical["risk"]["k"].as_u64());
+
     // Queries: pages of rows; joins between samples of one scenario find their partners.
     let query = |token: &str, id: &str, sql: &str, offset: usize| {
         let (token, path) = (token.to_string(), format!("/api/v1/workspaces/{id}/query"));
