@@ -150,6 +150,16 @@ pub fn generate_dataset(
     datasets::write_one(&city, out, name, progress)
 }
 
+/// For benchmarks: generates dataset `name` into `dir` at the scale `SHUYU_BENCH_SCALE`
+/// names (SF 1 by default), seed 42 — the same file every benchmark of the same scale reads.
+pub fn bench_dataset(dir: &Path, name: &str) -> Result<Option<DatasetInfo>, GenError> {
+    let scale = std::env::var("SHUYU_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    generate_dataset(dir, &Options { scale, seed: 42 }, name, &mut |_, _, _| {})
+}
+
 /// Generates the demo city into `out` (created if missing): the eight files of
 /// [`DATASETS`] and [`MANIFEST_FILE`]. `progress` is called with
 /// (dataset, rows done, rows total) at the start and end of every dataset and every

@@ -13,9 +13,8 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::{cast, concat_batches, filter_record_batch, take};
 use arrow::datatypes::{DataType, Field, Schema};
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use shuyu_import::Column;
 use shuyu_mask::catalog::{Rule, ScenarioKeys, default_rule, rule_code, technique};
 use shuyu_workflow::requests::RowScope;
@@ -276,22 +275,51 @@ pub(crate) fn scenario_entity<'a>(
     })
 }
 
-/// A keyed draw in [0, 1) for a key value (HMAC-SHA256 under the scenario's key).
-struct Draw(Hmac<Sha256>);
+/// A keyed draw in [0, 1) for a key value: SHA-256 of the scenario's draw key and the value
+/// (one compression for the short keys drawn here; the key stays inside the domain, so a
+/// plain keyed hash suffices — what it must be is unpredictable without the key and the same
+/// for the same value in every dataset of the scenario).
+struct Draw(Sha256);
 
 impl Draw {
     fn new(key: &[u8; 32]) -> Draw {
-        // A 32-byte key is always accepted by HMAC.
-        Draw(<Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!()))
+        let mut h = Sha256::new();
+        h.update(b"shuyu-draw-v1\0");
+        h.update(key);
+        Draw(h)
     }
     fn of(&self, bytes: &[u8]) -> f64 {
         let mut m = self.0.clone();
         m.update(bytes);
-        let out = m.finalize().into_bytes();
+        let out = m.finalize();
         let mut w = [0u8; 8];
         w.copy_from_slice(&out[..8]);
         (u64::from_be_bytes(w) >> 11) as f64 / (1u64 << 53) as f64
     }
+}
+
+/// Work split over the machine's cores: `f` on each of `parts` ranges of `0..n`, in order.
+fn in_parallel<T: Send>(n: usize, f: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
+    let parts = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .clamp(1, 8);
+    if parts == 1 || n < 10_000 {
+        return vec![f(0..n)];
+    }
+    let step = n.div_ceil(parts);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..parts)
+            .map(|p| {
+                let f = &f;
+                s.spawn(move || f(p * step..((p + 1) * step).min(n)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 fn strings(col: &ArrayRef) -> Result<StringArray, EngineError> {
@@ -365,15 +393,18 @@ fn draw(batch: &RecordBatch, plan: &Plan<'_>) -> Result<Vec<u32>, EngineError> {
         )?),
         None => None,
     };
-    let mut u = Vec::with_capacity(n);
-    for i in 0..n {
-        let v = match &keys {
-            Some(k) if k.is_valid(i) => d.of(k.value(i).as_bytes()),
-            // No key: each row on its own, by its position in the version.
-            _ => d.of(format!("row:{i}").as_bytes()),
-        };
-        u.push(v);
-    }
+    let u: Vec<f64> = in_parallel(n, |range| {
+        range
+            .map(|i| match &keys {
+                Some(k) if k.is_valid(i) => d.of(k.value(i).as_bytes()),
+                // No key: each row on its own, by its position in the version.
+                _ => d.of(format!("row:{i}").as_bytes()),
+            })
+            .collect::<Vec<f64>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     let mut kept: Vec<bool> = u.iter().map(|&x| x < plan.spec.fraction).collect();
     if let Method::Stratified { by, min_per_stratum } = &plan.spec.method {
         let strata = strings(
@@ -495,7 +526,21 @@ pub(crate) fn build(full: &Full, plan: &Plan<'_>) -> Result<Built, EngineError> 
             .column_by_name(name)
             .ok_or_else(|| EngineError::Missing(name.clone()))?;
         let drawn = take(source.as_ref(), &rows, None)?;
-        let masked = technique(rule, field_type, name, plan.keys)?.apply(&drawn)?;
+        let tech = technique(rule, field_type, name, plan.keys)?;
+        // Tokens and pseudonyms cost microseconds a value and depend on the value alone: such a
+        // column is masked in parts, one per core. (Synthetic values and noise are drawn by row
+        // position, so they are masked whole.)
+        let per_value = matches!(rule, Rule::Tokenize | Rule::Pseudonymize);
+        let n = if per_value { drawn.len() } else { 0 };
+        let parts = match n {
+            0 => vec![tech.apply(&drawn)],
+            n => in_parallel(n, |r| tech.apply(&drawn.slice(r.start, r.len()))),
+        };
+        let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let masked = match parts.as_slice() {
+            [one] => one.clone(),
+            many => arrow::compute::concat(&many.iter().map(|a| a.as_ref()).collect::<Vec<_>>())?,
+        };
         fields.push(SampleField {
             name: name.clone(),
             field_type: field_type.to_string(),

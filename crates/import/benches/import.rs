@@ -20,20 +20,9 @@ use shuyu_import::{Options, import_file};
 use shuyu_keyring::MasterKey;
 use shuyu_vault::Vault;
 
-fn scale() -> f64 {
-    std::env::var("SHUYU_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0)
-}
-
 fn import_throughput(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tmp");
-    let opts = shuyu_democity::Options {
-        scale: scale(),
-        seed: 42,
-    };
-    let info = shuyu_democity::generate_dataset(dir.path(), &opts, "population", &mut |_, _, _| {})
+    let info = shuyu_democity::bench_dataset(dir.path(), "population")
         .expect("generate")
         .expect("population");
     let file = dir.path().join(&info.file);
