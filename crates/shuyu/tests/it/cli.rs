@@ -553,6 +553,22 @@ async fn demo_workspaces(api: &Api, logins: &[(String, String)]) {
         200
     );
     assert_eq!(query(&supervisor, &credit, "SELECT 1", 0).await.status, 403);
+    // Each sample derives, on the lineage graph, from the dataset version it was drawn from.
+    let population = samples.iter().find(|s| s["table"] == "population").expect("population");
+    let version = population["version_id"].as_str().expect("version");
+    let derived = api
+        .get(
+            &format!("/api/v1/lineage/derived?node=dataset_version:{version}"),
+            Some(&supervisor),
+        )
+        .await;
+    let edges = derived.json["edges"].as_array().expect("edges").clone();
+    assert!(
+        edges
+            .iter()
+            .any(|e| e["relation"] == "sampled_from" && e["to"].as_str().is_some_and(|t| t.starts_with("sample:"))),
+        "{derived:?}"
+    );
     // Every query, good or bad, is on the audit log with its text.
     let log = api
         .get(
