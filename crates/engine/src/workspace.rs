@@ -342,11 +342,7 @@ impl Workspaces {
         manifest_json: &str,
         digest: &str,
     ) -> Result<String, EngineError> {
-        let manifest: ScenarioManifest = serde_json::from_str(manifest_json).map_err(|e| StoreError::Corrupt {
-            table: "scenario_manifests",
-            column: "manifest_json",
-            detail: e.to_string(),
-        })?;
+        let manifest = parse_manifest(manifest_json)?;
         let now = self.inner.identity.clock().now();
         let (workspace, read_at) = match existing {
             Some(w) => {
@@ -462,12 +458,7 @@ impl Workspaces {
                 })
             })
             .await;
-        if let Err(e) = stored {
-            self.discard(&records_kept).await;
-            return Err(e.into());
-        }
-        // The replaced samples' files go once nothing refers to them.
-        self.discard(&previous).await;
+        self.settle(stored, &records_kept, &previous).await?;
         Ok(id)
     }
 
@@ -539,6 +530,26 @@ impl Workspaces {
             relation: "sampled_from".into(),
         }];
         Ok(Some((record, e)))
+    }
+
+    /// After storing new samples in place of `replaced`: on success the replaced samples'
+    /// files go (nothing refers to them any more); on failure the new ones go instead.
+    async fn settle(
+        &self,
+        stored: Result<(), StoreError>,
+        new: &[SampleRecord],
+        replaced: &[SampleRecord],
+    ) -> Result<(), EngineError> {
+        match stored {
+            Ok(()) => {
+                self.discard(replaced).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.discard(new).await;
+                Err(e.into())
+            }
+        }
     }
 
     /// Deletes the files of samples that were not (or are no longer) stored.
@@ -738,12 +749,7 @@ impl Workspaces {
                 .iter()
                 .find(|m| m.digest == w.manifest_digest)
                 .ok_or(EngineError::NotFound("manifest"))?;
-            let manifest: ScenarioManifest =
-                serde_json::from_str(&m.manifest_json).map_err(|e| StoreError::Corrupt {
-                    table: "scenario_manifests",
-                    column: "manifest_json",
-                    detail: e.to_string(),
-                })?;
+            let manifest = parse_manifest(&m.manifest_json)?;
             let keys = self.keys(&w.keys_wrapped, &w.id)?;
             let sources = self.sources(&manifest).await?;
             let entity = sample::scenario_entity(sources.iter().map(|s| (s.columns.as_slice(), s.approved.as_slice())));
@@ -782,12 +788,7 @@ impl Workspaces {
                     })
                 })
                 .await;
-            if let Err(e) = stored {
-                self.discard(&kept).await;
-                return Err(e.into());
-            }
-            self.discard(&old).await;
-            Ok::<_, EngineError>(())
+            self.settle(stored, &kept, &old).await
         };
         match self
             .inner
@@ -880,6 +881,15 @@ struct Drawing<'a> {
     spec: &'a SampleSpec,
     scope: &'a shuyu_workflow::requests::RowScope,
     overrides: Vec<FieldOverride>,
+}
+
+/// A stored manifest (a stored value that does not parse is `Corrupt`, never a default).
+fn parse_manifest(json: &str) -> Result<ScenarioManifest, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        table: "scenario_manifests",
+        column: "manifest_json",
+        detail: e.to_string(),
+    })
 }
 
 /// The reviewers' overrides of the rule catalog in a manifest, by dataset.

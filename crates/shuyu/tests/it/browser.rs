@@ -721,22 +721,7 @@ async fn a_developer_browses_a_workspace_and_queries_its_samples_in_the_console(
         return;
     };
     let dir = tempfile::tempdir().expect("tmp");
-    let mut demo = Command::new(crate::harness::BIN)
-        .args(["demo", "--scale", "0.002", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("SHUYU_LANG", "zh-CN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("demo");
-    let (_, lines) = crate::harness::wait_for_line(&mut demo, "以上初始密码也保存在");
-    let console = lines
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("console:"))
-        .expect("console URL")
-        .trim()
-        .to_string();
-    let base = console.trim_end_matches("/console/").to_string();
+    let (mut demo, lines, base) = crate::harness::start_demo(dir.path());
     let password = lines
         .iter()
         .find(|l| l.contains("username: health.lin"))

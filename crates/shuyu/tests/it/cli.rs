@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Api, BIN, parse_credentials, shuyu, wait_for_line};
+use crate::harness::{Api, parse_credentials, shuyu, wait_for_line};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -138,28 +138,20 @@ fn serve_refuses_an_uninitialised_data_dir_with_a_clear_message() {
 #[test]
 fn a_bad_configuration_file_is_named_with_its_key() {
     let dir = tempfile::tempdir().expect("tmp");
-    std::fs::write(dir.path().join("shuyu.toml"), "listn = \"127.0.0.1:1\"\n").expect("write");
-    let out = shuyu()
-        .args(["init", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("init");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let init_fails_with = |toml: &str| {
+        std::fs::write(dir.path().join("shuyu.toml"), toml).expect("write");
+        let out = shuyu()
+            .args(["init", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .expect("init");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let err = init_fails_with("listn = \"127.0.0.1:1\"\n");
     assert!(err.contains("shuyu.toml") && err.contains("listn"), "{err}");
     // A workspace setting out of its range is named too.
-    std::fs::write(
-        dir.path().join("shuyu.toml"),
-        "[workspaces]\nsample_k = 1\nsample_fraction = 2.0\n",
-    )
-    .expect("write");
-    let out = shuyu()
-        .args(["init", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("init");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = init_fails_with("[workspaces]\nsample_k = 1\nsample_fraction = 2.0\n");
     assert!(err.contains("sample_fraction") && err.contains("sample_k"), "{err}");
 }
 
@@ -226,27 +218,8 @@ fn configuration_precedence_is_file_then_environment_then_flags() {
 #[tokio::test]
 async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     let dir = tempfile::tempdir().expect("tmp");
-    let run = || {
-        let mut child = std::process::Command::new(BIN)
-            .args(["demo", "--scale", "0.002", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .env("SHUYU_LANG", "zh-CN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("demo");
-        let (saved, lines) = wait_for_line(&mut child, "以上初始密码也保存在");
-        assert!(saved.contains("demo-credentials.txt"));
-        (child, lines)
-    };
-    let (mut child, lines) = run();
-    let console = lines
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("console:"))
-        .expect("console URL")
-        .trim()
-        .to_string();
-    let base = console.trim_end_matches("/console/").to_string();
+    let run = || crate::harness::start_demo(dir.path());
+    let (mut child, lines, base) = run();
     let logins: Vec<(String, String)> = lines
         .iter()
         .filter_map(|l| {
@@ -339,18 +312,12 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     let _ = child.wait();
 
     // A second start serves the same city and prints the same logins, without duplicating anything.
-    let (mut child, lines2) = run();
+    let (mut child, lines2, base2) = run();
     let logins2 = lines2.iter().filter(|l| l.contains("username:")).count();
     assert_eq!(logins2, 19);
-    let console2 = lines2
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("console:"))
-        .expect("console URL")
-        .trim()
-        .to_string();
     let api = Api {
         http: crate::harness::http(),
-        base: console2.trim_end_matches("/console/").to_string(),
+        base: base2,
     };
     let admin = api
         .login("admin", &logins.iter().find(|(u, _)| u == "admin").expect("admin").1)

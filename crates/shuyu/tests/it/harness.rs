@@ -380,3 +380,26 @@ impl Api {
         (org_id, user.json["user"]["id"].as_str().expect("user id").to_string())
     }
 }
+
+/// Starts `shuyu demo` (SF 0.002, any free port, zh-CN) on `dir` and waits until it has
+/// printed every login; returns the process, what it printed, and the server's base URL.
+pub fn start_demo(dir: &std::path::Path) -> (Child, Vec<String>, String) {
+    let mut child = std::process::Command::new(BIN)
+        .args(["demo", "--scale", "0.002", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("SHUYU_LANG", "zh-CN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("demo");
+    let (saved, lines) = wait_for_line(&mut child, "以上初始密码也保存在");
+    assert!(saved.contains("demo-credentials.txt"));
+    let console = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("console:"))
+        .expect("console URL")
+        .trim()
+        .to_string();
+    let base = console.trim_end_matches("/console/").to_string();
+    (child, lines, base)
+}
