@@ -27,7 +27,7 @@ use shuyu_core::party::Uscc;
 mod names;
 
 /// What a field holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     /// Resident identity card number (GB 11643).

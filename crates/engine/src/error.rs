@@ -62,6 +62,17 @@ pub enum EngineError {
     /// A worker task failed.
     #[error("task failed: {0}")]
     Task(String),
+    /// The output has a shape the gate cannot read; it fails closed.
+    #[error("the gate cannot check {0}")]
+    GateUnsupported(String),
+    /// A file given to the offline gate could not be read.
+    #[error("{file}: {detail}")]
+    BadFile {
+        /// The file.
+        file: String,
+        /// What is wrong with it.
+        detail: String,
+    },
 }
 
 impl From<IdentityError> for EngineError {
@@ -79,6 +90,7 @@ impl UserFacing for EngineError {
             EngineError::BadSpec(_) | EngineError::NoStratum(_) | EngineError::BadOverride { .. } => ErrorKind::Invalid,
             EngineError::Sealed(_) => ErrorKind::Conflict,
             EngineError::Query(_) | EngineError::QueryTimeout(_) | EngineError::QueryMemory(_) => ErrorKind::BadRequest,
+            EngineError::GateUnsupported(_) | EngineError::BadFile { .. } => ErrorKind::Invalid,
             EngineError::Vault(_)
             | EngineError::Key(_)
             | EngineError::Mask(_)
@@ -100,6 +112,8 @@ impl UserFacing for EngineError {
             EngineError::Query(_) => "query_failed",
             EngineError::QueryTimeout(_) => "query_timeout",
             EngineError::QueryMemory(_) => "query_memory",
+            EngineError::GateUnsupported(_) => "gate_unsupported",
+            EngineError::BadFile { .. } => "bad_file",
             _ => "internal",
         }
     }
@@ -113,6 +127,10 @@ impl UserFacing for EngineError {
             EngineError::Query(detail) => Message::new("error.query_failed").arg("detail", detail),
             EngineError::QueryTimeout(s) => Message::new("error.query_timeout").arg("seconds", s.to_string()),
             EngineError::QueryMemory(m) => Message::new("error.query_memory").arg("mib", m.to_string()),
+            EngineError::GateUnsupported(what) => Message::new("error.gate_unsupported").arg("what", what),
+            EngineError::BadFile { file, detail } => {
+                Message::new("error.bad_file").arg("file", file).arg("detail", detail)
+            }
             other => Message::new(format!("error.{}", other.code())),
         }
     }

@@ -16,6 +16,8 @@
 
 pub mod bench;
 mod error;
+mod evidence;
+pub mod offline;
 pub mod sample;
 mod sql;
 mod workspace;

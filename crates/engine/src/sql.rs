@@ -112,12 +112,8 @@ pub(crate) async fn run(
         let table = MemTable::try_new(schema, vec![batches]).map_err(df)?;
         ctx.register_table(name.as_str(), Arc::new(table)).map_err(df)?;
     }
-    let options = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
     let work = async {
-        let frame = ctx.sql_with_options(&req.sql, options).await.map_err(df)?;
+        let frame = ctx.sql_with_options(&req.sql, options()).await.map_err(df)?;
         let frame = frame.limit(req.offset, Some(page + 1)).map_err(df)?;
         let schema = frame.schema().as_arrow().clone();
         let mut stream = frame.execute_stream().await.map_err(df)?;
@@ -171,8 +167,16 @@ pub(crate) async fn run(
     Ok(out)
 }
 
+/// Queries only: no DDL (`CREATE EXTERNAL TABLE …` would read files), no DML, no `SET`.
+pub(crate) fn options() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
 /// DataFusion's explanation, without its internal backtrace.
-fn df(e: DataFusionError) -> EngineError {
+pub(crate) fn df(e: DataFusionError) -> EngineError {
     match e.find_root() {
         DataFusionError::ResourcesExhausted(m) => EngineError::Query(format!("Resources exhausted: {m}")),
         root => EngineError::Query(root.to_string()),

@@ -7,6 +7,7 @@ mod audit_cmd;
 mod city;
 mod config;
 mod data_cmd;
+mod gate_cmd;
 mod key_cmd;
 mod walk;
 mod witness;
@@ -156,6 +157,11 @@ enum Command {
     },
     /// Generalize a CSV's quasi-identifiers optimally for k-anonymity (ℓ-diversity, t-closeness) as ARX would; prints JSON.
     Anonymize(anonymize_cmd::AnonymizeArgs),
+    /// The disclosure gate offline: check a query's output over local files; prints JSON.
+    Gate {
+        #[command(subcommand)]
+        command: gate_cmd::GateCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -310,6 +316,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Anonymize(args) => anonymize_cmd::run(&args),
+        Command::Gate { command } => gate_cmd::run(command).await,
         Command::Version => {
             println!("shuyu {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -10,6 +10,7 @@ mod browser;
 mod catalogs;
 mod cli;
 mod datasets;
+mod gate;
 mod harness;
 mod lifecycle;
 mod logs;

@@ -1,0 +1,226 @@
+//! What the gate is shown: one output table with the evidence the engine computed alongside it.
+//!
+//! The gate does not run queries. The engine (or the offline `gate check`) runs the job and hands
+//! over the output rows, what each column *is* (a group key, a count, a linear aggregate, …),
+//! where its values came from (the source fields' types) and, for tables, per-cell contributor
+//! statistics computed in the same pass as the output. The checks judge from this evidence only.
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type};
+use arrow::datatypes::{UInt8Type, UInt16Type, UInt32Type, UInt64Type};
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+use shuyu_classify::FieldType;
+
+/// One output of a job, as the gate judges it.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The output's name in the job (e.g. `visits_by_district`).
+    pub name: String,
+    /// The rows the output would release, before any remedy.
+    pub batch: RecordBatch,
+    /// One entry per column of `batch`, in the same order.
+    pub columns: Vec<Column>,
+    /// The shape of the output and its evidence.
+    pub shape: Shape,
+}
+
+/// What one output column is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// The column's name in the output.
+    pub name: String,
+    /// Its role: a key, a measure or a record's detail.
+    pub role: Role,
+    /// The types of the source fields its values derive from (empty when computed from none).
+    pub sources: Vec<FieldType>,
+}
+
+/// The role of a column in an output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Role {
+    /// A group-by key of an aggregate table (a dimension).
+    Key,
+    /// An aggregate of the cell's records.
+    Measure {
+        /// Which family of aggregate, for which checks apply.
+        kind: MeasureKind,
+        /// Indexes into [`Cell::contributions`] of the linear aggregates it is computed from.
+        slots: Vec<usize>,
+    },
+    /// A value of one record (microdata: the output is not aggregated).
+    Detail,
+}
+
+/// Families of aggregates, by the disclosure risks they carry (ACRO's "statbarns").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasureKind {
+    /// Frequencies: `COUNT`. Low counts and zeros disclose.
+    Count,
+    /// Linear aggregations: `SUM`, `AVG`. Low counts and dominance disclose.
+    Linear,
+    /// Order statistics: `MIN`, `MAX`, `MEDIAN`, percentiles — they return a record's own value.
+    Order,
+    /// Spread: standard deviations and variances.
+    Spread,
+    /// Regression and correlation coefficients: too few residual degrees of freedom disclose.
+    Regression,
+    /// Aggregates that list records' values (`ARRAY_AGG`, `STRING_AGG`): per-record detail.
+    Listing,
+    /// Anything else computed over a cell's records.
+    Other,
+}
+
+/// The shape of an output.
+#[derive(Debug, Clone)]
+pub enum Shape {
+    /// An aggregate table (GROUP BY): one [`Cell`] per output row, plus the empty cells.
+    Table(TableEvidence),
+    /// Record-level rows (no aggregation).
+    Microdata,
+}
+
+/// The evidence of an aggregate table.
+#[derive(Debug, Clone, Default)]
+pub struct TableEvidence {
+    /// One cell per output row (in row order), then the empty combinations of the keys' values.
+    pub cells: Vec<Cell>,
+    /// Whether the empty combinations were enumerated (not when the query filters or limits its
+    /// groups, where an absent combination may have been withheld rather than be empty).
+    pub zeros_enumerated: bool,
+    /// Whether the query restricted the groups after aggregating (`HAVING`, `LIMIT`).
+    pub groups_filtered: bool,
+    /// The base the counts were rounded to by a remedy, if any.
+    pub rounded: Option<u64>,
+}
+
+/// One cell of an aggregate table: a combination of key values and its records' statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// The key values, as text, in key-column order.
+    pub key: Vec<String>,
+    /// The output row holding the cell; `None` for an empty combination.
+    pub row: Option<usize>,
+    /// How many records the cell aggregates.
+    pub records: u64,
+    /// Contributor statistics of each linear aggregate's argument (see [`Role::Measure`]).
+    pub contributions: Vec<Contribution>,
+    /// Residual degrees of freedom of the cell's regression, when the output has one.
+    pub residual_dof: Option<i64>,
+}
+
+/// Contributor statistics of one linear aggregate in one cell, computed alongside the query.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Contribution {
+    /// Non-null contributions.
+    pub n: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The largest.
+    pub largest: f64,
+    /// The sum of the two largest (the largest alone when there is one).
+    pub top2: f64,
+    /// How many are negative.
+    pub negatives: u64,
+}
+
+impl Output {
+    /// The key columns' indexes, in order.
+    pub fn key_columns(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.role == Role::Key)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The measure columns' indexes, in order.
+    pub fn measure_columns(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.role, Role::Measure { .. }))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Whether any measure is of `kind`.
+    pub fn has_measure(&self, kind: MeasureKind) -> bool {
+        self.columns
+            .iter()
+            .any(|c| matches!(&c.role, Role::Measure { kind: k, .. } if *k == kind))
+    }
+
+    /// The table evidence, when the output is an aggregate table.
+    pub fn table(&self) -> Option<&TableEvidence> {
+        match &self.shape {
+            Shape::Table(t) => Some(t),
+            Shape::Microdata => None,
+        }
+    }
+
+    /// The key column names, in order.
+    pub fn key_names(&self) -> Vec<String> {
+        self.key_columns()
+            .into_iter()
+            .map(|i| self.columns[i].name.clone())
+            .collect()
+    }
+}
+
+/// The canonical text of a value: what a reader of a CSV file would see. Integers print as
+/// integers, other numbers in Rust's shortest form, strings as they are; `None` for a null.
+pub fn cell_text(array: &ArrayRef, row: usize) -> Option<String> {
+    if row >= array.len() || array.is_null(row) {
+        return None;
+    }
+    let text = match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().value(row).to_string(),
+        DataType::LargeUtf8 => array.as_string::<i64>().value(row).to_string(),
+        DataType::Utf8View => array.as_string_view().value(row).to_string(),
+        DataType::Int8 => array.as_primitive::<Int8Type>().value(row).to_string(),
+        DataType::Int16 => array.as_primitive::<Int16Type>().value(row).to_string(),
+        DataType::Int32 => array.as_primitive::<Int32Type>().value(row).to_string(),
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row).to_string(),
+        DataType::UInt8 => array.as_primitive::<UInt8Type>().value(row).to_string(),
+        DataType::UInt16 => array.as_primitive::<UInt16Type>().value(row).to_string(),
+        DataType::UInt32 => array.as_primitive::<UInt32Type>().value(row).to_string(),
+        DataType::UInt64 => array.as_primitive::<UInt64Type>().value(row).to_string(),
+        DataType::Float32 => number_text(f64::from(array.as_primitive::<Float32Type>().value(row))),
+        DataType::Float64 => number_text(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Boolean => array.as_boolean().value(row).to_string(),
+        _ => arrow::util::display::array_value_to_string(array, row).ok()?,
+    };
+    Some(text)
+}
+
+/// A number as text: whole numbers without a fraction, others in the shortest form.
+pub fn number_text(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
+}
+
+/// A value as a number, when the column is numeric.
+pub fn cell_number(array: &ArrayRef, row: usize) -> Option<f64> {
+    if row >= array.len() || array.is_null(row) {
+        return None;
+    }
+    Some(match array.data_type() {
+        DataType::Int8 => f64::from(array.as_primitive::<Int8Type>().value(row)),
+        DataType::Int16 => f64::from(array.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => f64::from(array.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row) as f64,
+        DataType::UInt8 => f64::from(array.as_primitive::<UInt8Type>().value(row)),
+        DataType::UInt16 => f64::from(array.as_primitive::<UInt16Type>().value(row)),
+        DataType::UInt32 => f64::from(array.as_primitive::<UInt32Type>().value(row)),
+        DataType::UInt64 => array.as_primitive::<UInt64Type>().value(row) as f64,
+        DataType::Float32 => f64::from(array.as_primitive::<Float32Type>().value(row)),
+        DataType::Float64 => array.as_primitive::<Float64Type>().value(row),
+        _ => return None,
+    })
+}

@@ -1,0 +1,62 @@
+//! The gate's thresholds. Defaults are ACRO's (the SACRO output-checking tool's `default.yaml`),
+//! configurable per data grade: stricter rules for outputs drawn from more sensitive data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The thresholds the checks apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rules {
+    /// Minimum records in a cell (ACRO `safe_threshold`).
+    pub threshold: u64,
+    /// Whether empty cells disclose (ACRO `zeros_are_disclosive`).
+    pub zeros_disclosive: bool,
+    /// n-k dominance: a cell fails when its 2 largest contributions make at least this share of
+    /// its total (ACRO `safe_nk_k`; n is 2, ACRO's `safe_nk_n`).
+    pub nk_share: f64,
+    /// p-percent: a cell fails when (total − two largest) / largest is below this (ACRO
+    /// `safe_pratio_p`).
+    pub p_ratio: f64,
+    /// Minimum residual degrees of freedom of a regression (ACRO `safe_dof_threshold`).
+    pub residual_dof: i64,
+    /// k of k-anonymity for record-level outputs.
+    pub k: u64,
+    /// Rounding base offered as a remedy (ACRO `safe_round_base`).
+    pub round_base: u64,
+    /// The largest number of key combinations enumerated to find empty cells.
+    pub max_enumerated_cells: usize,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            threshold: 10,
+            zeros_disclosive: true,
+            nk_share: 0.9,
+            p_ratio: 0.1,
+            residual_dof: 10,
+            k: 5,
+            round_base: 5,
+            max_enumerated_cells: 100_000,
+        }
+    }
+}
+
+/// Rules per data grade: the grade of the most sensitive source picks the rules.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateConfig {
+    /// Rules for grades with no entry of their own.
+    pub default: Rules,
+    /// Rules by level code (`L1` … `L4`).
+    pub levels: BTreeMap<String, Rules>,
+}
+
+impl GateConfig {
+    /// The rules for a level code (`L3`), or the default.
+    pub fn for_level(&self, level: &str) -> &Rules {
+        self.levels.get(level).unwrap_or(&self.default)
+    }
+}
