@@ -45,7 +45,8 @@ impl ErrorKind {
 }
 
 /// An argument of a translatable message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Arg {
     /// Literal text, shown as is (a value, a number, a name).
     Text(String),
@@ -66,7 +67,7 @@ impl From<String> for Arg {
 }
 
 /// A translatable message: a catalog key plus named arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     /// The catalog key, e.g. `error.invalid_credentials`.
     pub key: String,

@@ -62,6 +62,17 @@ pub enum EngineError {
     /// A worker task failed.
     #[error("task failed: {0}")]
     Task(String),
+    /// A job's output names a field the manifest does not approve (refused at planning).
+    #[error("output {output}: no approved field {field}")]
+    NotApproved {
+        /// The output.
+        output: String,
+        /// The field.
+        field: String,
+    },
+    /// A job would read more rows than its limit.
+    #[error("the job would read more than {0} rows")]
+    TooManyRows(u64),
     /// The output has a shape the gate cannot read; it fails closed.
     #[error("the gate cannot check {0}")]
     GateUnsupported(String),
@@ -90,7 +101,10 @@ impl UserFacing for EngineError {
             EngineError::BadSpec(_) | EngineError::NoStratum(_) | EngineError::BadOverride { .. } => ErrorKind::Invalid,
             EngineError::Sealed(_) => ErrorKind::Conflict,
             EngineError::Query(_) | EngineError::QueryTimeout(_) | EngineError::QueryMemory(_) => ErrorKind::BadRequest,
-            EngineError::GateUnsupported(_) | EngineError::BadFile { .. } => ErrorKind::Invalid,
+            EngineError::GateUnsupported(_) | EngineError::BadFile { .. } | EngineError::NotApproved { .. } => {
+                ErrorKind::Invalid
+            }
+            EngineError::TooManyRows(_) => ErrorKind::BadRequest,
             EngineError::Vault(_)
             | EngineError::Key(_)
             | EngineError::Mask(_)
@@ -114,6 +128,8 @@ impl UserFacing for EngineError {
             EngineError::QueryMemory(_) => "query_memory",
             EngineError::GateUnsupported(_) => "gate_unsupported",
             EngineError::BadFile { .. } => "bad_file",
+            EngineError::NotApproved { .. } => "field_not_approved",
+            EngineError::TooManyRows(_) => "too_many_rows",
             _ => "internal",
         }
     }
@@ -128,6 +144,10 @@ impl UserFacing for EngineError {
             EngineError::QueryTimeout(s) => Message::new("error.query_timeout").arg("seconds", s.to_string()),
             EngineError::QueryMemory(m) => Message::new("error.query_memory").arg("mib", m.to_string()),
             EngineError::GateUnsupported(what) => Message::new("error.gate_unsupported").arg("what", what),
+            EngineError::NotApproved { output, field } => Message::new("error.field_not_approved")
+                .arg("output", output)
+                .arg("field", field),
+            EngineError::TooManyRows(n) => Message::new("error.too_many_rows").arg("rows", n.to_string()),
             EngineError::BadFile { file, detail } => {
                 Message::new("error.bad_file").arg("file", file).arg("detail", detail)
             }

@@ -47,7 +47,10 @@ pub(crate) async fn run(
     sources: &Sources,
     max_enumerated: usize,
 ) -> Result<Output, EngineError> {
-    let frame = ctx.sql_with_options(sql, options()).await.map_err(df)?;
+    let frame = ctx
+        .sql_with_options(sql, options())
+        .await
+        .map_err(|e| crate::jobs::not_approved(name, &e).unwrap_or_else(|| df(e)))?;
     let plan = frame.logical_plan().clone();
     let width = plan.schema().fields().len();
     let column_sources: Vec<Vec<FieldType>> = (0..width)

@@ -17,12 +17,16 @@
 pub mod bench;
 mod error;
 mod evidence;
+pub mod jobs;
 pub mod offline;
 pub mod sample;
 mod sql;
 mod workspace;
 
 pub use error::EngineError;
+pub use jobs::{
+    JobLimits, JobOutputSpec, JobOutputView, JobRequest, JobView, Metering, OutputCheck, job_output_key_id,
+};
 pub use sample::{FieldOverride, Method, SampleField, SampleRisk, SampleSpec};
 pub use sql::{QueryColumn, QueryLimits, QueryPage, QueryRequest};
 pub use workspace::{SampleView, SyncReport, WorkspaceSummary, WorkspaceView, Workspaces, keys_purpose};

@@ -490,6 +490,108 @@ fn figures(cols: &[ArrayRef]) -> Result<RiskFigures, EngineError> {
 }
 
 /// Builds the masked sample of `full` under `plan`.
+/// A dataset's full data as a job sees it: every column read (approved fields and the scope
+/// columns the table provider filters on), with the fields the samples turn into keyed tokens
+/// or pseudonyms turned into the same ones — so a job's joins and distinct counts behave as
+/// they did on the samples and no raw key is in the job's session. Other values are as stored.
+pub(crate) fn job_table(full: &Full, plan: &Plan<'_>) -> Result<RecordBatch, EngineError> {
+    let Some(schema) = full.batches.first().map(|b| b.schema()) else {
+        return Err(EngineError::Missing("rows".into()));
+    };
+    let all = concat_batches(&schema, &full.batches)?;
+    let by_name: BTreeMap<&str, &Column> = plan.columns.iter().map(|c| (c.name.as_str(), c)).collect();
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(all.num_columns());
+    for (field, array) in schema.fields().iter().zip(all.columns()) {
+        let name = field.name();
+        let keyed = match by_name.get(name.as_str()) {
+            Some(col) if plan.approved.contains(name) => {
+                let over = plan.overrides.iter().find(|o| &o.field == name);
+                let rule = match over {
+                    Some(o) => Rule::from_code(&o.technique).ok_or_else(|| EngineError::BadOverride {
+                        field: name.clone(),
+                        technique: o.technique.clone(),
+                    })?,
+                    None => default_rule(type_of(col), &col.class.grade.code()),
+                };
+                matches!(rule, Rule::Tokenize | Rule::Pseudonymize).then_some((rule, type_of(col)))
+            }
+            _ => None,
+        };
+        match keyed {
+            Some((rule, field_type)) => {
+                let tech = technique(rule, field_type, name, plan.keys)?;
+                let parts = in_parallel(array.len(), |r| tech.apply(&array.slice(r.start, r.len())));
+                let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+                arrays.push(arrow::compute::concat(
+                    &parts.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+                )?);
+            }
+            None => arrays.push(array.clone()),
+        }
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(&arrays)
+        .map(|(f, a)| Field::new(f.name(), a.data_type().clone(), true))
+        .collect();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+/// The row scope as a filter over a job's table: a region code (a city covers its counties)
+/// on `region`, the period on the first date or month column — the same rule as the samples'.
+pub(crate) fn scope_filter(plan: &Plan<'_>) -> Vec<(String, ScopeTest)> {
+    let mut out = Vec::new();
+    if let (Some(region), Some(col)) = (&plan.scope.region, region_column(plan.columns)) {
+        let prefix = match region.get(..4) {
+            Some(city) if region.ends_with("00") => city,
+            _ => region.as_str(),
+        };
+        out.push((col.to_string(), ScopeTest::Prefix(prefix.to_string())));
+    }
+    if (plan.scope.from.is_some() || plan.scope.to.is_some())
+        && let Some(col) = period_column(plan)
+    {
+        let month = plan.columns.iter().any(|c| c.name == col && type_of(c) == "month");
+        let cut = |d: jiff::civil::Date| {
+            let s = d.to_string();
+            if month { s.get(..7).unwrap_or(&s).to_string() } else { s }
+        };
+        out.push((
+            col.to_string(),
+            ScopeTest::Between {
+                from: plan.scope.from.map(cut),
+                to: plan.scope.to.map(cut),
+                date: !month,
+            },
+        ));
+    }
+    out
+}
+
+/// One test of the row scope on one column.
+pub(crate) enum ScopeTest {
+    /// The value starts with this region prefix.
+    Prefix(String),
+    /// The value is within the period (dates as `Date32`, months as `YYYY-MM` text).
+    Between {
+        from: Option<String>,
+        to: Option<String>,
+        date: bool,
+    },
+}
+
+/// The columns a job reads: the approved fields and the scope's columns.
+pub(crate) fn job_columns(plan: &Plan<'_>) -> Vec<String> {
+    let mut out: Vec<String> = plan.approved.to_vec();
+    for (c, _) in scope_filter(plan) {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub(crate) fn build(full: &Full, plan: &Plan<'_>) -> Result<Built, EngineError> {
     let schema = match full.batches.first() {
         Some(b) => b.schema(),

@@ -106,21 +106,25 @@ pub struct SyncReport {
     pub failed: Vec<String>,
 }
 
-struct Inner {
-    identity: Identity,
-    lifecycle: Lifecycle,
-    vault: Vault,
-    master: MasterKey,
-    spec: SampleSpec,
-    limits: QueryLimits,
+pub(crate) struct Inner {
+    pub(crate) identity: Identity,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) vault: Vault,
+    pub(crate) master: MasterKey,
+    pub(crate) spec: SampleSpec,
+    pub(crate) limits: QueryLimits,
     /// One sync at a time (the server's periodic one and an approval's).
     syncing: tokio::sync::Mutex<()>,
+    /// Jobs' limits.
+    pub(crate) job_limits: crate::jobs::JobLimits,
+    /// The job runner's state.
+    pub(crate) jobs: Arc<crate::jobs::JobRuntime>,
 }
 
 /// The workspace service.
 #[derive(Clone)]
 pub struct Workspaces {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Workspaces {
@@ -130,12 +134,12 @@ impl std::fmt::Debug for Workspaces {
 }
 
 /// One dataset of a manifest, resolved to its current version.
-struct Source {
-    table: String,
-    dataset_id: String,
-    version: datasets::VersionRecord,
-    columns: Vec<Column>,
-    approved: Vec<String>,
+pub(crate) struct Source {
+    pub(crate) table: String,
+    pub(crate) dataset_id: String,
+    pub(crate) version: datasets::VersionRecord,
+    pub(crate) columns: Vec<Column>,
+    pub(crate) approved: Vec<String>,
 }
 
 impl Workspaces {
@@ -151,6 +155,26 @@ impl Workspaces {
                 spec: SampleSpec::default(),
                 limits: QueryLimits::default(),
                 syncing: tokio::sync::Mutex::new(()),
+                job_limits: crate::jobs::JobLimits::default(),
+                jobs: Arc::default(),
+            }),
+        }
+    }
+
+    /// The same service running jobs under `limits`.
+    pub fn with_job_limits(self, limits: crate::jobs::JobLimits) -> Workspaces {
+        let i = &self.inner;
+        Workspaces {
+            inner: Arc::new(Inner {
+                identity: i.identity.clone(),
+                lifecycle: i.lifecycle.clone(),
+                vault: i.vault.clone(),
+                master: i.master.clone(),
+                spec: i.spec.clone(),
+                limits: i.limits,
+                syncing: tokio::sync::Mutex::new(()),
+                job_limits: limits,
+                jobs: i.jobs.clone(),
             }),
         }
     }
@@ -168,6 +192,8 @@ impl Workspaces {
                 spec,
                 limits,
                 syncing: tokio::sync::Mutex::new(()),
+                job_limits: i.job_limits,
+                jobs: i.jobs.clone(),
             }),
         })
     }
@@ -281,7 +307,7 @@ impl Workspaces {
     }
 
     /// The workspace's keys: made and wrapped when it opens, unwrapped for each build.
-    fn keys(&self, wrapped: &str, id: &str) -> Result<ScenarioKeys, EngineError> {
+    pub(crate) fn keys(&self, wrapped: &str, id: &str) -> Result<ScenarioKeys, EngineError> {
         let raw = zeroize::Zeroizing::new(self.inner.master.unwrap(&keys_purpose(id), wrapped)?);
         let part = |i: usize| {
             let mut k = [0u8; 32];
@@ -297,7 +323,7 @@ impl Workspaces {
         })
     }
 
-    async fn sources(&self, manifest: &ScenarioManifest) -> Result<Vec<Source>, EngineError> {
+    pub(crate) async fn sources(&self, manifest: &ScenarioManifest) -> Result<Vec<Source>, EngineError> {
         let mut conn = self.inner.identity.store().read().await?;
         let mut out: Vec<Source> = Vec::new();
         let mut names = HashSet::new();
@@ -606,7 +632,7 @@ impl Workspaces {
         .map_err(|e| EngineError::Task(e.to_string()))?
     }
 
-    async fn resource(&self, w: &WorkspaceRecord) -> Result<Resource, EngineError> {
+    pub(crate) async fn resource(&self, w: &WorkspaceRecord) -> Result<Resource, EngineError> {
         let org_id: OrgId = w.org_id.parse().map_err(|_| StoreError::Corrupt {
             table: "workspaces",
             column: "org_id",
@@ -624,7 +650,7 @@ impl Workspaces {
         })
     }
 
-    async fn load(&self, id: &str) -> Result<WorkspaceRecord, EngineError> {
+    pub(crate) async fn load(&self, id: &str) -> Result<WorkspaceRecord, EngineError> {
         workspaces::get(&mut *self.inner.identity.store().read().await?, id)
             .await?
             .ok_or(EngineError::NotFound("workspace"))
@@ -884,7 +910,7 @@ struct Drawing<'a> {
 }
 
 /// A stored manifest (a stored value that does not parse is `Corrupt`, never a default).
-fn parse_manifest(json: &str) -> Result<ScenarioManifest, StoreError> {
+pub(crate) fn parse_manifest(json: &str) -> Result<ScenarioManifest, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
         table: "scenario_manifests",
         column: "manifest_json",
@@ -893,7 +919,7 @@ fn parse_manifest(json: &str) -> Result<ScenarioManifest, StoreError> {
 }
 
 /// The reviewers' overrides of the rule catalog in a manifest, by dataset.
-fn overrides_of(manifest: &ScenarioManifest) -> HashMap<String, Vec<FieldOverride>> {
+pub(crate) fn overrides_of(manifest: &ScenarioManifest) -> HashMap<String, Vec<FieldOverride>> {
     let mut out: HashMap<String, Vec<FieldOverride>> = HashMap::new();
     for d in &manifest.datasets {
         let Some(dataset) = &d.dataset_id else { continue };

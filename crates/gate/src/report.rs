@@ -74,7 +74,6 @@ pub struct Finding {
     /// The cells it flags.
     pub cells: Vec<FlaggedCell>,
     /// The explanation, as a catalog message (rendered per language by [`Report::render`]).
-    #[serde(skip)]
     pub message: Option<Message>,
     /// What to do about it.
     pub remedy: Option<Remedy>,
@@ -107,7 +106,11 @@ impl Finding {
             id: id.to_string(),
             result: if flagged { result } else { Outcome::Pass },
             cells,
-            message: Some(message),
+            message: Some(if flagged {
+                message
+            } else {
+                Message::new("gate.msg.none_flagged")
+            }),
             remedy: flagged.then_some(remedy),
         }
     }

@@ -180,7 +180,9 @@ fn digest(v: &str) -> String {
     hex::encode(&Sha256::digest(v.as_bytes())[..8])
 }
 
-fn arrow_type(t: FieldType) -> DataType {
+/// The Arrow type a field of type `t` is stored as in the vault (the engine plans jobs over
+/// these types without reading data).
+pub fn arrow_type(t: FieldType) -> DataType {
     match t {
         FieldType::Integer => DataType::Int64,
         FieldType::Decimal => DataType::Float64,

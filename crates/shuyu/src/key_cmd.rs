@@ -177,6 +177,7 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
         // Workspaces: each sample's data key and each workspace's own keys.
         let mut samples = Vec::new();
         let mut spaces = Vec::new();
+        let mut outputs = Vec::new();
         {
             let mut c = store.read().await?;
             for s in workspaces::all_samples(&mut c).await? {
@@ -193,6 +194,21 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
                     .with_context(|| format!("{object} does not open with its re-wrapped key"))?;
                 out.keys += 1;
                 samples.push((s.id.clone(), rewrapped));
+            }
+            for o in shuyu_store::jobs::all_outputs(&mut c).await? {
+                let (Some(object), Some(wrapped)) = (&o.object_path, &o.wrapped_key) else {
+                    continue;
+                };
+                let id = shuyu_engine::job_output_key_id(&o.job_id, &o.name);
+                let rewrapped = old_vault
+                    .rewrap(&id, wrapped, &next)
+                    .with_context(|| format!("cannot re-wrap the key of job output {}/{}", o.job_id, o.name))?;
+                out.rows += new_vault
+                    .verify_object(&id, object, &rewrapped)
+                    .await
+                    .with_context(|| format!("{object} does not open with its re-wrapped key"))?;
+                out.keys += 1;
+                outputs.push((o.job_id.clone(), o.name.clone(), rewrapped));
             }
             for w in workspaces::all(&mut c).await? {
                 let purpose = shuyu_engine::keys_purpose(&w.id);
@@ -227,6 +243,9 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
                     }
                     for (id, k) in &spaces {
                         workspaces::set_keys(tx.conn(), id, k).await?;
+                    }
+                    for (job, name, k) in &outputs {
+                        shuyu_store::jobs::set_output_key(tx.conn(), job, name, k).await?;
                     }
                     if let Some(w) = &log_key {
                         settings::set(tx.conn(), LOG_KEY_SETTING, w).await?;

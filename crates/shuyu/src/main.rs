@@ -609,6 +609,8 @@ async fn build_state(cfg: &Config, store: Store) -> Result<shuyu_server::AppStat
         .workspaces
         .clone()
         .spawn_syncer(std::time::Duration::from_secs(60));
+    // Jobs run on full data as they are submitted; a restart re-queues the interrupted ones.
+    state.workspaces.clone().spawn_job_runner();
     // Agreements that time ended are recorded as such, with their effects, at start and every minute.
     state
         .lifecycle

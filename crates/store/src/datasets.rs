@@ -291,7 +291,8 @@ pub async fn next_version_no(c: &mut Conn, dataset_id: &str) -> Result<i64> {
     Ok(row.try_get::<i64, _>("n")?)
 }
 
-/// Every vault object a version or a workspace's sample still refers to (to sweep orphans after a crash).
+/// Every vault object a version, a workspace's sample or a job's output still refers to (to sweep orphans
+/// after a crash).
 pub async fn live_objects(c: &mut Conn) -> Result<Vec<String>> {
     let rows = sqlx::query("SELECT object_path, quarantine_path FROM dataset_versions")
         .fetch_all(&mut *c)
@@ -307,6 +308,13 @@ pub async fn live_objects(c: &mut Conn) -> Result<Vec<String>> {
         .await?
     {
         out.extend(opt_text(&r, "samples", "object_path")?);
+    }
+    // So do jobs' staged outputs.
+    for r in sqlx::query("SELECT object_path FROM job_outputs")
+        .fetch_all(&mut *c)
+        .await?
+    {
+        out.extend(opt_text(&r, "job_outputs", "object_path")?);
     }
     Ok(out)
 }

@@ -32,6 +32,7 @@ pub mod catalogs;
 pub mod custom_requests;
 pub mod data_requests;
 pub mod datasets;
+pub mod jobs;
 pub mod lifecycle;
 pub mod lineage;
 pub mod log;
@@ -165,6 +166,7 @@ fn migrator() -> Migrator {
         m(7, "agreements", include_str!("../migrations/0007_agreements.sql")),
         m(8, "data_requests", include_str!("../migrations/0008_data_requests.sql")),
         m(9, "workspaces", include_str!("../migrations/0009_workspaces.sql")),
+        m(10, "jobs", include_str!("../migrations/0010_jobs.sql")),
     ])
 }
 

@@ -383,7 +383,9 @@ impl Lifecycle {
         }))
     }
 
-    async fn require_in_force(&self, agreement_id: &str) -> Result<AgreementRecord, LifecycleError> {
+    /// The agreement, when it is in force (else `NotInForce`): what work beneath it checks
+    /// before it starts.
+    pub async fn require_in_force(&self, agreement_id: &str) -> Result<AgreementRecord, LifecycleError> {
         let rec = agreements::get(&mut *self.identity.store().read().await?, agreement_id)
             .await?
             .ok_or(LifecycleError::NotFound("agreement"))?;

@@ -9,6 +9,7 @@ pub mod catalogs;
 pub mod datasets;
 pub mod dto;
 pub mod health;
+pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
 pub mod orgs;
@@ -105,6 +106,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::get_workspace))
         .routes(routes!(workspaces::query_workspace))
         .routes(routes!(workspaces::redraw_sample))
+        .routes(routes!(jobs::submit_job, jobs::list_jobs))
+        .routes(routes!(jobs::check_job))
+        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::cancel_job))
         .routes(routes!(audit::latest_checkpoint, audit::sign_checkpoint))
         .routes(routes!(audit::checkpoint_at))
         .routes(routes!(audit::public_key))

@@ -306,6 +306,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     assert_eq!(scenarios.len(), 4, "{scenarios:?}");
     assert!(scenarios.iter().any(|s| s.contains("普惠金融")) && scenarios.iter().any(|s| s.contains("公交")));
     demo_workspaces(&api, &logins).await;
+    demo_jobs(&api, &logins).await;
     let keys = std::fs::read_to_string(dir.path().join("demo-signing-keys.txt")).expect("keys file");
     assert!(keys.contains("fintech.huang\t") && keys.contains("admin\t"), "{keys}");
     let _ = child.kill();
@@ -337,6 +338,128 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     let _ = api.post("/api/v1/auth/logout", Some(&admin), json!({})).await;
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Code-to-data jobs on the demo's disease-burden scenario: fail closed at planning, run on
+/// full data, every output checked by the gate, reports without rows, cancellation.
+async fn demo_jobs(api: &Api, logins: &[(String, String)]) {
+    let login = |name: &str| {
+        let (u, p) = logins.iter().find(|(u, _)| u == name).expect("login").clone();
+        async move { api.login(&u, &p).await }
+    };
+    let health = login("health.lin").await;
+    let fintech = login("fintech.huang").await;
+    let spaces = api.get("/api/v1/workspaces", Some(&health)).await.json;
+    let burden = spaces["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|w| w["scenario"].as_str().is_some_and(|s| s.contains("疾病负担")))
+        .and_then(|w| w["id"].as_str())
+        .expect("workspace")
+        .to_string();
+    let jobs = format!("/api/v1/workspaces/{burden}/jobs");
+
+    // A field outside the manifest (cost_total is not approved): named at planning, in
+    // check-only mode and on submission; nothing is queued.
+    let outside = json!({"outputs": [{"name": "cost", "sql": "SELECT icd10, AVG(cost_total) AS mean FROM medical_visit GROUP BY icd10"}]});
+    let checked = api.post(&format!("{jobs}/check"), Some(&health), outside.clone()).await;
+    assert_eq!(checked.status, 200, "{checked:?}");
+    assert_eq!(checked.json["ok"], false);
+    assert_eq!(checked.json["outputs"][0]["planned"], false);
+    assert_eq!(checked.json["outputs"][0]["field"], "cost_total", "{checked:?}");
+    let refused = api.post(&jobs, Some(&health), outside).await;
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert!(refused.text.contains("cost_total"), "{refused:?}");
+    // Check-only mode tells, without data, that exporting the population is blocked.
+    let raw = json!({"name": "raw", "sql": "SELECT * FROM population"});
+    let by_region = json!({"name": "by_region", "sql": "SELECT p.region, COUNT(*) AS visits FROM medical_visit v JOIN population p ON v.person_id = p.person_id GROUP BY p.region"});
+    let checked = api
+        .post(
+            &format!("{jobs}/check"),
+            Some(&health),
+            json!({"outputs": [raw, by_region]}),
+        )
+        .await;
+    assert_eq!(checked.json["ok"], false, "{checked:?}");
+    let raw_report = &checked.json["outputs"][0]["report"];
+    let raw_rows = raw_report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "raw-rows")
+        .expect("raw-rows");
+    assert_eq!(raw_rows["result"], "fail", "{raw_report}");
+    assert!(
+        raw_rows["explanation"]
+            .as_str()
+            .is_some_and(|t| t.contains("person_id")),
+        "{raw_rows}"
+    );
+    // Another organisation's developer cannot run jobs here.
+    let other = api.post(&jobs, Some(&fintech), json!({"outputs": [by_region]})).await;
+    assert!(other.status == 403 || other.status == 404, "{other:?}");
+
+    // The job runs on the full data inside the domain; the reports come back, the rows do not.
+    let submitted = api
+        .post(&jobs, Some(&health), json!({"outputs": [by_region, raw]}))
+        .await;
+    assert_eq!(submitted.status, 202, "{submitted:?}");
+    let id = submitted.json["id"].as_str().expect("id").to_string();
+    let mut job = submitted.json.clone();
+    for _ in 0..240 {
+        job = api.get(&format!("/api/v1/jobs/{id}"), Some(&health)).await.json;
+        if job["state"] != "queued" && job["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(job["state"], "done", "{job}");
+    let metering = &job["metering"];
+    let sample_sources: i64 = api
+        .get(&format!("/api/v1/workspaces/{burden}"), Some(&health))
+        .await
+        .json["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .filter_map(|s| s["source_rows"].as_i64())
+        .sum();
+    assert!(
+        metering["rows_scanned"].as_i64() >= Some(sample_sources),
+        "{metering} vs {sample_sources}"
+    );
+    assert!(
+        metering["bytes_scanned"].as_u64() > Some(0) && metering["output_bytes"].as_u64() > Some(0),
+        "{metering}"
+    );
+    let outputs = job["outputs"].as_array().expect("outputs");
+    assert_eq!(outputs.len(), 2, "{job}");
+    let raw_out = outputs.iter().find(|o| o["name"] == "raw").expect("raw");
+    assert_eq!(raw_out["verdict"], "fail", "{raw_out}");
+    assert!(raw_out["rows"].as_i64() > Some(0));
+    let region_out = outputs.iter().find(|o| o["name"] == "by_region").expect("by_region");
+    let region_checks = region_out["report"]["checks"].as_array().expect("checks");
+    for id in ["raw-rows", "personal-info"] {
+        let c = region_checks.iter().find(|c| c["id"] == id).expect("check");
+        assert_eq!(c["result"], "pass", "{c}");
+    }
+    assert!(!job.to_string().contains("\"rows\":[["), "no output rows in a job view");
+
+    // Cancellation: a queued job cancelled before it runs never runs.
+    let queued = api.post(&jobs, Some(&health), json!({"outputs": [by_region]})).await;
+    let qid = queued.json["id"].as_str().expect("id").to_string();
+    let cancelled = api
+        .post(&format!("/api/v1/jobs/{qid}/cancel"), Some(&health), json!({}))
+        .await;
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    let state = cancelled.json["state"].as_str().unwrap_or_default().to_string();
+    assert!(state == "cancelled" || state == "done", "{cancelled:?}");
+    if state == "cancelled" {
+        assert!(cancelled.json["outputs"].as_array().is_some_and(Vec::is_empty));
+    }
+    let listed = api.get(&jobs, Some(&health)).await;
+    assert!(listed.json["items"].as_array().map(Vec::len) >= Some(2), "{listed:?}");
 }
 
 /// The demo opened a workspace for each approved scenario; developers see the samples'

@@ -3,5 +3,6 @@
 
 #![allow(missing_docs)]
 
+mod jobs;
 mod kernel;
 mod log;
