@@ -70,6 +70,12 @@ pub enum EngineError {
         /// The field.
         field: String,
     },
+    /// The release is no longer open to review (or not released yet, for a download).
+    #[error("the release is {0}")]
+    ReleaseClosed(String),
+    /// The gate refused to mint the release.
+    #[error(transparent)]
+    Gate(shuyu_gate::GateError),
     /// A job would read more rows than its limit.
     #[error("the job would read more than {0} rows")]
     TooManyRows(u64),
@@ -105,6 +111,8 @@ impl UserFacing for EngineError {
                 ErrorKind::Invalid
             }
             EngineError::TooManyRows(_) => ErrorKind::BadRequest,
+            EngineError::ReleaseClosed(_) => ErrorKind::Conflict,
+            EngineError::Gate(e) => e.kind(),
             EngineError::Vault(_)
             | EngineError::Key(_)
             | EngineError::Mask(_)
@@ -130,6 +138,8 @@ impl UserFacing for EngineError {
             EngineError::BadFile { .. } => "bad_file",
             EngineError::NotApproved { .. } => "field_not_approved",
             EngineError::TooManyRows(_) => "too_many_rows",
+            EngineError::ReleaseClosed(_) => "release_closed",
+            EngineError::Gate(e) => e.code(),
             _ => "internal",
         }
     }
@@ -148,6 +158,10 @@ impl UserFacing for EngineError {
                 .arg("output", output)
                 .arg("field", field),
             EngineError::TooManyRows(n) => Message::new("error.too_many_rows").arg("rows", n.to_string()),
+            EngineError::ReleaseClosed(state) => {
+                Message::new("error.release_closed").arg_key("state", format!("gate.release_state.{state}"))
+            }
+            EngineError::Gate(e) => e.message(),
             EngineError::BadFile { file, detail } => {
                 Message::new("error.bad_file").arg("file", file).arg("detail", detail)
             }

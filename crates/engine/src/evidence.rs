@@ -426,8 +426,12 @@ fn enumerate_zeros(cells: &mut Vec<Cell>, dims: usize, max: usize) -> bool {
         *vals = seen.into_iter().collect();
     }
     let total = values.iter().try_fold(1usize, |acc, v| acc.checked_mul(v.len()));
-    if total.is_none_or(|t| t > max) {
-        return false;
+    match total {
+        None => return false,
+        Some(t) if t > max => return false,
+        // No rows (a plan checked without data): nothing is empty that is not all empty.
+        Some(0) => return true,
+        Some(_) => {}
     }
     let present: HashSet<Vec<String>> = cells.iter().map(|c| c.key.clone()).collect();
     let mut combo = vec![0usize; dims];

@@ -254,7 +254,7 @@ impl Workspaces {
     }
 
     /// The workspace's manifest and the sources it approves.
-    async fn job_sources(
+    pub(crate) async fn job_sources(
         &self,
         w: &shuyu_store::workspaces::WorkspaceRecord,
     ) -> Result<(shuyu_workflow::requests::ScenarioManifest, Vec<Source>), EngineError> {
@@ -893,7 +893,7 @@ impl Workspaces {
             return Err(e.into());
         }
         let sealed = self.inner.vault.seal(w).await?;
-        let evidence = shuyu_gate::LedgerEntry::of(name, output);
+        let evidence = output.evidence();
         Ok(JobOutputRecord {
             job_id: job.id.clone(),
             name: name.to_string(),
@@ -916,7 +916,7 @@ fn source_types(s: &Source) -> HashMap<String, shuyu_classify::FieldType> {
 
 /// A dataset as a job's table: a view over the job's full data that filters by the row scope
 /// and shows only the approved fields. The inner table is not in the session's catalog.
-fn scoped_view(
+pub(crate) fn scoped_view(
     table: &str,
     batch: RecordBatch,
     approved: &[String],

@@ -19,6 +19,7 @@ mod error;
 mod evidence;
 pub mod jobs;
 pub mod offline;
+pub mod releases;
 pub mod sample;
 mod sql;
 mod workspace;
@@ -26,6 +27,10 @@ mod workspace;
 pub use error::EngineError;
 pub use jobs::{
     JobLimits, JobOutputSpec, JobOutputView, JobRequest, JobView, Metering, OutputCheck, job_output_key_id,
+};
+pub use releases::{
+    Attribution, ReleaseRequest, ReleaseReview, ReleaseView, WATERMARK_SECRET_PURPOSE, WATERMARK_SECRET_SETTING,
+    attribute, release_key_id,
 };
 pub use sample::{FieldOverride, Method, SampleField, SampleRisk, SampleSpec};
 pub use sql::{QueryColumn, QueryLimits, QueryPage, QueryRequest};

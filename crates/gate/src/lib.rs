@@ -15,7 +15,7 @@ pub mod report;
 pub mod rules;
 
 pub use checks::{Check, Context, Destination, LedgerEntry};
-pub use output::{Cell, Column, Contribution, MeasureKind, Output, Role, Shape, TableEvidence};
+pub use output::{Cell, Column, Contribution, Evidence, MeasureKind, Output, Role, Shape, TableEvidence};
 pub use release::{Approval, GateError, Override, Released, ReviewPoint, mint};
 pub use report::{Finding, FlaggedCell, Outcome, Remedy, RenderedReport, Report};
 pub use rules::{GateConfig, Rules};

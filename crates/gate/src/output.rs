@@ -26,7 +26,7 @@ pub struct Output {
 }
 
 /// What one output column is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Column {
     /// The column's name in the output.
     pub name: String,
@@ -37,7 +37,8 @@ pub struct Column {
 }
 
 /// The role of a column in an output.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
 pub enum Role {
     /// A group-by key of an aggregate table (a dimension).
     Key,
@@ -73,7 +74,8 @@ pub enum MeasureKind {
 }
 
 /// The shape of an output.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "shape", rename_all = "snake_case")]
 pub enum Shape {
     /// An aggregate table (GROUP BY): one [`Cell`] per output row, plus the empty cells.
     Table(TableEvidence),
@@ -82,7 +84,7 @@ pub enum Shape {
 }
 
 /// The evidence of an aggregate table.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TableEvidence {
     /// One cell per output row (in row order), then the empty combinations of the keys' values.
     pub cells: Vec<Cell>,
@@ -96,7 +98,7 @@ pub struct TableEvidence {
 }
 
 /// One cell of an aggregate table: a combination of key values and its records' statistics.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
     /// The key values, as text, in key-column order.
     pub key: Vec<String>,
@@ -125,7 +127,35 @@ pub struct Contribution {
     pub negatives: u64,
 }
 
+/// An output's evidence without its rows: what is stored beside the staged rows so the gate
+/// can judge a remedied version or a release later.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The columns.
+    pub columns: Vec<Column>,
+    /// The shape and its cells.
+    pub shape: Shape,
+}
+
 impl Output {
+    /// The evidence, without the rows.
+    pub fn evidence(&self) -> Evidence {
+        Evidence {
+            columns: self.columns.clone(),
+            shape: self.shape.clone(),
+        }
+    }
+
+    /// The output again from its rows and stored evidence.
+    pub fn from_parts(name: &str, batch: RecordBatch, evidence: Evidence) -> Output {
+        Output {
+            name: name.to_string(),
+            batch,
+            columns: evidence.columns,
+            shape: evidence.shape,
+        }
+    }
+
     /// The key columns' indexes, in order.
     pub fn key_columns(&self) -> Vec<usize> {
         self.columns

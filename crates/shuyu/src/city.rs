@@ -142,7 +142,11 @@ pub const PARTIES: &[Party] = &[
         kind: OrgKind::Operator,
         region: "379900",
         uscc_head: "91",
-        users: &[("yunying.liu", "刘洋", &[A, Role::Developer])],
+        // Two reviewers: releases of L3+ data need two (R-38, two-person review).
+        users: &[
+            ("yunying.liu", "刘洋", &[A, Role::Developer]),
+            ("yunying.zhou", "周敏", &[A]),
+        ],
     },
     Party {
         org: "智信金融科技有限公司",

@@ -178,6 +178,7 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
         let mut samples = Vec::new();
         let mut spaces = Vec::new();
         let mut outputs = Vec::new();
+        let mut released = Vec::new();
         {
             let mut c = store.read().await?;
             for s in workspaces::all_samples(&mut c).await? {
@@ -210,6 +211,21 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
                 out.keys += 1;
                 outputs.push((o.job_id.clone(), o.name.clone(), rewrapped));
             }
+            for r in shuyu_store::releases::all_released(&mut c).await? {
+                let (Some(object), Some(wrapped)) = (&r.object_path, &r.wrapped_key) else {
+                    continue;
+                };
+                let id = shuyu_engine::release_key_id(&r.id);
+                let rewrapped = old_vault
+                    .rewrap(&id, wrapped, &next)
+                    .with_context(|| format!("cannot re-wrap the key of release {}", r.id))?;
+                out.rows += new_vault
+                    .verify_object(&id, object, &rewrapped)
+                    .await
+                    .with_context(|| format!("{object} does not open with its re-wrapped key"))?;
+                out.keys += 1;
+                released.push((r.id.clone(), rewrapped));
+            }
             for w in workspaces::all(&mut c).await? {
                 let purpose = shuyu_engine::keys_purpose(&w.id);
                 let rewrapped = old
@@ -222,6 +238,11 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
         let log_key = settings::get(&mut *store.read().await?, LOG_KEY_SETTING).await?;
         let log_key = match log_key {
             Some(w) => Some(old.rewrap(LOG_KEY_PURPOSE, &w, &next)?),
+            None => None,
+        };
+        let mark_secret = settings::get(&mut *store.read().await?, shuyu_engine::WATERMARK_SECRET_SETTING).await?;
+        let mark_secret = match mark_secret {
+            Some(w) => Some(old.rewrap(shuyu_engine::WATERMARK_SECRET_PURPOSE, &w, &next)?),
             None => None,
         };
         let mut event = Event::new(
@@ -246,6 +267,12 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
                     }
                     for (job, name, k) in &outputs {
                         shuyu_store::jobs::set_output_key(tx.conn(), job, name, k).await?;
+                    }
+                    for (id, k) in &released {
+                        shuyu_store::releases::set_key(tx.conn(), id, k).await?;
+                    }
+                    if let Some(w) = &mark_secret {
+                        settings::set(tx.conn(), shuyu_engine::WATERMARK_SECRET_SETTING, w).await?;
                     }
                     if let Some(w) = &log_key {
                         settings::set(tx.conn(), LOG_KEY_SETTING, w).await?;

@@ -157,6 +157,11 @@ enum Command {
     },
     /// Generalize a CSV's quasi-identifiers optimally for k-anonymity (ℓ-diversity, t-closeness) as ARX would; prints JSON.
     Anonymize(anonymize_cmd::AnonymizeArgs),
+    /// Watermarks: name the release and recipient a leaked copy (CSV or XLSX) came from.
+    Watermark {
+        #[command(subcommand)]
+        command: WatermarkCommand,
+    },
     /// The disclosure gate offline: check a query's output over local files; prints JSON.
     Gate {
         #[command(subcommand)]
@@ -164,6 +169,18 @@ enum Command {
     },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand, Debug)]
+enum WatermarkCommand {
+    /// Read a leaked table (CSV or XLSX) and name the release and recipient whose watermark it
+    /// carries, among every release of this installation; prints one JSON object.
+    Detect {
+        #[command(flatten)]
+        common: Common,
+        /// The leaked file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -317,6 +334,19 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Anonymize(args) => anonymize_cmd::run(&args),
         Command::Gate { command } => gate_cmd::run(command).await,
+        Command::Watermark {
+            command: WatermarkCommand::Detect { common, file },
+        } => {
+            let cfg = quiet(Config::load(&overrides(&common, None), DEFAULT_DATA_DIR)?);
+            let store = open_store(&cfg).await?;
+            let master = key_cmd::open_master_key(&cfg, &store).await?;
+            let found = shuyu_engine::attribute(&store, &master, &file)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", render(cli_lang(), &shuyu_core::error::UserFacing::message(&e))))?;
+            store.close().await;
+            println!("{}", serde_json::to_string_pretty(&found)?);
+            Ok(())
+        }
         Command::Version => {
             println!("shuyu {}", env!("CARGO_PKG_VERSION"));
             Ok(())

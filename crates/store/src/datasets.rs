@@ -291,8 +291,8 @@ pub async fn next_version_no(c: &mut Conn, dataset_id: &str) -> Result<i64> {
     Ok(row.try_get::<i64, _>("n")?)
 }
 
-/// Every vault object a version, a workspace's sample or a job's output still refers to (to sweep orphans
-/// after a crash).
+/// Every vault object a version, a workspace's sample, a job's output or a release's watermarked copy still
+/// refers to (to sweep orphans after a crash).
 pub async fn live_objects(c: &mut Conn) -> Result<Vec<String>> {
     let rows = sqlx::query("SELECT object_path, quarantine_path FROM dataset_versions")
         .fetch_all(&mut *c)
@@ -315,6 +315,13 @@ pub async fn live_objects(c: &mut Conn) -> Result<Vec<String>> {
         .await?
     {
         out.extend(opt_text(&r, "job_outputs", "object_path")?);
+    }
+    // And released outputs' watermarked copies.
+    for r in sqlx::query("SELECT object_path FROM releases")
+        .fetch_all(&mut *c)
+        .await?
+    {
+        out.extend(opt_text(&r, "releases", "object_path")?);
     }
     Ok(out)
 }

@@ -38,6 +38,7 @@ pub mod lineage;
 pub mod log;
 pub mod orgs;
 pub mod regions;
+pub mod releases;
 pub mod sessions;
 pub mod settings;
 pub mod test_support;
@@ -167,6 +168,7 @@ fn migrator() -> Migrator {
         m(8, "data_requests", include_str!("../migrations/0008_data_requests.sql")),
         m(9, "workspaces", include_str!("../migrations/0009_workspaces.sql")),
         m(10, "jobs", include_str!("../migrations/0010_jobs.sql")),
+        m(11, "releases", include_str!("../migrations/0011_releases.sql")),
     ])
 }
 

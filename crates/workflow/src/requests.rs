@@ -423,6 +423,13 @@ impl Lifecycle {
         }
     }
 
+    /// The policy resource of a data request: what its reviewers are authorized against — also
+    /// for the releases beneath it (R-38: the operator's reviewers check what leaves).
+    pub async fn data_request_resource(&self, request_id: &str) -> Result<Resource, LifecycleError> {
+        let (rec, org, _) = self.load_request(request_id).await?;
+        Ok(self.request_resource(&rec, &org))
+    }
+
     fn request_resource(&self, r: &DataRequestRecord, org: &shuyu_store::orgs::OrgRecord) -> Resource {
         let reviewers: Vec<String> = serde_json::from_str(&r.reviewers_json).unwrap_or_default();
         Resource::DataRequest {

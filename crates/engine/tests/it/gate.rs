@@ -136,6 +136,14 @@ async fn raw_rows_and_identifiers_in_any_encoding_are_flagged() {
 }
 
 #[tokio::test]
+async fn a_two_key_table_over_no_rows_is_checked_without_data() {
+    let (_, r) =
+        check("SELECT district, birth_year, COUNT(*) AS n FROM people WHERE income < 0 GROUP BY district, birth_year")
+            .await;
+    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+}
+
+#[tokio::test]
 async fn shapes_the_gate_cannot_read_fail_closed() {
     for sql in [
         "SELECT district, COUNT(*) AS n, (SELECT MAX(id_number) FROM people) AS v FROM people GROUP BY district",

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
 pub mod orgs;
+pub mod releases;
 pub mod requests;
 pub mod users;
 pub mod workspaces;
@@ -110,6 +111,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::check_job))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::cancel_job))
+        .routes(routes!(releases::request_release, releases::list_releases))
+        .routes(routes!(releases::get_release))
+        .routes(routes!(releases::review_release))
+        .routes(routes!(releases::download_release))
         .routes(routes!(audit::latest_checkpoint, audit::sign_checkpoint))
         .routes(routes!(audit::checkpoint_at))
         .routes(routes!(audit::public_key))

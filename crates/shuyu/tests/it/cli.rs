@@ -229,7 +229,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
         })
         .collect();
     // The authority's admin, 8 providers, the operator, 2 developers, 3 experts, the supervisor, 2 consumers, and one more authority user.
-    assert_eq!(logins.len(), 19, "{lines:#?}");
+    assert_eq!(logins.len(), 20, "{lines:#?}");
     let api = Api {
         http: crate::harness::http(),
         base: base.clone(),
@@ -306,7 +306,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     assert_eq!(scenarios.len(), 4, "{scenarios:?}");
     assert!(scenarios.iter().any(|s| s.contains("普惠金融")) && scenarios.iter().any(|s| s.contains("公交")));
     demo_workspaces(&api, &logins).await;
-    demo_jobs(&api, &logins).await;
+    demo_jobs(&api, &logins, dir.path()).await;
     let keys = std::fs::read_to_string(dir.path().join("demo-signing-keys.txt")).expect("keys file");
     assert!(keys.contains("fintech.huang\t") && keys.contains("admin\t"), "{keys}");
     let _ = child.kill();
@@ -315,7 +315,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     // A second start serves the same city and prints the same logins, without duplicating anything.
     let (mut child, lines2, base2) = run();
     let logins2 = lines2.iter().filter(|l| l.contains("username:")).count();
-    assert_eq!(logins2, 19);
+    assert_eq!(logins2, 20);
     let api = Api {
         http: crate::harness::http(),
         base: base2,
@@ -342,7 +342,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
 
 /// Code-to-data jobs on the demo's disease-burden scenario: fail closed at planning, run on
 /// full data, every output checked by the gate, reports without rows, cancellation.
-async fn demo_jobs(api: &Api, logins: &[(String, String)]) {
+async fn demo_jobs(api: &Api, logins: &[(String, String)], data_dir: &std::path::Path) {
     let login = |name: &str| {
         let (u, p) = logins.iter().find(|(u, _)| u == name).expect("login").clone();
         async move { api.login(&u, &p).await }
@@ -460,6 +460,185 @@ async fn demo_jobs(api: &Api, logins: &[(String, String)]) {
     }
     let listed = api.get(&jobs, Some(&health)).await;
     assert!(listed.json["items"].as_array().map(Vec::len) >= Some(2), "{listed:?}");
+
+    demo_releases(api, logins, data_dir, &health, &jobs).await;
+
+    // Beneath a suspended agreement no job starts; restored, it does again.
+    let operator = login("yunying.liu").await;
+    let agreement = spaces["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|w| w["id"] == burden.as_str())
+        .and_then(|w| w["agreement_id"].as_str())
+        .expect("agreement")
+        .to_string();
+    let suspended = api
+        .post(
+            &format!("/api/v1/agreements/{agreement}/suspend"),
+            Some(&operator),
+            json!({}),
+        )
+        .await;
+    assert_eq!(suspended.status, 200, "{suspended:?}");
+    let refused = api.post(&jobs, Some(&health), json!({"outputs": [by_region]})).await;
+    assert!(
+        (refused.status == 403 && refused.text.contains("agreement_not_in_force"))
+            || (refused.status == 409 && refused.text.contains("workspace_sealed")),
+        "{refused:?}"
+    );
+    let restored = api
+        .post(
+            &format!("/api/v1/agreements/{agreement}/restore"),
+            Some(&operator),
+            json!({}),
+        )
+        .await;
+    assert_eq!(restored.status, 200, "{restored:?}");
+}
+
+/// Release review: the six points by two reviewers of the data request, overrides for checks
+/// that did not pass (audited), cross-border refused, the download watermarked for its
+/// recipient and traced back from a leaked copy by `shuyu watermark detect`.
+async fn demo_releases(api: &Api, logins: &[(String, String)], data_dir: &std::path::Path, health: &str, jobs: &str) {
+    let cells = json!({"name": "by_region_icd", "sql": "SELECT p.region, v.icd10, COUNT(*) AS visits FROM medical_visit v JOIN population p ON v.person_id = p.person_id GROUP BY p.region, v.icd10"});
+    let raw = json!({"name": "raw", "sql": "SELECT * FROM population"});
+    let submitted = api.post(jobs, Some(health), json!({"outputs": [cells, raw]})).await;
+    assert_eq!(submitted.status, 202, "{submitted:?}");
+    let id = submitted.json["id"].as_str().expect("id").to_string();
+    let mut job = Value::Null;
+    for _ in 0..240 {
+        job = api.get(&format!("/api/v1/jobs/{id}"), Some(health)).await.json;
+        if job["state"] != "queued" && job["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(job["state"], "done", "{job}");
+    let ask = |output: &str, remedy: &str, abroad: bool| {
+        let body = json!({"job_id": id, "output": output, "recipient": "示范市卫生健康委员会", "cross_border": abroad, "remedy": remedy});
+        async move { api.post("/api/v1/releases", Some(health), body).await }
+    };
+    let table = ask("by_region_icd", "suppress", false).await;
+    assert_eq!(table.status, 201, "{table:?}");
+    assert_eq!(table.json["state"], "requested");
+    let table_id = table.json["id"].as_str().expect("id").to_string();
+    let rows = ask("raw", "none", false).await;
+    assert_eq!(rows.json["rendered"]["verdict"], "fail", "{rows:?}");
+    let rows_id = rows.json["id"].as_str().expect("id").to_string();
+    let abroad = ask("by_region_icd", "suppress", true).await;
+    let abroad_id = abroad.json["id"].as_str().expect("id").to_string();
+
+    // The reviewers are those of the data request; the developer is not one of them.
+    let mut reviewers = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for (u, pw) in logins {
+        if u == "health.lin" {
+            continue;
+        }
+        let token = api.login(u, pw).await;
+        let queue = api.get("/api/v1/releases", Some(&token)).await;
+        let reviews = queue.json["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|r| r["id"] == table_id.as_str() && r["can_review"] == true)
+        });
+        if reviews {
+            reviewers.push(token);
+            names.push(u.clone());
+        }
+    }
+    assert!(reviewers.len() >= 2, "two reviewers of the request: {names:?}");
+    let points = json!({"fits_approved_use": true, "sources_stated": true, "no_raw_or_sensitive": true,
+        "no_personal_or_secret_risk": true, "no_cross_border": true, "other_risks_considered": true});
+    let review = |token: &str, id: &str, overrides: Value| {
+        let (token, path) = (token.to_string(), format!("/api/v1/releases/{id}/review"));
+        let body =
+            json!({"approve": true, "points": points, "reasons": "区县疾病负担报告所需", "overrides": overrides});
+        async move { api.post(&path, Some(&token), body).await }
+    };
+    // The developer cannot review their own release.
+    let own = review(health, &table_id, json!({})).await;
+    assert_eq!(own.status, 403, "{own:?}");
+    // The table (remedied by suppression): overrides for whatever still does not pass.
+    let failing: serde_json::Map<String, Value> = table.json["rendered"]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["result"] != "pass")
+        .map(|c| {
+            (
+                c["id"].as_str().expect("id").to_string(),
+                json!("经复核，小格已按规则抑制"),
+            )
+        })
+        .collect();
+    let first = review(&reviewers[0], &table_id, Value::Object(failing.clone())).await;
+    assert_eq!(
+        (first.status, first.json["state"].as_str()),
+        (200, Some("requested")),
+        "{first:?}"
+    );
+    let second = review(&reviewers[1], &table_id, Value::Object(failing)).await;
+    assert_eq!(
+        (second.status, second.json["state"].as_str()),
+        (200, Some("released")),
+        "{second:?}"
+    );
+
+    // Raw rows: two approvals are not enough without overrides of the failing checks.
+    assert_eq!(review(&reviewers[0], &rows_id, json!({})).await.status, 200);
+    let refused = review(&reviewers[1], &rows_id, json!({})).await;
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert!(refused.text.contains("release_not_overridden"), "{refused:?}");
+    // Abroad: refused whatever the reviewers say.
+    let all_checks: serde_json::Map<String, Value> =
+        ["cross-border", "threshold", "zeros", "personal-info", "raw-rows"]
+            .iter()
+            .map(|c| (c.to_string(), json!("试图豁免")))
+            .collect();
+    let out = review(&reviewers[0], &abroad_id, Value::Object(all_checks)).await;
+    assert!(
+        out.status == 409 && out.text.contains("release_cross_border"),
+        "{out:?}"
+    );
+
+    // The download is watermarked for its recipient; a leaked copy is traced back to it.
+    let download = api
+        .get(&format!("/api/v1/releases/{table_id}/download"), Some(health))
+        .await;
+    assert_eq!(download.status, 200, "{download:?}");
+    assert!(download.content_type.starts_with("text/csv"), "{download:?}");
+    assert!(download.text.lines().count() > 24, "{}", download.text);
+    let not_yet = api
+        .get(&format!("/api/v1/releases/{rows_id}/download"), Some(health))
+        .await;
+    assert_eq!(not_yet.status, 409, "{not_yet:?}");
+    // The leak: rows shuffled (reversed) and half of them kept.
+    let mut lines: Vec<&str> = download.text.lines().collect();
+    let header = lines.remove(0);
+    lines.reverse();
+    let half: Vec<&str> = lines.iter().step_by(2).copied().collect();
+    let leaked = data_dir.join("leaked.csv");
+    std::fs::write(&leaked, format!("{header}\n{}\n", half.join("\n"))).expect("write");
+    let detect = shuyu()
+        .args(["watermark", "detect", "--data-dir"])
+        .arg(data_dir)
+        .arg(&leaked)
+        .output()
+        .expect("run");
+    assert!(detect.status.success(), "{}", String::from_utf8_lossy(&detect.stderr));
+    let found: Value = serde_json::from_slice(&detect.stdout).expect("json");
+    assert_eq!(found["detection"]["outcome"]["outcome"], "found", "{found}");
+    assert_eq!(
+        found["detection"]["outcome"]["mark"]["release"],
+        table_id.as_str(),
+        "{found}"
+    );
+    assert_eq!(
+        found["detection"]["outcome"]["mark"]["recipient"], "示范市卫生健康委员会",
+        "{found}"
+    );
 }
 
 /// The demo opened a workspace for each approved scenario; developers see the samples'

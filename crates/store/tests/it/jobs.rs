@@ -15,16 +15,17 @@ use shuyu_store::test_support::TestDb;
 use shuyu_store::workspaces::{self, WorkspaceRecord};
 use shuyu_store::{StoreError, datasets, regions};
 
-/// The parents a job needs: a developer organisation and its workspace.
-struct Parents {
-    org_id: String,
-    request_id: String,
-    agreement_id: String,
-    workspace_id: String,
+/// The parents a job needs: a developer organisation and its workspace (the releases tests
+/// reuse them, with a job of their own).
+pub(crate) struct Parents {
+    pub(crate) org_id: String,
+    pub(crate) request_id: String,
+    pub(crate) agreement_id: String,
+    pub(crate) workspace_id: String,
 }
 
 /// Seeds region, organisations, call, application, agreement, data request and workspace.
-async fn seeded(db: &TestDb, clock: &SimClock) -> Parents {
+pub(crate) async fn seeded(db: &TestDb, clock: &SimClock) -> Parents {
     let now = clock.now();
     let org = |name: &str, kind: OrgKind| OrgRecord {
         id: OrgId::generate(),
@@ -133,7 +134,7 @@ async fn seeded(db: &TestDb, clock: &SimClock) -> Parents {
     p
 }
 
-fn job(p: &Parents, id: &str, created_at: Timestamp) -> JobRecord {
+pub(crate) fn job(p: &Parents, id: &str, created_at: Timestamp) -> JobRecord {
     JobRecord {
         id: id.into(),
         workspace_id: p.workspace_id.clone(),
@@ -152,7 +153,7 @@ fn job(p: &Parents, id: &str, created_at: Timestamp) -> JobRecord {
     }
 }
 
-async fn insert(db: &TestDb, j: &JobRecord) {
+pub(crate) async fn insert(db: &TestDb, j: &JobRecord) {
     let mut c = db.store.read().await.expect("conn");
     jobs::insert(&mut c, j).await.expect("insert job");
 }

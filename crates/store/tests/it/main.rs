@@ -6,3 +6,4 @@
 mod jobs;
 mod kernel;
 mod log;
+mod releases;
