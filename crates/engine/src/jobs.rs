@@ -417,26 +417,6 @@ impl Workspaces {
         self.view(record).await
     }
 
-    async fn open_for_query(
-        &self,
-        p: &Principal,
-        workspace_id: &str,
-    ) -> Result<shuyu_store::workspaces::WorkspaceRecord, EngineError> {
-        let w = self.load(workspace_id).await?;
-        let resource = self.resource(&w).await?;
-        if w.state != "open" {
-            if self.inner.identity.allows(p, Action::WorkspaceRead, &resource) {
-                return Err(EngineError::Sealed(w.id.clone()));
-            }
-            return Err(EngineError::NotFound("workspace"));
-        }
-        self.inner
-            .identity
-            .authorize(p, Action::WorkspaceQuery, &resource)
-            .await?;
-        Ok(w)
-    }
-
     async fn view(&self, j: JobRecord) -> Result<JobView, EngineError> {
         let outputs = jobs::outputs(&mut *self.inner.identity.store().read().await?, &j.id).await?;
         let corrupt = |column: &'static str| {

@@ -828,11 +828,14 @@ impl Workspaces {
         self.get(p, id).await
     }
 
-    /// Runs one SQL query on the workspace's shown samples, beneath its agreement (refused
-    /// when the agreement is not in force, and cut short when it stops being so). Every query
-    /// is an audit entry — its text, its outcome and the rows returned.
-    pub async fn query(&self, p: &Principal, id: &str, req: &QueryRequest) -> Result<QueryPage, EngineError> {
-        let w = self.load(id).await?;
+    /// An open workspace `p` may run work in (queries, jobs): sealed is said only to those who
+    /// may read it; to others it does not exist.
+    pub(crate) async fn open_for_query(
+        &self,
+        p: &Principal,
+        workspace_id: &str,
+    ) -> Result<WorkspaceRecord, EngineError> {
+        let w = self.load(workspace_id).await?;
         let resource = self.resource(&w).await?;
         if w.state != "open" {
             if self.inner.identity.allows(p, Action::WorkspaceRead, &resource) {
@@ -844,6 +847,14 @@ impl Workspaces {
             .identity
             .authorize(p, Action::WorkspaceQuery, &resource)
             .await?;
+        Ok(w)
+    }
+
+    /// Runs one SQL query on the workspace's shown samples, beneath its agreement (refused
+    /// when the agreement is not in force, and cut short when it stops being so). Every query
+    /// is an audit entry — its text, its outcome and the rows returned.
+    pub async fn query(&self, p: &Principal, id: &str, req: &QueryRequest) -> Result<QueryPage, EngineError> {
+        let w = self.open_for_query(p, id).await?;
         let samples = workspaces::samples(&mut *self.inner.identity.store().read().await?, &w.id).await?;
         let limits = self.inner.limits;
         let vault = self.inner.vault.clone();
