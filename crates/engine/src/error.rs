@@ -76,6 +76,15 @@ pub enum EngineError {
     /// The gate refused to mint the release.
     #[error(transparent)]
     Gate(shuyu_gate::GateError),
+    /// The release is already published as this product.
+    #[error("the release is already published as product {0}")]
+    AlreadyPublished(String),
+    /// The product is delisted (by its publisher, or because its agreement is not in force).
+    #[error("product {0} is delisted")]
+    ProductDelisted(String),
+    /// The product is for its recipient only.
+    #[error("the product is for {0} only")]
+    NotRecipient(String),
     /// A job would read more rows than its limit.
     #[error("the job would read more than {0} rows")]
     TooManyRows(u64),
@@ -111,7 +120,10 @@ impl UserFacing for EngineError {
                 ErrorKind::Invalid
             }
             EngineError::TooManyRows(_) => ErrorKind::BadRequest,
-            EngineError::ReleaseClosed(_) => ErrorKind::Conflict,
+            EngineError::ReleaseClosed(_) | EngineError::AlreadyPublished(_) | EngineError::ProductDelisted(_) => {
+                ErrorKind::Conflict
+            }
+            EngineError::NotRecipient(_) => ErrorKind::Forbidden,
             EngineError::Gate(e) => e.kind(),
             EngineError::Vault(_)
             | EngineError::Key(_)
@@ -139,6 +151,9 @@ impl UserFacing for EngineError {
             EngineError::NotApproved { .. } => "field_not_approved",
             EngineError::TooManyRows(_) => "too_many_rows",
             EngineError::ReleaseClosed(_) => "release_closed",
+            EngineError::AlreadyPublished(_) => "product_exists",
+            EngineError::ProductDelisted(_) => "product_delisted",
+            EngineError::NotRecipient(_) => "product_not_recipient",
             EngineError::Gate(e) => e.code(),
             _ => "internal",
         }
@@ -162,6 +177,9 @@ impl UserFacing for EngineError {
                 Message::new("error.release_closed").arg_key("state", format!("gate.release_state.{state}"))
             }
             EngineError::Gate(e) => e.message(),
+            EngineError::AlreadyPublished(id) => Message::new("error.product_exists").arg("product", id),
+            EngineError::ProductDelisted(id) => Message::new("error.product_delisted").arg("product", id),
+            EngineError::NotRecipient(who) => Message::new("error.product_not_recipient").arg("recipient", who),
             EngineError::BadFile { file, detail } => {
                 Message::new("error.bad_file").arg("file", file).arg("detail", detail)
             }

@@ -19,6 +19,7 @@ mod error;
 mod evidence;
 pub mod jobs;
 pub mod offline;
+pub mod products;
 pub mod releases;
 pub mod sample;
 mod sql;
@@ -28,6 +29,7 @@ pub use error::EngineError;
 pub use jobs::{
     JobLimits, JobOutputSpec, JobOutputView, JobRequest, JobView, Metering, OutputCheck, job_output_key_id,
 };
+pub use products::{DelistRequest, ProductKind, ProductSource, ProductView, PublishRequest};
 pub use releases::{
     Attribution, ReleaseRequest, ReleaseReview, ReleaseView, WATERMARK_SECRET_PURPOSE, WATERMARK_SECRET_SETTING,
     attribute, release_key_id,

@@ -395,7 +395,28 @@ impl Workspaces {
         self.viewed(p, &record).await
     }
 
-    async fn release_record(&self, id: &str) -> Result<ReleaseRecord, EngineError> {
+    /// Mints a released copy again from its sealed, watermarked table and its stored report and
+    /// approval (callers authorize and audit): a release not `released` is [`EngineError::ReleaseClosed`].
+    pub(crate) async fn mint_copy(&self, r: &ReleaseRecord) -> Result<shuyu_gate::Released<String>, EngineError> {
+        let (Some(path), Some(wrapped), "released") = (&r.object_path, &r.wrapped_key, r.state.as_str()) else {
+            return Err(EngineError::ReleaseClosed(r.state.clone()));
+        };
+        let batches = self
+            .inner
+            .vault
+            .read(&release_key_id(&r.id), path, wrapped, None)
+            .await?;
+        let text = to_csv(&batches)?;
+        let report: Report = serde_json::from_str(&r.report_json).map_err(corrupt("report_json"))?;
+        let approval = Approval {
+            decisions: serde_json::from_str(&r.decisions_json).map_err(corrupt("decisions_json"))?,
+            overrides: serde_json::from_str(&r.overrides_json).map_err(corrupt("overrides_json"))?,
+            required_reviewers: r.required_reviewers.max(1) as usize,
+        };
+        mint(&r.id, text, &report, &approval).map_err(EngineError::Gate)
+    }
+
+    pub(crate) async fn release_record(&self, id: &str) -> Result<ReleaseRecord, EngineError> {
         releases::get(&mut *self.inner.identity.store().read().await?, id)
             .await?
             .ok_or(EngineError::NotFound("release"))
@@ -422,6 +443,23 @@ impl Workspaces {
             return Err(EngineError::NotFound("release"));
         }
         self.viewed(p, &r).await
+    }
+
+    /// What the release's reviewers (and its developers) see beside the report: the output as it
+    /// would leave, with flagged cells marked — made by the gate, which withholds the rows when
+    /// they are raw records or personal information.
+    pub async fn release_preview(
+        &self,
+        p: &Principal,
+        id: &str,
+        max_rows: usize,
+    ) -> Result<shuyu_gate::ReviewCopy, EngineError> {
+        let r = self.release_record(id).await?;
+        if !self.may_see(p, &r).await? {
+            return Err(EngineError::NotFound("release"));
+        }
+        let (output, report) = self.judged(&r).await?;
+        Ok(shuyu_gate::review_copy(&output, &report, max_rows))
     }
 
     /// A release as `p` sees it: with whether `p` may review it now.
@@ -617,22 +655,7 @@ impl Workspaces {
             .identity
             .authorize(p, Action::WorkspaceRead, &self.resource(&w).await?)
             .await?;
-        let (Some(path), Some(wrapped), "released") = (&r.object_path, &r.wrapped_key, r.state.as_str()) else {
-            return Err(EngineError::ReleaseClosed(r.state.clone()));
-        };
-        let batches = self
-            .inner
-            .vault
-            .read(&release_key_id(&r.id), path, wrapped, None)
-            .await?;
-        let text = to_csv(&batches)?;
-        let report: Report = serde_json::from_str(&r.report_json).map_err(corrupt("report_json"))?;
-        let approval = Approval {
-            decisions: serde_json::from_str(&r.decisions_json).map_err(corrupt("decisions_json"))?,
-            overrides: serde_json::from_str(&r.overrides_json).map_err(corrupt("overrides_json"))?,
-            required_reviewers: r.required_reviewers.max(1) as usize,
-        };
-        let released = mint(&r.id, text, &report, &approval).map_err(EngineError::Gate)?;
+        let released = self.mint_copy(&r).await?;
         let now = self.inner.identity.clock().now();
         let e = shuyu_identity::audit::by(p, now, "release.download", "release", r.id.clone(), None, None);
         self.inner

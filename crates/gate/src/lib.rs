@@ -12,10 +12,12 @@ pub mod output;
 pub mod release;
 pub mod remedy;
 pub mod report;
+pub mod review;
 pub mod rules;
 
 pub use checks::{Check, Context, Destination, LedgerEntry};
 pub use output::{Cell, Column, Contribution, Evidence, MeasureKind, Output, Role, Shape, TableEvidence};
 pub use release::{Approval, GateError, Override, Released, ReviewPoint, mint};
 pub use report::{Finding, FlaggedCell, Outcome, Remedy, RenderedReport, Report};
+pub use review::{ReviewCell, ReviewCopy, review_copy};
 pub use rules::{GateConfig, Rules};

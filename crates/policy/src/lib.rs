@@ -123,6 +123,7 @@ actions! {
     DataRequestRead => "data_request.read", "Read a data request and its scenario manifests (its requester, its reviewers, oversight).";
     DataRequestEdit => "data_request.edit", "Write, submit, amend or withdraw one's own data request.";
     DataRequestReview => "data_request.review", "Approve, return or reject a data request (a reviewer of its chain).";
+    ProductPublish => "product.publish", "Publish a released output of a data request as a product, or delist it (the operator among its reviewers).";
     CustomRequestRead => "custom_request.read", "Read a custom processing request (its requester, its provider, oversight).";
     CustomRequestEdit => "custom_request.edit", "Ask for a custom service, accept its charge or decline (the requester).";
     CustomRequestServe => "custom_request.serve", "Estimate, deliver or decline a custom service (the agreement's grantor).";

@@ -65,6 +65,23 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The principal of a request that may be anonymous (the public product catalog): none
+/// without a bearer token, the account with a valid one, and an error for a bad or expired one
+/// — so a client that meant to sign in is told, not silently treated as the public.
+#[derive(Debug, Clone)]
+pub struct MaybeAuth(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybeAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if parts.extensions.get::<Principal>().is_none() && bearer(parts).is_none() {
+            return Ok(MaybeAuth(None));
+        }
+        let Auth(p) = Auth::from_request_parts(parts, state).await?;
+        Ok(MaybeAuth(Some(p)))
+    }
+}
+
 /// What is known of the client: its address (from the socket, or from
 /// `X-Forwarded-For` when the server is configured to trust a proxy) and user agent.
 #[derive(Debug, Clone)]

@@ -124,6 +124,7 @@ impl std::fmt::Debug for AppState {
         (name = "workspaces", description = "Developer workspaces: masked samples, their risk figures, SQL on samples"),
         (name = "jobs", description = "Code-to-data jobs on full data inside the domain, and their disclosure reports"),
         (name = "releases", description = "Release review (six points, overrides) and downloads of watermarked releases"),
+        (name = "products", description = "The public product catalog: released outputs published as datasets and reports"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints, proofs, entries, witnesses, exports, lineage"),
         (name = "operations", description = "Health, readiness, metrics and this document")
     ),

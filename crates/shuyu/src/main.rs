@@ -905,6 +905,24 @@ async fn demo(cfg: Config, scale: f64, seed: u64) -> Result<()> {
                 &Message::new("cli.demo.workspaces").arg("count", opened.opened.len().to_string())
             )
         );
+        // Two scenarios run to products: jobs on full data, reviewed releases, the public catalog.
+        let made = walk::products(&workspaces, &store, cli_lang()).await?;
+        println!(
+            "{}",
+            render(
+                cli_lang(),
+                &Message::new("cli.demo.products").arg("count", made.len().to_string())
+            )
+        );
+        for p in &made {
+            println!(
+                "  {:<8} {}  ({} {})",
+                p.kind.code(),
+                p.title,
+                p.rows,
+                p.columns.join(", ")
+            );
+        }
     }
     let state = build_state(&cfg, store.clone()).await?;
     let listener = bind(&cfg).await?;

@@ -38,6 +38,13 @@ use shuyu_workflow::service::{
     Scenario, city_today,
 };
 
+use shuyu_engine::products::PUBLIC_RECIPIENTS;
+use shuyu_engine::{
+    EngineError, JobOutputSpec, JobRequest, ProductKind, ProductView, PublishRequest, ReleaseRequest, ReleaseReview,
+    Workspaces,
+};
+use shuyu_gate::{Outcome, ReviewPoint};
+
 use crate::data_cmd::principal_of;
 
 /// One demo scenario: who develops it, what for, and which fields of which datasets.
@@ -577,4 +584,141 @@ pub async fn run(
     }
     crate::write_private(&data_dir.join(KEYS_FILE), text.as_bytes())?;
     Ok(approved)
+}
+
+/// A product the demo makes from a scenario: a job on full data, its release to the public,
+/// and its publication.
+struct DemoProduct {
+    scenario: &'static str,
+    output: &'static str,
+    sql: &'static str,
+    remedy: &'static str,
+    kind: ProductKind,
+    title: &'static str,
+    summary: &'static str,
+    terms: &'static str,
+    reasons: &'static str,
+}
+
+const PRODUCTS: [DemoProduct; 2] = [
+    DemoProduct {
+        scenario: "医疗健康：分区县疾病负担",
+        output: "burden_by_region",
+        sql: "SELECT p.region, v.icd10, COUNT(*) AS visits FROM medical_visit v \
+              JOIN population p ON v.person_id = p.person_id GROUP BY p.region, v.icd10",
+        remedy: "suppress",
+        kind: ProductKind::Report,
+        title: "示范市分区县门诊疾病负担报告",
+        summary: "按区县和疾病分类（ICD-10）统计的门诊就诊人次；小于 10 的格子及可据边际反推的格子已抑制。",
+        terms: "公开发布，可自由引用，须注明来源“示范市公共数据授权运营平台”；不得尝试识别个人。",
+        reasons: "统计表，小格已按规则一次、二次抑制，符合公共卫生报告用途",
+    },
+    DemoProduct {
+        scenario: "市域治理：公交客流",
+        output: "ridership_by_hour",
+        sql: "SELECT hour, SUM(boardings) AS boardings, COUNT(*) AS records FROM bus_ridership GROUP BY hour",
+        remedy: "suppress",
+        kind: ProductKind::Dataset,
+        title: "示范市公交分时段客流",
+        summary: "全市公交按运营时段（05–23 时）汇总的上车人次和记录数，供线网优化和出行研究使用。",
+        terms: "开放数据，可自由使用和再分发，须注明来源；不得与其他数据关联以识别个人出行。",
+        reasons: "按线路和时段汇总，不含个人信息，符合开放数据集用途",
+    },
+];
+
+/// The demo's products (DEMO_CITY.md): the disease-burden scenario's job runs on full data
+/// inside the domain, its output is released to the public after two reviewers' six points and
+/// published as a report; the bus-ridership scenario's likewise becomes a dataset.
+pub async fn products(ws: &Workspaces, store: &Store, lang: Lang) -> Result<Vec<ProductView>> {
+    let eng = |e: EngineError| explain(lang, e);
+    let developer = principal_of(store, "health.lin", lang).await?;
+    let publisher = principal_of(store, OPERATOR, lang).await?;
+    let mut reviewers = Vec::new();
+    for party in crate::city::PARTIES {
+        for (username, _, _) in party.users {
+            if *username != "health.lin" {
+                reviewers.push(principal_of(store, username, lang).await?);
+            }
+        }
+    }
+    let spaces = ws.list(&developer).await.map_err(eng)?;
+    let mut made = Vec::new();
+    for plan in &PRODUCTS {
+        let w = spaces
+            .iter()
+            .find(|w| w.scenario == plan.scenario)
+            .ok_or_else(|| anyhow!("no demo workspace for {}", plan.scenario))?;
+        let spec = JobRequest {
+            outputs: vec![JobOutputSpec {
+                name: plan.output.into(),
+                sql: plan.sql.into(),
+            }],
+        };
+        let job = ws.submit_job(&developer, &w.id, &spec).await.map_err(eng)?;
+        ws.run_queued().await.map_err(eng)?;
+        let job = ws.job(&developer, &job.id).await.map_err(eng)?;
+        if job.state != "done" {
+            bail!(
+                "the demo job {} ended {}: {}",
+                plan.output,
+                job.state,
+                job.reason.unwrap_or_default()
+            );
+        }
+        let release = ws
+            .request_release(
+                &developer,
+                &ReleaseRequest {
+                    job_id: job.id.clone(),
+                    output: plan.output.into(),
+                    recipient: PUBLIC_RECIPIENTS[0].into(),
+                    cross_border: false,
+                    remedy: Some(plan.remedy.into()),
+                },
+            )
+            .await
+            .map_err(eng)?;
+        // What still does not pass after the remedy is overridden, with the reason, on the log.
+        let overrides: BTreeMap<String, String> = release
+            .report
+            .checks
+            .iter()
+            .filter(|f| f.result != Outcome::Pass)
+            .map(|f| (f.id.clone(), plan.reasons.to_string()))
+            .collect();
+        let mut state = release.state.clone();
+        for r in &reviewers {
+            if state != "requested" {
+                break;
+            }
+            if !ws.release(r, &release.id).await.is_ok_and(|v| v.can_review) {
+                continue;
+            }
+            let review = ReleaseReview {
+                approve: true,
+                points: ReviewPoint::ALL.iter().map(|p| (*p, true)).collect(),
+                reasons: plan.reasons.into(),
+                overrides: overrides.clone(),
+            };
+            state = ws.review_release(r, &release.id, &review).await.map_err(eng)?.state;
+        }
+        if state != "released" {
+            bail!("the demo release of {} is {state}", plan.output);
+        }
+        let product = ws
+            .publish_product(
+                &publisher,
+                &PublishRequest {
+                    release_id: release.id.clone(),
+                    kind: plan.kind,
+                    title: plan.title.into(),
+                    summary: plan.summary.into(),
+                    terms: plan.terms.into(),
+                },
+            )
+            .await
+            .map_err(eng)?;
+        made.push(product);
+    }
+    Ok(made)
 }

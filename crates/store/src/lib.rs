@@ -37,6 +37,7 @@ pub mod lifecycle;
 pub mod lineage;
 pub mod log;
 pub mod orgs;
+pub mod products;
 pub mod regions;
 pub mod releases;
 pub mod sessions;
@@ -169,6 +170,7 @@ fn migrator() -> Migrator {
         m(9, "workspaces", include_str!("../migrations/0009_workspaces.sql")),
         m(10, "jobs", include_str!("../migrations/0010_jobs.sql")),
         m(11, "releases", include_str!("../migrations/0011_releases.sql")),
+        m(12, "products", include_str!("../migrations/0012_products.sql")),
     ])
 }
 

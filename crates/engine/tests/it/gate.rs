@@ -327,3 +327,44 @@ async fn only_a_passing_or_overridden_and_approved_output_is_minted() {
         Err(GateError::CrossBorder)
     ));
 }
+
+/// Reviewers see an output beside its report with the flagged cells marked — but never the
+/// rows of an output the gate found to be raw records or identifiers.
+#[tokio::test]
+async fn reviewers_see_flagged_cells_marked_and_never_raw_rows() {
+    let (output, report) = check("SELECT district, COUNT(*) AS n FROM people GROUP BY district").await;
+    let copy = shuyu_gate::review_copy(&output, &report, 100);
+    assert_eq!(copy.withheld_by(), None);
+    assert_eq!(copy.columns(), ["district", "n"]);
+    assert_eq!((copy.rows().len(), copy.total_rows()), (4, 4));
+    for row in copy.rows() {
+        let small = row[0].text == "海淀";
+        assert_eq!(
+            row[1].flagged_by.contains(&"threshold".to_string()),
+            small,
+            "only the 3-person district's count is flagged: {row:?}"
+        );
+    }
+    let limited = shuyu_gate::review_copy(&output, &report, 2);
+    assert_eq!((limited.rows().len(), limited.total_rows()), (2, 4));
+
+    for sql in [
+        "SELECT * FROM people",
+        "SELECT district, MAX(mobile) AS m FROM people GROUP BY district",
+    ] {
+        let (output, report) = check(sql).await;
+        let copy = shuyu_gate::review_copy(&output, &report, 100);
+        assert!(
+            matches!(copy.withheld_by(), Some("raw-rows" | "personal-info")),
+            "{sql}: {:?}",
+            copy.withheld_by()
+        );
+        assert!(copy.rows().is_empty(), "{sql}");
+        assert!(copy.total_rows() > 0, "{sql}");
+        let shown = serde_json::to_string(&copy).expect("json");
+        assert!(
+            !shown.contains("13812340"),
+            "{sql}: no mobile reaches a reviewer: {shown}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
 pub mod orgs;
+pub mod products;
 pub mod releases;
 pub mod requests;
 pub mod users;
@@ -115,6 +116,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(releases::get_release))
         .routes(routes!(releases::review_release))
         .routes(routes!(releases::download_release))
+        .routes(routes!(products::publish_product, products::list_products))
+        .routes(routes!(products::get_product))
+        .routes(routes!(products::delist_product))
+        .routes(routes!(products::download_product))
         .routes(routes!(audit::latest_checkpoint, audit::sign_checkpoint))
         .routes(routes!(audit::checkpoint_at))
         .routes(routes!(audit::public_key))

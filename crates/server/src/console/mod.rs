@@ -5,6 +5,7 @@
 //! checked against a second cookie (double submit) and the `Origin` header.
 
 mod data;
+mod jobs;
 mod lifecycle;
 mod pages;
 mod workspaces;
@@ -88,6 +89,16 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/console/workspaces", get(workspaces::workspaces_page))
         .route("/console/workspaces/query", post(workspaces::workspaces_query))
         .route("/console/workspaces/redraw", post(workspaces::workspaces_redraw))
+        .route("/console/jobs", get(jobs::jobs_page).post(jobs::jobs_submit))
+        .route("/console/jobs/cancel", post(jobs::jobs_cancel))
+        .route("/console/releases", get(jobs::releases_page))
+        .route("/console/releases/request", post(jobs::releases_request))
+        .route("/console/releases/review", post(jobs::releases_review))
+        .route("/console/releases/{id}/download", get(jobs::releases_download))
+        .route("/console/products", get(jobs::products_page))
+        .route("/console/products/publish", post(jobs::products_publish))
+        .route("/console/products/delist", post(jobs::products_delist))
+        .route("/console/products/{id}/content", get(jobs::products_content))
         .route("/console/audit", get(pages::audit_page))
         .route("/console/audit/export", get(pages::audit_export))
         .route("/static/{*path}", get(static_file))
@@ -199,6 +210,9 @@ pub fn nav_for(p: &Principal, lang: Lang, current: &str, can_audit: bool) -> Vec
     items.push(("agreements", "/console/agreements", "ui.nav.agreements"));
     items.push(("requests", "/console/data-requests", "ui.nav.requests"));
     items.push(("workspaces", "/console/workspaces", "ui.nav.workspaces"));
+    items.push(("jobs", "/console/jobs", "ui.nav.jobs"));
+    items.push(("releases", "/console/releases", "ui.nav.releases"));
+    items.push(("products", "/console/products", "ui.nav.products"));
     if can_audit {
         items.push(("audit", "/console/audit", "ui.nav.audit"));
     }

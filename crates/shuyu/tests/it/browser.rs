@@ -789,3 +789,149 @@ async fn a_developer_browses_a_workspace_and_queries_its_samples_in_the_console(
     let _ = demo.kill();
     let _ = demo.wait();
 }
+
+/// The demo password of `user`, from the lines the demo printed.
+fn demo_password(lines: &[String], user: &str) -> String {
+    lines
+        .iter()
+        .find(|l| l.contains(&format!("username: {user} ")))
+        .and_then(|l| l.split("password:").nth(1))
+        .unwrap_or_else(|| panic!("{user}'s password"))
+        .trim()
+        .to_string()
+}
+
+/// Waits, up to a minute, for `css` to contain `needle` (a job runs on full data meanwhile;
+/// the page follows it by itself).
+async fn wait_long_for_text(c: &Client, css: &str, needle: &str) {
+    for _ in 0..300 {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && e.text().await.is_ok_and(|t| t.contains(needle))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "{css} never contained {needle:?}; page: {}",
+        c.source().await.unwrap_or_default()
+    );
+}
+
+/// Code to data in the console, end to end: a developer checks a job (a field outside the
+/// manifest is named), submits it, follows it to its gate report and asks for a release with
+/// suppression; two reviewers see the output beside the report and record the six points with
+/// overrides; an operator publishes the release as a report product, which the catalog shows
+/// with its sources and terms.
+#[tokio::test]
+async fn a_job_runs_is_reviewed_side_by_side_released_and_published_in_the_console() {
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut demo, lines, base) = crate::harness::start_demo(dir.path());
+    console_login_at(&c, &base, "health.lin", &demo_password(&lines, "health.lin")).await;
+    click(&c, "#nav-jobs").await;
+    wait_for_path(&c, "/console/jobs").await;
+    let tabs = c.find_all(Locator::Css(".job-ws")).await.expect("tabs");
+    let mut href = None;
+    for t in tabs {
+        if t.text().await.is_ok_and(|t| t.contains("疾病负担")) {
+            href = t.attr("href").await.expect("href");
+        }
+    }
+    c.goto(&format!("{base}{}", href.expect("the disease-burden workspace")))
+        .await
+        .expect("goto");
+    // Check only: a field the manifest does not approve is named, and nothing runs.
+    fill(&c, "#job-name", "phones").await;
+    fill(&c, "#job-sql", "SELECT phone FROM population").await;
+    click(&c, "#job-check").await;
+    wait_until_text(&c, "#check-result", "无法规划").await;
+    wait_until_text(&c, "#check-result .outside-field", "phone").await;
+    // The real job.
+    fill(&c, "#job-name", "by_region_icd").await;
+    fill(
+        &c,
+        "#job-sql",
+        "SELECT p.region, v.icd10, COUNT(*) AS visits FROM medical_visit v JOIN population p ON v.person_id = p.person_id GROUP BY p.region, v.icd10",
+    )
+    .await;
+    click(&c, "#job-submit").await;
+    wait_for_path(&c, "/console/jobs").await;
+    wait_long_for_text(&c, "#job-state", "完成").await;
+    // The gate's report: small cells flagged by their keys, with the suggested remedy.
+    wait_until_text(&c, "#output-by_region_icd .finding[data-check='threshold']", "不通过").await;
+    wait_until_text(&c, "#output-by_region_icd .finding[data-check='threshold']", "region=").await;
+    fill(&c, "#output-by_region_icd .recipient", "示范市卫生健康委员会").await;
+    select(&c, "#output-by_region_icd .remedy", "suppress").await;
+    click(&c, "#output-by_region_icd .request-submit").await;
+    wait_for_path(&c, "/console/releases").await;
+    wait_until_text(&c, "#release-state", "待审核").await;
+    let release_url = c.current_url().await.expect("url").to_string();
+    // The developer sees the suppressed output beside the report, but cannot review it.
+    wait_until_text(&c, "#review-table thead", "visits").await;
+    assert!(
+        c.find(Locator::Css("#review-form")).await.is_err(),
+        "no review form for the developer"
+    );
+    logout(&c).await;
+
+    // Two reviewers (the data is L4): each sees the output and the report side by side.
+    for (i, reviewer) in ["yunying.liu", "yunying.zhou"].into_iter().enumerate() {
+        console_login_at(&c, &base, reviewer, &demo_password(&lines, reviewer)).await;
+        click(&c, "#nav-releases").await;
+        wait_for_path(&c, "/console/releases").await;
+        wait_until_text(&c, "#release-queue", "待您审核").await;
+        c.goto(&release_url).await.expect("goto");
+        wait_until_text(&c, "#review-output", "visits").await;
+        wait_until_text(&c, ".review-report", "审核结论").await;
+        for point in [
+            "fits_approved_use",
+            "sources_stated",
+            "no_raw_or_sensitive",
+            "no_personal_or_secret_risk",
+            "no_cross_border",
+            "other_risks_considered",
+        ] {
+            click(&c, &format!("#point-{point}")).await;
+        }
+        for o in c
+            .find_all(Locator::Css("textarea[name^='override_']"))
+            .await
+            .expect("overrides")
+        {
+            o.send_keys("小格已按规则抑制，余下为结构性零值").await.expect("type");
+        }
+        fill(&c, "#review-reasons", "区县疾病负担报告所需，已抑制小格").await;
+        click(&c, "#review-approve").await;
+        let expected = if i == 0 { "待审核" } else { "出域" };
+        wait_until_text(&c, "#release-state", expected).await;
+        wait_until_text(&c, "#decisions", "区县疾病负担报告所需").await;
+        if i == 0 {
+            logout(&c).await;
+        }
+    }
+    // The operator publishes the release as a report product.
+    fill(&c, "#publish-title", "区县门诊疾病负担（控制台发布）").await;
+    fill(&c, "#publish-summary", "按区县、疾病分类的门诊人次").await;
+    fill(&c, "#publish-terms", "仅限公共卫生研究使用").await;
+    click(&c, "#publish-submit").await;
+    wait_for_path(&c, "/console/products").await;
+    wait_until_text(&c, "#product-title", "控制台发布").await;
+    wait_until_text(&c, "#product-state", "在架").await;
+    wait_until_text(&c, "#product-kind", "数据报告").await;
+    wait_until_text(&c, "#product-sources", "medical_visit").await;
+    wait_until_text(&c, "#product-sources", "population").await;
+    wait_until_text(&c, "#product-terms", "仅限公共卫生研究使用").await;
+    wait_until_text(&c, "#product-access", "示范市卫生健康委员会").await;
+    // The catalog lists it beside the demo's own two products.
+    click(&c, "#nav-products").await;
+    wait_until_text(&c, "#product-list", "控制台发布").await;
+    wait_until_text(&c, "#product-list", "公交分时段客流").await;
+    wait_until_text(&c, "#product-list", "门诊疾病负担报告").await;
+    logout(&c).await;
+    let _ = c.close().await;
+    let _ = demo.kill();
+    let _ = demo.wait();
+}

@@ -305,6 +305,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     scenarios.sort();
     assert_eq!(scenarios.len(), 4, "{scenarios:?}");
     assert!(scenarios.iter().any(|s| s.contains("普惠金融")) && scenarios.iter().any(|s| s.contains("公交")));
+    demo_catalog(&api, &logins, &lines).await;
     demo_workspaces(&api, &logins).await;
     demo_jobs(&api, &logins, dir.path()).await;
     let keys = std::fs::read_to_string(dir.path().join("demo-signing-keys.txt")).expect("keys file");
@@ -461,7 +462,8 @@ async fn demo_jobs(api: &Api, logins: &[(String, String)], data_dir: &std::path:
     let listed = api.get(&jobs, Some(&health)).await;
     assert!(listed.json["items"].as_array().map(Vec::len) >= Some(2), "{listed:?}");
 
-    demo_releases(api, logins, data_dir, &health, &jobs).await;
+    let released = demo_releases(api, logins, data_dir, &health, &jobs).await;
+    let product = demo_products(api, logins, &health, &released).await;
 
     // Beneath a suspended agreement no job starts; restored, it does again.
     let operator = login("yunying.liu").await;
@@ -481,6 +483,15 @@ async fn demo_jobs(api: &Api, logins: &[(String, String)], data_dir: &std::path:
         )
         .await;
     assert_eq!(suspended.status, 200, "{suspended:?}");
+    // The product made under it drops out of the public catalog while it is suspended.
+    let shown = api.get(&format!("/api/v1/products/{product}"), None).await;
+    assert_eq!(
+        (shown.json["state"].as_str(), shown.json["delist_reason"].as_str()),
+        (Some("delisted"), Some("agreement_not_in_force")),
+        "{shown:?}"
+    );
+    let public = api.get("/api/v1/products", None).await;
+    assert!(!public.text.contains(product.as_str()), "{public:?}");
     let refused = api.post(&jobs, Some(&health), json!({"outputs": [by_region]})).await;
     assert!(
         (refused.status == 403 && refused.text.contains("agreement_not_in_force"))
@@ -495,12 +506,141 @@ async fn demo_jobs(api: &Api, logins: &[(String, String)], data_dir: &std::path:
         )
         .await;
     assert_eq!(restored.status, 200, "{restored:?}");
+    let public = api.get("/api/v1/products", None).await;
+    assert!(
+        public.text.contains(product.as_str()),
+        "listed again once restored: {public:?}"
+    );
+
+    // The publisher delists it with a reason; the catalog says so, and nothing is served.
+    let delist = |token: String, reason: &str| {
+        let (path, body) = (format!("/api/v1/products/{product}/delist"), json!({"reason": reason}));
+        async move { api.post(&path, Some(&token), body).await }
+    };
+    assert_eq!(delist(health.clone(), "开发者自行下架").await.status, 403);
+    let blank = delist(operator.clone(), "  ").await;
+    assert!(blank.status == 422 && blank.text.contains("reason"), "{blank:?}");
+    let done = delist(operator.clone(), "数据口径调整，待更新后重新发布").await;
+    assert_eq!(done.status, 200, "{done:?}");
+    assert_eq!(done.json["state"], "delisted");
+    assert_eq!(delist(operator.clone(), "again").await.status, 409);
+    let all = api.get("/api/v1/products?all=true", None).await;
+    assert!(all.text.contains("数据口径调整"), "{all:?}");
+    let content = api
+        .get(&format!("/api/v1/products/{product}/content"), Some(&operator))
+        .await;
+    assert!(
+        content.status == 409 && content.text.contains("product_delisted"),
+        "{content:?}"
+    );
+    let log = api
+        .get(
+            "/api/v1/audit/search?action=product.&limit=100",
+            Some(&supervisor_token(api, logins).await),
+        )
+        .await;
+    for action in ["product.publish", "product.download", "product.delist"] {
+        assert!(log.text.contains(action), "{action}: {log:?}");
+    }
+}
+
+async fn supervisor_token(api: &Api, logins: &[(String, String)]) -> String {
+    let (u, p) = logins.iter().find(|(u, _)| u == "wangxin.jiang").expect("supervisor");
+    api.login(u, p).await
+}
+
+/// Products: an operator among the request's reviewers publishes the released table
+/// as a report product; the public catalog shows it with its scenario, its sources (from the
+/// lineage) and its terms, without a login; its content is for its recipient and publisher.
+async fn demo_products(api: &Api, logins: &[(String, String)], health: &str, release_id: &str) -> String {
+    let body = json!({"release_id": release_id, "kind": "report", "title": "示范市区县门诊疾病负担",
+        "summary": "按区县、疾病分类汇总的门诊就诊人次（小格已抑制）", "terms": "仅限公共卫生研究使用，不得尝试再识别个人"});
+    let refused = api.post("/api/v1/products", Some(health), body.clone()).await;
+    assert_eq!(refused.status, 403, "the developer does not publish: {refused:?}");
+    let (u, pw) = logins.iter().find(|(u, _)| u == "yunying.liu").expect("operator");
+    let operator = api.login(u, pw).await;
+    let mut no_terms = body.clone();
+    no_terms["terms"] = json!("");
+    let bad = api.post("/api/v1/products", Some(&operator), no_terms).await;
+    assert!(bad.status == 422 && bad.text.contains("terms"), "{bad:?}");
+    let made = api.post("/api/v1/products", Some(&operator), body.clone()).await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let p = &made.json;
+    let id = p["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        (p["kind"].as_str(), p["state"].as_str()),
+        (Some("report"), Some("listed")),
+        "{p}"
+    );
+    assert!(p["scenario"].as_str().is_some_and(|s| s.contains("疾病负担")), "{p}");
+    assert_eq!(p["access"], "recipient", "{p}");
+    assert_eq!(p["recipient"], "示范市卫生健康委员会", "{p}");
+    let sources: Vec<&str> = p["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(|s| s["dataset"].as_str())
+        .collect();
+    assert_eq!(sources, ["medical_visit", "population"], "{p}");
+    assert!(
+        p["columns"].as_array().is_some_and(|c| c.iter().any(|c| c == "visits")),
+        "{p}"
+    );
+    assert!(p["rows"].as_i64() > Some(0), "{p}");
+    let again = api.post("/api/v1/products", Some(&operator), body).await;
+    assert!(
+        again.status == 409 && again.text.contains("product_exists"),
+        "{again:?}"
+    );
+
+    // The catalog is public.
+    let public = api.get("/api/v1/products", None).await;
+    assert_eq!(public.status, 200, "{public:?}");
+    assert!(
+        public.text.contains(&id) && public.text.contains("不得尝试再识别个人"),
+        "{public:?}"
+    );
+    let one = api.get(&format!("/api/v1/products/{id}"), None).await;
+    assert_eq!(
+        (one.status, one.json["can_download"].as_bool()),
+        (200, Some(false)),
+        "{one:?}"
+    );
+    // Its content is not: a login is needed, and it is the recipient's.
+    let path = format!("/api/v1/products/{id}/content");
+    assert_eq!(api.get(&path, None).await.status, 401);
+    let (u, pw) = logins.iter().find(|(u, _)| u == "bank.han").expect("bank");
+    let bank = api.login(u, pw).await;
+    let other = api.get(&path, Some(&bank)).await;
+    assert!(
+        other.status == 403 && other.text.contains("product_not_recipient"),
+        "{other:?}"
+    );
+    let content = api.get(&path, Some(&operator)).await;
+    assert_eq!(content.status, 200, "{content:?}");
+    assert!(content.content_type.starts_with("text/csv"), "{content:?}");
+    assert!(
+        content.text.lines().next().is_some_and(|h| h.contains("visits")),
+        "{}",
+        content.text
+    );
+    assert_eq!(
+        content.text.lines().count() as i64,
+        p["rows"].as_i64().expect("rows") + 1
+    );
+    id
 }
 
 /// Release review: the six points by two reviewers of the data request, overrides for checks
 /// that did not pass (audited), cross-border refused, the download watermarked for its
 /// recipient and traced back from a leaked copy by `shuyu watermark detect`.
-async fn demo_releases(api: &Api, logins: &[(String, String)], data_dir: &std::path::Path, health: &str, jobs: &str) {
+async fn demo_releases(
+    api: &Api,
+    logins: &[(String, String)],
+    data_dir: &std::path::Path,
+    health: &str,
+    jobs: &str,
+) -> String {
     let cells = json!({"name": "by_region_icd", "sql": "SELECT p.region, v.icd10, COUNT(*) AS visits FROM medical_visit v JOIN population p ON v.person_id = p.person_id GROUP BY p.region, v.icd10"});
     let raw = json!({"name": "raw", "sql": "SELECT * FROM population"});
     let submitted = api.post(jobs, Some(health), json!({"outputs": [cells, raw]})).await;
@@ -639,6 +779,56 @@ async fn demo_releases(api: &Api, logins: &[(String, String)], data_dir: &std::p
         found["detection"]["outcome"]["mark"]["recipient"], "示范市卫生健康委员会",
         "{found}"
     );
+    table_id
+}
+
+/// The demo ran two scenarios to products (DEMO_CITY.md): the disease-burden report and the
+/// bus-ridership dataset, each a job on full data, reviewed, released to the public and
+/// published — in the public catalog with their sources, open to every account.
+async fn demo_catalog(api: &Api, logins: &[(String, String)], lines: &[String]) {
+    assert!(lines.iter().any(|l| l.contains("发布 2 个产品")), "{lines:#?}");
+    let catalog = api.get("/api/v1/products", None).await;
+    assert_eq!(catalog.status, 200, "{catalog:?}");
+    let items = catalog.json["items"].as_array().expect("items").clone();
+    assert_eq!(items.len(), 2, "{catalog:?}");
+    let find = |kind: &str| items.iter().find(|p| p["kind"] == kind).cloned().expect("product");
+    let report = find("report");
+    assert!(
+        report["scenario"].as_str().is_some_and(|s| s.contains("疾病负担")),
+        "{report}"
+    );
+    let sources = |p: &Value| -> Vec<String> {
+        p["sources"]
+            .as_array()
+            .expect("sources")
+            .iter()
+            .filter_map(|s| s["dataset"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(sources(&report), ["medical_visit", "population"], "{report}");
+    let dataset = find("dataset");
+    assert!(
+        dataset["scenario"].as_str().is_some_and(|s| s.contains("公交")),
+        "{dataset}"
+    );
+    assert_eq!(sources(&dataset), ["bus_ridership"], "{dataset}");
+    assert_eq!(dataset["rows"], 19, "one row per service hour, 05–23: {dataset}");
+    for p in [&report, &dataset] {
+        assert_eq!(
+            (p["access"].as_str(), p["recipient"].as_str()),
+            (Some("open"), Some("社会公众")),
+            "{p}"
+        );
+        assert_eq!(p["publisher"], "示范数据集团有限公司", "{p}");
+    }
+    // Open: any account downloads it, minted again by the gate, watermarked for the public.
+    let (u, pw) = logins.iter().find(|(u, _)| u == "bank.han").expect("bank");
+    let bank = api.login(u, pw).await;
+    let id = dataset["id"].as_str().expect("id");
+    let content = api.get(&format!("/api/v1/products/{id}/content"), Some(&bank)).await;
+    assert_eq!(content.status, 200, "{content:?}");
+    assert_eq!(content.text.lines().count(), 20, "{}", content.text);
+    assert!(content.text.starts_with("hour,boardings,records"), "{}", content.text);
 }
 
 /// The demo opened a workspace for each approved scenario; developers see the samples'

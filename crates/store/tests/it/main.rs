@@ -6,4 +6,5 @@
 mod jobs;
 mod kernel;
 mod log;
+mod products;
 mod releases;

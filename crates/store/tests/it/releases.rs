@@ -13,14 +13,14 @@ use crate::jobs::{Parents, job};
 const JOB: &str = "j1";
 
 /// Seeds a job's parents (as the jobs tests do) and the job itself.
-async fn seeded(db: &TestDb, clock: &SimClock) -> Parents {
+pub(crate) async fn seeded(db: &TestDb, clock: &SimClock) -> Parents {
     let p = crate::jobs::seeded(db, clock).await;
     crate::jobs::insert(db, &job(&p, JOB, clock.now())).await;
     p
 }
 
 /// A `requested` release of [`JOB`]'s `by_district` output, with nothing released yet.
-fn release(p: &Parents, id: &str, created_at: Timestamp) -> ReleaseRecord {
+pub(crate) fn release(p: &Parents, id: &str, created_at: Timestamp) -> ReleaseRecord {
     ReleaseRecord {
         id: id.into(),
         job_id: JOB.into(),
@@ -47,7 +47,7 @@ fn release(p: &Parents, id: &str, created_at: Timestamp) -> ReleaseRecord {
 }
 
 /// `r` as it is once released at `at` with a copy at `object_path`.
-fn released(mut r: ReleaseRecord, object_path: &str, at: Timestamp) -> ReleaseRecord {
+pub(crate) fn released(mut r: ReleaseRecord, object_path: &str, at: Timestamp) -> ReleaseRecord {
     r.state = "released".into();
     r.decisions_json = r#"[{"reviewer":"u-r1","approve":true}]"#.into();
     r.mark_spec_json = Some(r#"{"recipient":"分析组","seed":"s"}"#.into());
@@ -58,7 +58,7 @@ fn released(mut r: ReleaseRecord, object_path: &str, at: Timestamp) -> ReleaseRe
     r
 }
 
-async fn insert(db: &TestDb, r: &ReleaseRecord) {
+pub(crate) async fn insert(db: &TestDb, r: &ReleaseRecord) {
     let mut c = db.store.read().await.expect("conn");
     releases::insert(&mut c, r).await.expect("insert release");
 }
