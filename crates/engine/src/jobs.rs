@@ -898,12 +898,14 @@ fn source_types(s: &Source) -> HashMap<String, shuyu_classify::FieldType> {
 /// and shows only the approved fields. The inner table is not in the session's catalog.
 pub(crate) fn scoped_view(
     table: &str,
-    batch: RecordBatch,
+    batches: Vec<RecordBatch>,
     approved: &[String],
     scope: &[(String, ScopeTest)],
 ) -> Result<ViewTable, EngineError> {
-    let schema = batch.schema();
-    let inner = MemTable::try_new(schema, vec![vec![batch]]).map_err(df)?;
+    let Some(schema) = batches.first().map(|b| b.schema()) else {
+        return Err(EngineError::Missing("rows".into()));
+    };
+    let inner = MemTable::try_new(schema, vec![batches]).map_err(df)?;
     let mut builder =
         LogicalPlanBuilder::scan(format!("__full_{table}"), provider_as_source(Arc::new(inner)), None).map_err(df)?;
     let mut predicate: Option<Expr> = None;

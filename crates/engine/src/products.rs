@@ -168,11 +168,7 @@ impl Workspaces {
     /// Publishes a released output as a product (the operator among its request's reviewers).
     pub async fn publish_product(&self, p: &Principal, req: &PublishRequest) -> Result<ProductView, EngineError> {
         let r = self.release_record(&req.release_id).await?;
-        let resource = self.inner.lifecycle.data_request_resource(&r.request_id).await?;
-        self.inner
-            .identity
-            .authorize(p, Action::ProductPublish, &resource)
-            .await?;
+        self.authorize_publisher(p, &r.request_id).await?;
         let mut errors = Vec::new();
         text_rule(&mut errors, "title", &req.title, true, 200);
         text_rule(&mut errors, "summary", &req.summary, false, 2000);
@@ -242,6 +238,16 @@ impl Workspaces {
         self.product_view(Some(p), &record).await
     }
 
+    /// Refuses `p` unless they may publish what is released under data request `request_id`.
+    async fn authorize_publisher(&self, p: &Principal, request_id: &str) -> Result<(), EngineError> {
+        let resource = self.inner.lifecycle.data_request_resource(request_id).await?;
+        self.inner
+            .identity
+            .authorize(p, Action::ProductPublish, &resource)
+            .await?;
+        Ok(())
+    }
+
     /// Whether `p` may publish (and delist) what was released under release `release_id`'s
     /// data request.
     pub async fn may_publish(&self, p: &Principal, release_id: &str) -> Result<bool, EngineError> {
@@ -277,11 +283,7 @@ impl Workspaces {
         req: &DelistRequest,
     ) -> Result<ProductView, EngineError> {
         let r = self.product_record(id).await?;
-        let resource = self.inner.lifecycle.data_request_resource(&r.request_id).await?;
-        self.inner
-            .identity
-            .authorize(p, Action::ProductPublish, &resource)
-            .await?;
+        self.authorize_publisher(p, &r.request_id).await?;
         let mut errors = Vec::new();
         text_rule(&mut errors, "reason", &req.reason, true, 500);
         if !errors.is_empty() {
@@ -329,16 +331,7 @@ impl Workspaces {
         let now = self.inner.identity.clock().now();
         let mut e = shuyu_identity::audit::by(p, now, "product.download", "product", r.id.clone(), None, None);
         e.payload = Some(serde_json::json!({ "release": r.release_id }));
-        self.inner
-            .identity
-            .store()
-            .write(move |tx| {
-                Box::pin(async move {
-                    tx.record(e);
-                    Ok::<_, StoreError>(())
-                })
-            })
-            .await?;
+        self.record(e).await?;
         Ok(copy)
     }
 

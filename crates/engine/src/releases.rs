@@ -289,8 +289,16 @@ impl Workspaces {
             }
             _ => staged,
         };
-        let prior =
-            releases::released_of_request(&mut *self.inner.identity.store().read().await?, &r.request_id).await?;
+        // The disclosure ledger: everything released under the same data request, and everything
+        // released to the same recipient under any other.
+        let mut prior = {
+            let mut c = self.inner.identity.store().read().await?;
+            let mut prior = releases::released_of_request(&mut c, &r.request_id).await?;
+            prior.extend(releases::released_to(&mut c, &r.recipient).await?);
+            prior
+        };
+        prior.sort_by(|a, b| a.id.cmp(&b.id));
+        prior.dedup_by(|a, b| a.id == b.id);
         let ledger: Vec<LedgerEntry> = prior
             .iter()
             .filter(|p| p.id != r.id)
@@ -658,16 +666,7 @@ impl Workspaces {
         let released = self.mint_copy(&r).await?;
         let now = self.inner.identity.clock().now();
         let e = shuyu_identity::audit::by(p, now, "release.download", "release", r.id.clone(), None, None);
-        self.inner
-            .identity
-            .store()
-            .write(move |tx| {
-                Box::pin(async move {
-                    tx.record(e);
-                    Ok::<_, StoreError>(())
-                })
-            })
-            .await?;
+        self.record(e).await?;
         Ok(released)
     }
 }

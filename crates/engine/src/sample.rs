@@ -494,16 +494,16 @@ fn figures(cols: &[ArrayRef]) -> Result<RiskFigures, EngineError> {
 /// columns the table provider filters on), with the fields the samples turn into keyed tokens
 /// or pseudonyms turned into the same ones — so a job's joins and distinct counts behave as
 /// they did on the samples and no raw key is in the job's session. Other values are as stored.
-pub(crate) fn job_table(full: &Full, plan: &Plan<'_>) -> Result<RecordBatch, EngineError> {
+pub(crate) fn job_table(full: &Full, plan: &Plan<'_>) -> Result<Vec<RecordBatch>, EngineError> {
     let Some(schema) = full.batches.first().map(|b| b.schema()) else {
         return Err(EngineError::Missing("rows".into()));
     };
-    let all = concat_batches(&schema, &full.batches)?;
     let by_name: BTreeMap<&str, &Column> = plan.columns.iter().map(|c| (c.name.as_str(), c)).collect();
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(all.num_columns());
-    for (field, array) in schema.fields().iter().zip(all.columns()) {
+    // Which columns become keyed tokens or pseudonyms (the rest are passed through untouched).
+    let mut keyed = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
         let name = field.name();
-        let keyed = match by_name.get(name.as_str()) {
+        keyed.push(match by_name.get(name.as_str()) {
             Some(col) if plan.approved.contains(name) => {
                 let over = plan.overrides.iter().find(|o| &o.field == name);
                 let rule = match over {
@@ -516,10 +516,29 @@ pub(crate) fn job_table(full: &Full, plan: &Plan<'_>) -> Result<RecordBatch, Eng
                 matches!(rule, Rule::Tokenize | Rule::Pseudonymize).then_some((rule, type_of(col)))
             }
             _ => None,
-        };
+        });
+    }
+    if keyed.iter().all(Option::is_none) {
+        // Nothing to key: the stored batches as they are (no copy), under a nullable schema.
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+            .collect();
+        let nullable = Arc::new(Schema::new(fields));
+        return full
+            .batches
+            .iter()
+            .map(|b| Ok(RecordBatch::try_new(nullable.clone(), b.columns().to_vec())?))
+            .collect();
+    }
+    // Keyed columns are computed over the whole version at once, in parallel.
+    let all = concat_batches(&schema, &full.batches)?;
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(all.num_columns());
+    for ((field, array), keyed) in schema.fields().iter().zip(all.columns()).zip(&keyed) {
         match keyed {
             Some((rule, field_type)) => {
-                let tech = technique(rule, field_type, name, plan.keys)?;
+                let tech = technique(*rule, field_type, field.name(), plan.keys)?;
                 let parts = in_parallel(array.len(), |r| tech.apply(&array.slice(r.start, r.len())));
                 let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
                 arrays.push(arrow::compute::concat(
@@ -535,7 +554,7 @@ pub(crate) fn job_table(full: &Full, plan: &Plan<'_>) -> Result<RecordBatch, Eng
         .zip(&arrays)
         .map(|(f, a)| Field::new(f.name(), a.data_type().clone(), true))
         .collect();
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+    Ok(vec![RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?])
 }
 
 /// The row scope as a filter over a job's table: a region code (a city covers its counties)

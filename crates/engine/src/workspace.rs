@@ -632,6 +632,21 @@ impl Workspaces {
         .map_err(|e| EngineError::Task(e.to_string()))?
     }
 
+    /// Records one audit event on its own (an access that changes nothing else).
+    pub(crate) async fn record(&self, e: shuyu_store::log::Event) -> Result<(), EngineError> {
+        self.inner
+            .identity
+            .store()
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.record(e);
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn resource(&self, w: &WorkspaceRecord) -> Result<Resource, EngineError> {
         let org_id: OrgId = w.org_id.parse().map_err(|_| StoreError::Corrupt {
             table: "workspaces",
@@ -897,16 +912,7 @@ impl Workspaces {
         if result.is_err() {
             event.outcome = shuyu_audit::entry::Outcome::Failure;
         }
-        self.inner
-            .identity
-            .store()
-            .write(move |tx| {
-                Box::pin(async move {
-                    tx.record(event);
-                    Ok::<_, StoreError>(())
-                })
-            })
-            .await?;
+        self.record(event).await?;
         result
     }
 }

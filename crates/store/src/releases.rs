@@ -171,6 +171,21 @@ pub async fn released_of_request(c: &mut Conn, request_id: &str) -> Result<Vec<R
         .collect()
 }
 
+/// The releases that left the domain to one recipient, under any data request, oldest first:
+/// a new release to the same recipient is differenced against them too.
+pub async fn released_to(c: &mut Conn, recipient: &str) -> Result<Vec<ReleaseRecord>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM releases WHERE recipient = $1 AND state = 'released' ORDER BY created_at, id"
+    ));
+    sqlx::query(sql)
+        .bind(recipient.to_string())
+        .fetch_all(c)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+}
+
 /// Every released release, oldest first (master-key rotation re-wraps their copies' keys).
 pub async fn all_released(c: &mut Conn) -> Result<Vec<ReleaseRecord>> {
     let sql = sqlx::AssertSqlSafe(format!(

@@ -475,6 +475,26 @@ async fn demo_jobs(api: &Api, logins: &[(String, String)], data_dir: &std::path:
         .and_then(|w| w["agreement_id"].as_str())
         .expect("agreement")
         .to_string();
+    // A job that would run for hours (a four-way self-join), running when the agreement is
+    // suspended: it is stopped at once, failing with the reason.
+    let endless = json!({"name": "endless", "sql": "SELECT a.region, COUNT(*) AS n FROM population a \
+        JOIN population b ON a.region = b.region JOIN population c ON b.region = c.region \
+        JOIN population d ON c.region = d.region GROUP BY a.region"});
+    let long = api.post(&jobs, Some(&health), json!({"outputs": [endless]})).await;
+    assert_eq!(long.status, 202, "{long:?}");
+    let long_path = format!("/api/v1/jobs/{}", long.json["id"].as_str().expect("id"));
+    let mut state = String::new();
+    for _ in 0..240 {
+        state = api.get(&long_path, Some(&health)).await.json["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if state != "queued" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(state, "running");
     let suspended = api
         .post(
             &format!("/api/v1/agreements/{agreement}/suspend"),
@@ -483,6 +503,26 @@ async fn demo_jobs(api: &Api, logins: &[(String, String)], data_dir: &std::path:
         )
         .await;
     assert_eq!(suspended.status, 200, "{suspended:?}");
+    let stopped_at = std::time::Instant::now();
+    let mut stopped = Value::Null;
+    for _ in 0..120 {
+        stopped = api.get(&long_path, Some(&health)).await.json;
+        if stopped["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(stopped["state"], "failed", "{stopped}");
+    assert!(
+        stopped["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("agreement_not_in_force")),
+        "{stopped}"
+    );
+    assert!(
+        stopped_at.elapsed() < std::time::Duration::from_secs(20),
+        "stopped at once"
+    );
     // The product made under it drops out of the public catalog while it is suspended.
     let shown = api.get(&format!("/api/v1/products/{product}"), None).await;
     assert_eq!(

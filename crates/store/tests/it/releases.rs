@@ -248,7 +248,7 @@ async fn a_release_is_released_only_once_approved_and_only_once() {
 }
 
 #[tokio::test]
-async fn differencing_sees_only_what_was_released_for_the_same_request() {
+async fn differencing_sees_what_was_released_for_the_same_request_or_recipient() {
     for db in TestDb::all().await {
         let clock = SimClock::fixed();
         let p = seeded(&db, &clock).await;
@@ -292,6 +292,27 @@ async fn differencing_sees_only_what_was_released_for_the_same_request() {
         assert_eq!(
             ids(releases::all_released(&mut c).await.expect("all released")),
             ["first", "other", "second"],
+            "{label}"
+        );
+        // To one recipient, under any request: only what left the domain, to exactly them.
+        let mut elsewhere = released(release(&p, "elsewhere", later), "releases/elsewhere.enc", later);
+        elsewhere.recipient = "示范银行".into();
+        elsewhere.request_id = "req-3".into();
+        drop(c);
+        insert(&db, &elsewhere).await;
+        let mut c = db.store.read().await.expect("conn");
+        assert_eq!(
+            ids(releases::released_to(&mut c, "示范开发公司 分析组").await.expect("to")),
+            ["first", "other", "second"],
+            "{label}"
+        );
+        assert_eq!(
+            ids(releases::released_to(&mut c, "示范银行").await.expect("to")),
+            ["elsewhere"],
+            "{label}"
+        );
+        assert!(
+            releases::released_to(&mut c, "示范").await.expect("to").is_empty(),
             "{label}"
         );
         drop(c);
