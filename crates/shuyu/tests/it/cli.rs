@@ -307,7 +307,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     assert!(scenarios.iter().any(|s| s.contains("普惠金融")) && scenarios.iter().any(|s| s.contains("公交")));
     demo_catalog(&api, &logins, &lines).await;
     demo_workspaces(&api, &logins).await;
-    demo_jobs(&api, &logins, dir.path()).await;
+    demo_jobs(&api, &logins, dir.path(), None).await;
     let keys = std::fs::read_to_string(dir.path().join("demo-signing-keys.txt")).expect("keys file");
     assert!(keys.contains("fintech.huang\t") && keys.contains("admin\t"), "{keys}");
     let _ = child.kill();
@@ -341,9 +341,39 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     let _ = child.wait();
 }
 
+/// The demo on PostgreSQL: the same city, its products, and the whole code-to-data chain —
+/// jobs, the gate, release review, watermarks, products, suspension — on the production
+/// metadata backend (skipped when `SHUYU_TEST_DATABASE_URL` is not set).
+#[tokio::test]
+async fn demo_on_postgres_runs_code_to_data_to_products() {
+    let Some(db) = shuyu_store::test_support::TestDb::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut child, lines, base) = crate::harness::start_demo_on(dir.path(), Some(&db.url));
+    let logins: Vec<(String, String)> = lines
+        .iter()
+        .filter_map(|l| {
+            let user = l.split("username:").nth(1)?.split_whitespace().next()?.to_string();
+            let pass = l.split("password:").nth(1)?.trim().to_string();
+            Some((user, pass))
+        })
+        .collect();
+    assert_eq!(logins.len(), 20, "{lines:#?}");
+    let api = Api {
+        http: crate::harness::http(),
+        base,
+    };
+    demo_catalog(&api, &logins, &lines).await;
+    demo_jobs(&api, &logins, dir.path(), Some(&db.url)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    db.finish().await;
+}
+
 /// Code-to-data jobs on the demo's disease-burden scenario: fail closed at planning, run on
 /// full data, every output checked by the gate, reports without rows, cancellation.
-async fn demo_jobs(api: &Api, logins: &[(String, String)], data_dir: &std::path::Path) {
+async fn demo_jobs(api: &Api, logins: &[(String, String)], data_dir: &std::path::Path, database_url: Option<&str>) {
     let login = |name: &str| {
         let (u, p) = logins.iter().find(|(u, _)| u == name).expect("login").clone();
         async move { api.login(&u, &p).await }
@@ -462,7 +492,7 @@ async fn demo_jobs(api: &Api, logins: &[(String, String)], data_dir: &std::path:
     let listed = api.get(&jobs, Some(&health)).await;
     assert!(listed.json["items"].as_array().map(Vec::len) >= Some(2), "{listed:?}");
 
-    let released = demo_releases(api, logins, data_dir, &health, &jobs).await;
+    let released = demo_releases(api, logins, data_dir, database_url, &health, &jobs).await;
     let product = demo_products(api, logins, &health, &released).await;
 
     // Beneath a suspended agreement no job starts; restored, it does again.
@@ -678,6 +708,7 @@ async fn demo_releases(
     api: &Api,
     logins: &[(String, String)],
     data_dir: &std::path::Path,
+    database_url: Option<&str>,
     health: &str,
     jobs: &str,
 ) -> String {
@@ -801,12 +832,12 @@ async fn demo_releases(
     let half: Vec<&str> = lines.iter().step_by(2).copied().collect();
     let leaked = data_dir.join("leaked.csv");
     std::fs::write(&leaked, format!("{header}\n{}\n", half.join("\n"))).expect("write");
-    let detect = shuyu()
-        .args(["watermark", "detect", "--data-dir"])
-        .arg(data_dir)
-        .arg(&leaked)
-        .output()
-        .expect("run");
+    let mut detect = shuyu();
+    detect.args(["watermark", "detect", "--data-dir"]).arg(data_dir);
+    if let Some(url) = database_url {
+        detect.arg("--database-url").arg(url);
+    }
+    let detect = detect.arg(&leaked).output().expect("run");
     assert!(detect.status.success(), "{}", String::from_utf8_lossy(&detect.stderr));
     let found: Value = serde_json::from_slice(&detect.stdout).expect("json");
     assert_eq!(found["detection"]["outcome"]["outcome"], "found", "{found}");

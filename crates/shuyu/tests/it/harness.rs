@@ -384,9 +384,19 @@ impl Api {
 /// Starts `shuyu demo` (SF 0.002, any free port, zh-CN) on `dir` and waits until it has
 /// printed every login; returns the process, what it printed, and the server's base URL.
 pub fn start_demo(dir: &std::path::Path) -> (Child, Vec<String>, String) {
-    let mut child = std::process::Command::new(BIN)
-        .args(["demo", "--scale", "0.002", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
+    start_demo_on(dir, None)
+}
+
+/// [`start_demo`] with its metadata in the database at `database_url` (PostgreSQL), or in
+/// the data dir's SQLite file when `None`.
+pub fn start_demo_on(dir: &std::path::Path, database_url: Option<&str>) -> (Child, Vec<String>, String) {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["demo", "--scale", "0.002", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir);
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    let mut child = cmd
         .env("SHUYU_LANG", "zh-CN")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
