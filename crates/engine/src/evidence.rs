@@ -189,6 +189,17 @@ fn aggregate_fn(e: &Expr) -> Option<&AggregateFunction> {
     }
 }
 
+/// Whether an aggregate counts the records of its group: `COUNT(*)` or `COUNT(<non-null
+/// literal>)`, not distinct, unfiltered.
+fn counts_records(e: &Expr) -> bool {
+    aggregate_fn(e).is_some_and(|f| {
+        f.func.name().eq_ignore_ascii_case("count")
+            && !f.params.distinct
+            && f.params.filter.is_none()
+            && matches!(f.params.args.as_slice(), [Expr::Literal(v, _)] if !v.is_null())
+    })
+}
+
 fn kind_of(f: &AggregateFunction) -> MeasureKind {
     let name = f.func.name().to_ascii_lowercase();
     match name.as_str() {
@@ -272,12 +283,18 @@ async fn table(
         }
         slots_by_aggr.push(slots);
     }
+    // The records per cell: the query's own COUNT(*) when it has one (no second count).
+    let records_of = agg.aggr_expr.iter().position(counts_records).map(|j| {
+        let (q, f) = agg_schema.qualified_field(n_groups + j);
+        Expr::Column(datafusion::common::Column::from((q, f)))
+    });
+    let n_hidden = hidden.len();
     let hidden: Vec<Expr> = hidden
         .into_iter()
         .enumerate()
+        .skip(usize::from(records_of.is_some()))
         .map(|(i, e)| e.alias(format!("{HIDDEN}{i}")))
         .collect();
-    let n_hidden = hidden.len();
     let mut aggr_expr = agg.aggr_expr.clone();
     aggr_expr.extend(hidden);
     let mut node =
@@ -321,7 +338,10 @@ async fn table(
         });
     }
     let mut exprs = found.projection.expr.clone();
-    exprs.extend((0..n_hidden).map(|i| Expr::Column(datafusion::common::Column::from_name(format!("{HIDDEN}{i}")))));
+    exprs.extend((0..n_hidden).map(|i| match (i, &records_of) {
+        (0, Some(count)) => count.clone().alias(format!("{HIDDEN}0")),
+        _ => Expr::Column(datafusion::common::Column::from_name(format!("{HIDDEN}{i}"))),
+    }));
     node = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(node)).map_err(df)?);
     for above in found.above.iter().rev() {
         node = above.with_new_exprs(above.expressions(), vec![node]).map_err(df)?;

@@ -905,14 +905,14 @@ pub(crate) fn scoped_view(
     let Some(schema) = batches.first().map(|b| b.schema()) else {
         return Err(EngineError::Missing("rows".into()));
     };
-    let inner = MemTable::try_new(schema, vec![batches]).map_err(df)?;
+    let inner = MemTable::try_new(schema.clone(), vec![batches]).map_err(df)?;
     let mut builder =
         LogicalPlanBuilder::scan(format!("__full_{table}"), provider_as_source(Arc::new(inner)), None).map_err(df)?;
     let mut predicate: Option<Expr> = None;
     for (column, test) in scope {
         let c = col(DfColumn::from_name(column.clone()));
         let e = match test {
-            ScopeTest::Prefix(p) => starts_with(cast(c, DataType::Utf8), lit(p.clone())),
+            ScopeTest::Prefix(p) => prefix_test(c, schema.field_with_name(column).ok().map(|f| f.data_type()), p),
             ScopeTest::Between { from, to, date } => {
                 let bound = |v: &String| {
                     if *date {
@@ -947,6 +947,42 @@ pub(crate) fn scoped_view(
     Ok(ViewTable::new(plan, None))
 }
 
+/// "The region code starts with `prefix`" on a column of the stored type, the same rule as the
+/// samples' (the value's text starts with the prefix). On integer codes no value is formatted —
+/// casting every code to text was most of a governed job's overhead: the integers whose text
+/// starts with the prefix are one range per digit count, and the six-digit range of region
+/// codes comes first, so when every row is in it the other ranges are never evaluated.
+fn prefix_test(c: Expr, data_type: Option<&DataType>, prefix: &str) -> Expr {
+    let number = prefix
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0 && prefix.bytes().all(|b| b.is_ascii_digit()) && !prefix.starts_with('0'));
+    match (data_type, number) {
+        (Some(t), Some(n)) if t.is_integer() => {
+            let digits = prefix.len() as u32;
+            let mut widths: Vec<u32> = (0..=(19u32.saturating_sub(digits))).collect();
+            // Region codes have six digits: that range first.
+            if let Some(six) = 6u32.checked_sub(digits) {
+                widths.retain(|w| *w != six);
+                widths.insert(0, six);
+            }
+            let ranges = widths.into_iter().filter_map(|w| {
+                let scale = 10i64.checked_pow(w)?;
+                let lower = n.checked_mul(scale)?;
+                let upper = (n + 1).checked_mul(scale).map_or(i64::MAX, |u| u - 1);
+                Some(
+                    c.clone()
+                        .gt_eq(cast(lit(lower), DataType::Int64))
+                        .and(c.clone().lt_eq(cast(lit(upper), DataType::Int64))),
+                )
+            });
+            ranges.reduce(Expr::or).unwrap_or(lit(false))
+        }
+        (Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View), _) => starts_with(c, lit(prefix.to_string())),
+        _ => starts_with(cast(c, DataType::Utf8), lit(prefix.to_string())),
+    }
+}
+
 /// DataFusion's "no field named x" as the job error naming the field.
 pub(crate) fn not_approved(output: &str, e: &DataFusionError) -> Option<EngineError> {
     match e.find_root() {
@@ -958,5 +994,55 @@ pub(crate) fn not_approved(output: &str, e: &DataFusionError) -> Option<EngineEr
             _ => None,
         },
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
+
+    use super::*;
+
+    /// The regions a job sees under a region scope, over a region column of `array`'s type.
+    async fn seen(array: ArrayRef, prefix: &str) -> Vec<String> {
+        let schema = Arc::new(Schema::new(vec![Field::new("region", array.data_type().clone(), true)]));
+        let batch = RecordBatch::try_new(schema, vec![array]).expect("batch");
+        let scope = vec![("region".to_string(), ScopeTest::Prefix(prefix.to_string()))];
+        let view = scoped_view("t", vec![batch], &["region".to_string()], &scope).expect("view");
+        let ctx = SessionContext::new();
+        ctx.register_table("t", Arc::new(view)).expect("register");
+        let out = ctx
+            .sql("SELECT CAST(region AS VARCHAR) AS r FROM t ORDER BY r")
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
+        let mut regions = Vec::new();
+        for b in &out {
+            for row in 0..b.num_rows() {
+                regions.push(shuyu_gate::output::cell_text(b.column(0), row).unwrap_or_default());
+            }
+        }
+        regions
+    }
+
+    #[tokio::test]
+    async fn the_region_scope_keeps_the_same_rows_whatever_the_stored_type() {
+        let codes = [379901i64, 379999, 380001, 379900, 37990, 3799011, 279901];
+        let ints: ArrayRef = Arc::new(Int64Array::from(codes.to_vec()));
+        let texts: ArrayRef = Arc::new(StringArray::from(
+            codes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        ));
+        let narrow: ArrayRef = Arc::new(Int32Array::from(codes.iter().map(|c| *c as i32).collect::<Vec<_>>()));
+        for array in [ints, narrow, texts] {
+            let kind = array.data_type().clone();
+            // A city covers its counties; a county only itself (and, as text, 3799011).
+            let city = seen(array.clone(), "3799").await;
+            let county = seen(array.clone(), "379901").await;
+            // As on the samples: the value's text starts with the prefix.
+            assert_eq!(city, ["37990", "379900", "379901", "3799011", "379999"], "{kind}");
+            assert_eq!(county, ["379901", "3799011"], "{kind}");
+        }
     }
 }
