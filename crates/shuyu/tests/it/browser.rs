@@ -722,14 +722,7 @@ async fn a_developer_browses_a_workspace_and_queries_its_samples_in_the_console(
     };
     let dir = tempfile::tempdir().expect("tmp");
     let (mut demo, lines, base) = crate::harness::start_demo(dir.path());
-    let password = lines
-        .iter()
-        .find(|l| l.contains("username: health.lin"))
-        .and_then(|l| l.split("password:").nth(1))
-        .expect("health.lin's password")
-        .trim()
-        .to_string();
-    console_login_at(&c, &base, "health.lin", &password).await;
+    console_login_at(&c, &base, "health.lin", &demo_password(&lines, "health.lin")).await;
     click(&c, "#nav-workspaces").await;
     wait_for_path(&c, "/console/workspaces").await;
     // Pick the disease-burden scenario.

@@ -220,14 +220,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     let dir = tempfile::tempdir().expect("tmp");
     let run = || crate::harness::start_demo(dir.path());
     let (mut child, lines, base) = run();
-    let logins: Vec<(String, String)> = lines
-        .iter()
-        .filter_map(|l| {
-            let user = l.split("username:").nth(1)?.split_whitespace().next()?.to_string();
-            let pass = l.split("password:").nth(1)?.trim().to_string();
-            Some((user, pass))
-        })
-        .collect();
+    let logins = demo_logins(&lines);
     // The authority's admin, 8 providers, the operator, 2 developers, 3 experts, the supervisor, 2 consumers, and one more authority user.
     assert_eq!(logins.len(), 20, "{lines:#?}");
     let api = Api {
@@ -341,6 +334,18 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
     let _ = child.wait();
 }
 
+/// The (username, password) pairs the demo printed.
+fn demo_logins(lines: &[String]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let user = l.split("username:").nth(1)?.split_whitespace().next()?.to_string();
+            let pass = l.split("password:").nth(1)?.trim().to_string();
+            Some((user, pass))
+        })
+        .collect()
+}
+
 /// The demo on PostgreSQL: the same city, its products, and the whole code-to-data chain —
 /// jobs, the gate, release review, watermarks, products, suspension — on the production
 /// metadata backend (skipped when `SHUYU_TEST_DATABASE_URL` is not set).
@@ -351,14 +356,7 @@ async fn demo_on_postgres_runs_code_to_data_to_products() {
     };
     let dir = tempfile::tempdir().expect("tmp");
     let (mut child, lines, base) = crate::harness::start_demo_on(dir.path(), Some(&db.url));
-    let logins: Vec<(String, String)> = lines
-        .iter()
-        .filter_map(|l| {
-            let user = l.split("username:").nth(1)?.split_whitespace().next()?.to_string();
-            let pass = l.split("password:").nth(1)?.trim().to_string();
-            Some((user, pass))
-        })
-        .collect();
+    let logins = demo_logins(&lines);
     assert_eq!(logins.len(), 20, "{lines:#?}");
     let api = Api {
         http: crate::harness::http(),
