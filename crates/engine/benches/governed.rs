@@ -9,39 +9,19 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shuyu_engine::bench::{governed_aggregate, raw_aggregate};
-use shuyu_import::{Options, import_file};
-use shuyu_keyring::MasterKey;
-use shuyu_vault::Vault;
 
 const SQL: &str = "SELECT region, substr(CAST(birth_date AS VARCHAR), 1, 3) AS decade, COUNT(*) AS people \
                    FROM t GROUP BY region, substr(CAST(birth_date AS VARCHAR), 1, 3)";
 
 fn governed(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tmp");
-    let info = shuyu_democity::bench_dataset(dir.path(), "population")
-        .expect("generate")
-        .expect("population");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let vault = Vault::local(&dir.path().join("vault"), MasterKey::from_bytes([7u8; 32])).expect("vault");
-    let imported = rt
-        .block_on(import_file(
-            &dir.path().join(&info.file),
-            &Options::default(),
-            &vault,
-            "v1",
-            "population.parquet",
-        ))
-        .expect("import");
-    let sealed = imported.data.expect("rows");
-    let columns = imported.report.columns;
+    let (rt, vault, sealed, columns) = common::stored_population(dir.path());
     // The approved fields of an aggregate report: the region and the birth date (no keyed
     // identifier, as an aggregate job needs none). Read once: both sides start from memory.
     let approved = vec!["region".to_string(), "birth_date".to_string()];

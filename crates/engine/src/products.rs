@@ -275,6 +275,18 @@ impl Workspaces {
         self.product_view(viewer, &r).await
     }
 
+    /// The product a release was published as, if any.
+    pub async fn product_of_release(
+        &self,
+        viewer: Option<&Principal>,
+        release_id: &str,
+    ) -> Result<Option<ProductView>, EngineError> {
+        match products::of_release(&mut *self.inner.identity.store().read().await?, release_id).await? {
+            Some(r) => Ok(Some(self.product_view(viewer, &r).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Delists a product (its publisher's operator), with a reason the catalog shows.
     pub async fn delist_product(
         &self,

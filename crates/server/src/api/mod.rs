@@ -135,3 +135,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Pagination defaults: at most this many items per page.
 pub const MAX_PAGE: i64 = 1000;
+
+/// A CSV download: `text/csv; charset=utf-8`, saved as `{name}.csv` (the API's and the
+/// console's downloads of what the gate minted).
+pub(crate) fn csv_attachment(name: &str, body: String) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let mut res = body.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}

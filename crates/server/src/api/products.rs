@@ -4,8 +4,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use shuyu_engine::{DelistRequest, ProductView, PublishRequest};
 use utoipa::{IntoParams, ToSchema};
@@ -134,14 +134,5 @@ pub async fn download_product(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let released = state.workspaces.download_product(&p, &id).await?;
-    let name = format!("attachment; filename=\"product-{id}.csv\"");
-    let mut res = released.into_value().into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&name) {
-        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(res)
+    Ok(super::csv_attachment(&format!("product-{id}"), released.into_value()))
 }

@@ -5,8 +5,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Serialize;
 use shuyu_engine::{ReleaseRequest, ReleaseReview, ReleaseView};
 use shuyu_gate::RenderedReport;
@@ -153,14 +153,6 @@ pub async fn download_release(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let released = state.workspaces.download_release(&p, &id).await?;
-    let name = format!("attachment; filename=\"release-{}.csv\"", released.release());
-    let mut res = released.into_value().into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&name) {
-        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(res)
+    let name = format!("release-{}", released.release());
+    Ok(super::csv_attachment(&name, released.into_value()))
 }

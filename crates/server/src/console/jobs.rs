@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
@@ -419,8 +419,11 @@ async fn render_releases(
             copy = state.workspaces.release_preview(p, id, REVIEW_ROWS).await.ok();
         }
         if view.state == "released" {
-            let all = state.workspaces.products(Some(p), true).await.unwrap_or_default();
-            product = all.into_iter().find(|x| x.release_id == view.id);
+            product = state
+                .workspaces
+                .product_of_release(Some(p), &view.id)
+                .await
+                .unwrap_or_default();
             can_publish = product.is_none() && state.workspaces.may_publish(p, &view.id).await.unwrap_or(false);
         }
         current = Some(ReleaseRow {
@@ -516,19 +519,6 @@ pub async fn releases_review(
     (jar, res).into_response()
 }
 
-/// A CSV download response.
-fn csv_response(name: &str, body: String) -> Response {
-    let mut res = body.into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
-        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
-    res
-}
-
 /// The released copy (minted again by the gate) for the release's developers.
 pub async fn releases_download(
     State(state): State<AppState>,
@@ -540,7 +530,7 @@ pub async fn releases_download(
     match state.workspaces.download_release(&p, &id).await {
         Ok(r) => {
             let name = format!("release-{}", r.release());
-            csv_response(&name, r.into_value())
+            crate::api::csv_attachment(&name, r.into_value())
         }
         Err(e) => {
             let (jar, page) = page_for(&state, jar, &headers, Some(&p), "/console/releases");
@@ -696,7 +686,7 @@ pub async fn products_content(
     Path(id): Path<String>,
 ) -> Response {
     match state.workspaces.download_product(&p, &id).await {
-        Ok(r) => csv_response(&format!("product-{}", r.release()), r.into_value()),
+        Ok(r) => crate::api::csv_attachment(&format!("product-{id}"), r.into_value()),
         Err(e) => {
             let (jar, page) = page_for(&state, jar, &headers, Some(&p), "/console/products");
             let (status, msg) = explain(e, page.lang);
