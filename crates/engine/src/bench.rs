@@ -10,6 +10,7 @@ use shuyu_workflow::requests::RowScope;
 use crate::EngineError;
 use crate::sample::{self, Full, Plan, SampleRisk, SampleSpec};
 
+
 /// Builds the sample of every column of a stored version (the person key drives the draws)
 /// and returns its risk figures and row count.
 pub async fn sample_stored(
@@ -52,10 +53,11 @@ pub async fn read_stored(vault: &Vault, key_id: &str, path: &str, wrapped: &str)
     Ok(batches.iter().map(|b| b.num_rows()).sum())
 }
 
-/// For the governed-job benchmark: runs `sql` over a dataset's full batches as a job does —
-/// keyed fields tokenized, the dataset a view that filters by the row scope (`region`, when
-/// given) and shows only `approved`, the gate's evidence computed in the plan and every check
-/// run — and returns the output's row count (no rows leave).
+/// For the governed-job benchmark: runs `sql` over a dataset's full batches as a job does — the
+/// dataset the scenario's view (the row scope on `region` when given, only `approved`, entity
+/// keys opaque), the SQL compiled into the output algebra and run by the plan it builds, with
+/// per-entity evidence, and every check run — and returns the output's row count (no rows
+/// leave).
 pub async fn governed_aggregate(
     batches: Vec<arrow::array::RecordBatch>,
     columns: &[Column],
@@ -63,6 +65,7 @@ pub async fn governed_aggregate(
     region: Option<&str>,
     sql: &str,
 ) -> Result<usize, EngineError> {
+    use std::sync::Arc;
     let keys = ScenarioKeys {
         pseudonym: [1; 32],
         token: [2; 32],
@@ -73,40 +76,41 @@ pub async fn governed_aggregate(
         from: None,
         to: None,
     };
-    let spec = SampleSpec::default();
-    let plan = Plan {
+    let entity = sample::scenario_entity(std::iter::once((columns, approved)));
+    let view = Arc::new(crate::scenario::View::new(
+        "t",
+        "t",
+        "v1",
         columns,
         approved,
-        scope: &scope,
-        entity: None,
-        spec: &spec,
-        keys: &keys,
-        overrides: &[],
-    };
-    let full = Full { batches };
-    let batch = sample::job_table(&full, &plan)?;
-    let view = crate::jobs::scoped_view("t", batch, approved, &sample::scope_filter(&plan))?;
-    let ctx = datafusion::prelude::SessionContext::new_with_config(
-        datafusion::prelude::SessionConfig::new().with_target_partitions(2),
+        &[],
+        crate::scenario::Scope::of(&scope, columns, approved),
+        entity,
+    )?);
+    let engine = crate::jobs::session(None);
+    let table = crate::scenario::ScenarioTable::for_engine(
+        view.clone(),
+        crate::scenario::Rows::Batches(batches),
+        crate::scenario::EntityKey::new([9; 16]),
+        keys,
+        Arc::default(),
     );
-    ctx.register_table("t", std::sync::Arc::new(view))
-        .map_err(crate::sql::df)?;
-    let types: std::collections::HashMap<String, shuyu_classify::FieldType> =
-        columns.iter().map(|c| (c.name.clone(), c.class.field_type)).collect();
-    let sources = std::collections::HashMap::from([("t".to_string(), types.clone()), ("__full_t".to_string(), types)]);
+    engine.register_table("t", Arc::new(table)).map_err(crate::sql::df)?;
+    let (planner, catalog) = crate::jobs::planning_session(&[view])?;
+    let admitted = crate::jobs::prepare(
+        &planner,
+        &catalog,
+        "bench",
+        sql,
+        crate::algebra::Profile::Job { microdata: false },
+    )
+    .await?;
     let rules = shuyu_gate::Rules::default();
-    let output = crate::evidence::run(&ctx, "bench", sql, &sources, rules.max_enumerated_cells).await?;
-    let report = shuyu_gate::checks::run(
-        &output,
-        &shuyu_gate::Context {
-            rules: &rules,
-            ledger: &[],
-            destination: None,
-        },
-    );
+    let built = crate::algebra::build::run(&engine, &admitted, "bench", rules.max_enumerated_cells).await?;
+    let report = shuyu_gate::checks::run(&built.output, &shuyu_gate::Context::alone(&rules));
     // The report is part of the work measured; its verdict is not the benchmark's business.
     std::hint::black_box(&report);
-    Ok(output.batch.num_rows())
+    Ok(built.output.num_rows())
 }
 
 /// The baseline: the same SQL in raw DataFusion over the same batches (one table `t`, no

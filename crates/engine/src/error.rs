@@ -88,9 +88,28 @@ pub enum EngineError {
     /// A job would read more rows than its limit.
     #[error("the job would read more than {0} rows")]
     TooManyRows(u64),
-    /// The output has a shape the gate cannot read; it fails closed.
-    #[error("the gate cannot check {0}")]
-    GateUnsupported(String),
+    /// The output algebra refused an output: the rule, and what it names (the developer's own
+    /// SQL — a field, a function, a table — never a value of the data).
+    #[error("output {output} refused by rule {rule} ({subject})")]
+    Refused {
+        /// The output.
+        output: String,
+        /// The rule.
+        rule: &'static str,
+        /// What it names.
+        subject: String,
+        /// Where in the query.
+        place: Option<&'static str>,
+    },
+    /// A release asked for an output the gate fails, which no remedy asked for makes pass.
+    #[error("the output fails {checks}")]
+    FailsGate {
+        /// The checks that fail.
+        checks: String,
+    },
+    /// A release asked for an output of a job that has not finished.
+    #[error("the job is {0}")]
+    JobNotDone(String),
     /// A file given to the offline gate could not be read.
     #[error("{file}: {detail}")]
     BadFile {
@@ -116,9 +135,11 @@ impl UserFacing for EngineError {
             EngineError::BadSpec(_) | EngineError::NoStratum(_) | EngineError::BadOverride { .. } => ErrorKind::Invalid,
             EngineError::Sealed(_) => ErrorKind::Conflict,
             EngineError::Query(_) | EngineError::QueryTimeout(_) | EngineError::QueryMemory(_) => ErrorKind::BadRequest,
-            EngineError::GateUnsupported(_) | EngineError::BadFile { .. } | EngineError::NotApproved { .. } => {
-                ErrorKind::Invalid
-            }
+            EngineError::Refused { .. }
+            | EngineError::FailsGate { .. }
+            | EngineError::BadFile { .. }
+            | EngineError::NotApproved { .. } => ErrorKind::Invalid,
+            EngineError::JobNotDone(_) => ErrorKind::Conflict,
             EngineError::TooManyRows(_) => ErrorKind::BadRequest,
             EngineError::ReleaseClosed(_) | EngineError::AlreadyPublished(_) | EngineError::ProductDelisted(_) => {
                 ErrorKind::Conflict
@@ -146,7 +167,9 @@ impl UserFacing for EngineError {
             EngineError::Query(_) => "query_failed",
             EngineError::QueryTimeout(_) => "query_timeout",
             EngineError::QueryMemory(_) => "query_memory",
-            EngineError::GateUnsupported(_) => "gate_unsupported",
+            EngineError::Refused { .. } => "output_refused",
+            EngineError::FailsGate { .. } => "release_fails_gate",
+            EngineError::JobNotDone(_) => "job_not_done",
             EngineError::BadFile { .. } => "bad_file",
             EngineError::NotApproved { .. } => "field_not_approved",
             EngineError::TooManyRows(_) => "too_many_rows",
@@ -168,7 +191,18 @@ impl UserFacing for EngineError {
             EngineError::Query(detail) => Message::new("error.query_failed").arg("detail", detail),
             EngineError::QueryTimeout(s) => Message::new("error.query_timeout").arg("seconds", s.to_string()),
             EngineError::QueryMemory(m) => Message::new("error.query_memory").arg("mib", m.to_string()),
-            EngineError::GateUnsupported(what) => Message::new("error.gate_unsupported").arg("what", what),
+            EngineError::Refused {
+                output,
+                rule,
+                subject,
+                place,
+            } => Message::new("error.output_refused")
+                .arg("output", output)
+                .arg_key("rule", format!("algebra.{rule}"))
+                .arg("subject", subject)
+                .arg_key("place", format!("algebra.place.{}", place.unwrap_or("query"))),
+            EngineError::FailsGate { checks } => Message::new("error.release_fails_gate").arg("checks", checks),
+            EngineError::JobNotDone(state) => Message::new("error.job_not_done").arg("state", state),
             EngineError::NotApproved { output, field } => Message::new("error.field_not_approved")
                 .arg("output", output)
                 .arg("field", field),

@@ -1,38 +1,36 @@
 //! Code-to-data jobs: a developer's named SQL outputs — the same SQL that ran on the samples —
 //! run on the **full data** inside the domain, under the scenario manifest:
-//! - only the approved fields exist in the job's catalog; each dataset is a view whose plan
-//!   filters the stored rows by the manifest's row scope (a DataFusion `Filter` under the view,
-//!   pushed down by the optimizer — never text spliced into the SQL) and projects the approved
-//!   fields; keyed fields carry the same tokens and pseudonyms as the samples;
-//! - a job naming a field outside the manifest fails when it is planned, naming the field;
-//! - limits on memory (a pool that also records the peak), time and rows scanned; a queue run
-//!   by a runner with a concurrency limit; cancellation; jobs survive a restart (re-queued, or
-//!   failed with a reason after too many attempts); the agreement beneath is guarded — a job
-//!   does not start under a suspended agreement and a running one is stopped;
-//! - every output goes through the gate with the evidence computed in its own plan; it is
-//!   staged encrypted in the vault with its report and never shown before release; metering
-//!   (CPU, wall time, rows and bytes scanned, peak memory, output size) is recorded (R-36).
+//! - each output is planned against the scenario's views (the approved fields only: a field
+//!   outside the manifest fails when it is planned, naming the field), then **compiled into the
+//!   output algebra** ([`crate::algebra`]): a shape the gate understands, or a refusal naming the
+//!   rule. Check-only mode stops there; a submission with a refused output is refused;
+//! - the runner runs the plan the algebra builds — never the developer's — over the views'
+//!   providers (the row scope in the scan, entity keys opaque, identifying fields withheld, the
+//!   manifest's generalizations applied), computing per-entity evidence in the same plan, under
+//!   limits on memory (a pool that also records the peak), time and rows scanned; a queue run by a
+//!   runner with a concurrency limit; cancellation; jobs survive a restart; the agreement beneath
+//!   is guarded — a job does not start under a suspended agreement and a running one is stopped;
+//! - every output goes through the gate; it is staged encrypted in the vault with its report,
+//!   evidence and members (who is behind each cell, for the disclosure ledger) and never shown
+//!   before release — not even its size. A job that fails on full data says a fixed code and the
+//!   operator that failed; the engine's own words, which may quote the data, are kept encrypted
+//!   for the operator's security staff (each read audited). Metering is recorded for billing
+//!   (R-36); its developer sees it in coarse bands.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::view::ViewTable;
-use datafusion::common::{Column as DfColumn, SchemaError};
-use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, MemoryReservation};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::functions::string::expr_fn::starts_with;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::common::SchemaError;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::{Deserialize, Serialize};
 use shuyu_audit::entry::Actor;
 use shuyu_core::actor::Principal;
-use shuyu_gate::{Context, Report};
+use shuyu_gate::{Context, RedactedReport, ReportRecord};
 use shuyu_policy::Action;
 use shuyu_store::jobs::{self, JobOutputRecord, JobRecord};
 use shuyu_store::lineage::{Link, NodeRef};
@@ -41,9 +39,9 @@ use shuyu_store::{StoreError, data_requests};
 use utoipa::ToSchema;
 
 use crate::EngineError;
-use crate::evidence::{self, Sources};
-use crate::sample::{self, Full, Plan, ScopeTest};
-use crate::sql::df;
+use crate::algebra::{self, Admitted, Catalog, Profile, ShapeDescription};
+use crate::scenario::{EntityKey, Meter, Rows, ScenarioTable, Scope, View};
+use crate::sql::{df, options};
 use crate::workspace::{Source, Workspaces, overrides_of, parse_manifest};
 
 /// What a developer submits: one or more named outputs, each one SQL query.
@@ -71,7 +69,7 @@ pub struct JobLimits {
     pub time: std::time::Duration,
     /// Memory for sorts, joins and aggregations.
     pub memory: usize,
-    /// Rows the job may read (over all its tables, after the row scope).
+    /// Rows the job may read (over all its tables).
     pub max_rows_scanned: u64,
     /// Jobs running at once.
     pub concurrency: usize,
@@ -91,14 +89,16 @@ impl Default for JobLimits {
     }
 }
 
-/// What a job measured, for billing (R-36).
+/// What a job measured, exactly, for billing (R-36). Kept inside the platform: its developer
+/// sees [`MeteringView`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Metering {
     /// Process CPU time while the job ran (ms).
     pub cpu_ms: u64,
     /// Wall-clock time (ms).
     pub wall_ms: u64,
-    /// Rows read after the row scope.
+    /// Rows read from the vault.
     pub rows_scanned: u64,
     /// Bytes of those rows in memory.
     pub bytes_scanned: u64,
@@ -108,24 +108,67 @@ pub struct Metering {
     pub output_bytes: u64,
 }
 
-/// Planning (and, without running, the gate's static view) of one output.
+/// A job's metering as its developer sees it: what it read, and time and memory in coarse
+/// steps — an exact peak or output size would count the cells it made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MeteringView {
+    /// Rows read from the vault (the tables the job read, whole).
+    pub rows_scanned: u64,
+    /// Bytes read.
+    pub bytes_scanned: u64,
+    /// Wall-clock time, whole seconds (rounded up).
+    pub wall_s: u64,
+    /// CPU time, whole seconds (rounded up).
+    pub cpu_s: u64,
+    /// Peak memory, MiB, rounded up to a power of two.
+    pub peak_memory_mib: u64,
+}
+
+impl Metering {
+    /// The developer's view.
+    pub fn banded(&self) -> MeteringView {
+        let mib = self.peak_memory.div_ceil(1 << 20).max(1);
+        MeteringView {
+            rows_scanned: self.rows_scanned,
+            bytes_scanned: self.bytes_scanned,
+            wall_s: self.wall_ms.div_ceil(1000),
+            cpu_s: self.cpu_ms.div_ceil(1000),
+            peak_memory_mib: mib.next_power_of_two(),
+        }
+    }
+}
+
+/// Why an output was refused by the algebra.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RefusalView {
+    /// The rule.
+    pub rule: String,
+    /// What it names (a field, a function, a table).
+    pub subject: String,
+    /// Where (key, predicate, measure), when it matters.
+    pub place: Option<String>,
+}
+
+/// Planning and compiling of one output (check-only mode).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OutputCheck {
     /// The output.
     pub name: String,
-    /// Whether it plans against the approved catalog.
+    /// Whether it plans against the approved fields and the algebra admits it.
     pub planned: bool,
-    /// Why it does not (a field outside the manifest, a syntax error, a shape the gate cannot
-    /// read).
+    /// Why it does not plan (a syntax error, a field outside the manifest), in the planner's
+    /// words — planning sees no data.
     pub error: Option<String>,
     /// The field outside the manifest, when that is why.
     pub field: Option<String>,
-    /// What the gate can tell without data (identifier columns, record-level rows).
-    #[schema(value_type = Object)]
-    pub report: Option<Report>,
+    /// The rule that refused it, when the algebra did.
+    pub refusal: Option<RefusalView>,
+    /// What the algebra admitted.
+    pub shape: Option<ShapeDescription>,
 }
 
-/// A job as its developer and reviewers see it.
+/// A job as its developer (and oversight) see it: states, metering bands, reports without key
+/// values — never an output's rows or size.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobView {
     /// Its id.
@@ -134,14 +177,14 @@ pub struct JobView {
     pub workspace_id: String,
     /// `queued`, `running`, `done`, `failed` or `cancelled`.
     pub state: String,
-    /// Why it failed or was cancelled.
+    /// Why it failed or was cancelled: a code (and, for a failure on full data, the operator).
     pub reason: Option<String>,
     /// Who submitted it.
     pub submitted_by: String,
     /// What it asked for.
     pub request: JobRequest,
     /// Its metering, once finished.
-    pub metering: Option<Metering>,
+    pub metering: Option<MeteringView>,
     /// Its outputs' reports (never their rows).
     pub outputs: Vec<JobOutputView>,
     /// When it was submitted, started and finished (RFC 3339).
@@ -152,20 +195,38 @@ pub struct JobView {
     pub finished_at: Option<String>,
 }
 
-/// One staged output: its figures and its disclosure report, never its rows.
+/// One staged output: its verdict, shape and report, never its rows or size.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobOutputView {
     /// The output's name.
     pub name: String,
     /// The gate's verdict.
     pub verdict: String,
-    /// Rows staged.
-    pub rows: i64,
-    /// Bytes staged.
-    pub bytes: i64,
-    /// The gate's report.
+    /// What the algebra admitted.
+    pub shape: Option<ShapeDescription>,
+    /// The gate's report without key values (reviewers see the full report on the release).
     #[schema(value_type = Object)]
-    pub report: Report,
+    pub report: RedactedReport,
+}
+
+/// What is stored of an admitted output beside its report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OutputMeta {
+    /// The SQL it was compiled from.
+    pub(crate) sql: String,
+    /// The admitted shape.
+    pub(crate) shape: ShapeDescription,
+    /// Its keys in the members' order: the output column and the lineage.
+    pub(crate) keys: Vec<KeyMeta>,
+}
+
+/// One key of an admitted output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyMeta {
+    pub(crate) column: String,
+    pub(crate) lineage: String,
 }
 
 /// The jobs' shared state: the runner's wake-up call and the running jobs' abort handles.
@@ -178,6 +239,16 @@ pub(crate) struct JobRuntime {
 /// The vault key id of a job output's staged object.
 pub fn job_output_key_id(job_id: &str, name: &str) -> String {
     format!("{job_id}.{name}.job-output")
+}
+
+/// The vault key id of a job output's members.
+pub fn job_members_key_id(job_id: &str, name: &str) -> String {
+    format!("{job_id}.{name}.job-members")
+}
+
+/// The purpose a failed job's diagnostics are wrapped under.
+pub fn diagnostics_purpose(job_id: &str) -> String {
+    format!("shuyu/job-diagnostics/v1/{job_id}")
 }
 
 /// A memory pool that enforces the limit and remembers the most it held.
@@ -248,6 +319,92 @@ fn field_error(field: &str, rule: &'static str) -> EngineError {
     )]))
 }
 
+/// A session for a developer's SQL or the engine's plans: no information schema, no table
+/// functions (`generate_series`, `range` … do not exist in a job), two partitions.
+pub(crate) fn session(runtime: Option<Arc<RuntimeEnv>>) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_information_schema(false)
+        .with_target_partitions(2);
+    let ctx = match runtime {
+        Some(r) => SessionContext::new_with_config_rt(config, r),
+        None => SessionContext::new_with_config(config),
+    };
+    let functions: Vec<String> = ctx.state().table_functions().keys().cloned().collect();
+    for f in functions {
+        ctx.deregister_udtf(&f);
+    }
+    ctx
+}
+
+/// The session the developer's SQL is planned in: each view's approved fields, no rows. Its table
+/// functions stay registered so that a query reading one plans — and is refused by name by the
+/// algebra; the developer's plan never runs.
+pub(crate) fn planning_session(views: &[Arc<View>]) -> Result<(SessionContext, Catalog), EngineError> {
+    let ctx = SessionContext::new_with_config(
+        SessionConfig::new()
+            .with_information_schema(false)
+            .with_target_partitions(2),
+    );
+    let mut catalog = Catalog::new();
+    for v in views {
+        ctx.register_table(v.table.as_str(), Arc::new(ScenarioTable::for_planning(v.clone())))
+            .map_err(df)?;
+        catalog.insert(v.table.clone(), v.clone());
+    }
+    Ok((ctx, catalog))
+}
+
+/// Plans `sql` and compiles it into the algebra: a field outside the views is named, a shape
+/// outside the algebra refused with its rule.
+pub(crate) async fn prepare(
+    ctx: &SessionContext,
+    catalog: &Catalog,
+    name: &str,
+    sql: &str,
+    profile: Profile,
+) -> Result<Admitted, EngineError> {
+    let frame = ctx
+        .sql_with_options(sql, options())
+        .await
+        .map_err(|e| not_approved(name, &e).unwrap_or_else(|| df(e)))?;
+    algebra::compile(frame.logical_plan(), catalog, profile).map_err(|r| EngineError::Refused {
+        output: name.to_string(),
+        rule: r.rule,
+        subject: r.subject,
+        place: r.place,
+    })
+}
+
+/// What a failure on full data may say: a fixed code and the operator, from the kind of error —
+/// never its text.
+pub(crate) fn failure_code(e: &EngineError) -> String {
+    use shuyu_core::error::UserFacing;
+    match e {
+        EngineError::Query(text) | EngineError::Task(text) => format!("job_failed:{}", operator_of(text)),
+        EngineError::Arrow(a) => format!("job_failed:{}", operator_of(&a.to_string())),
+        EngineError::Mask(_) => "job_failed:masking".into(),
+        other => other.code().to_string(),
+    }
+}
+
+/// The operator a failure's text points at (the text itself stays inside the domain).
+fn operator_of(text: &str) -> &'static str {
+    let t = text.to_ascii_lowercase();
+    if t.contains("cast") || t.contains("parse") {
+        "cast"
+    } else if t.contains("divide") || t.contains("overflow") || t.contains("arithmetic") {
+        "arithmetic"
+    } else if t.contains("join") {
+        "join"
+    } else if t.contains("aggregat") {
+        "aggregate"
+    } else if t.contains("sort") {
+        "sort"
+    } else {
+        "execution"
+    }
+}
+
 impl Workspaces {
     fn runtime(&self) -> &JobRuntime {
         &self.inner.jobs
@@ -264,6 +421,59 @@ impl Workspaces {
         let manifest = parse_manifest(&m.manifest_json)?;
         let sources = self.sources(&manifest).await?;
         Ok((manifest, sources))
+    }
+
+    /// The scenario's view of each source.
+    pub(crate) fn views(
+        &self,
+        manifest: &shuyu_workflow::requests::ScenarioManifest,
+        sources: &[Source],
+    ) -> Result<Vec<Arc<View>>, EngineError> {
+        let entity = crate::sample::scenario_entity(sources.iter().map(|s| (s.columns.as_slice(), s.approved.as_slice())));
+        let overrides = overrides_of(manifest);
+        sources
+            .iter()
+            .map(|s| {
+                View::new(
+                    &s.table,
+                    &s.dataset_id,
+                    &s.version.id,
+                    &s.columns,
+                    &s.approved,
+                    overrides.get(&s.dataset_id).map(Vec::as_slice).unwrap_or(&[]),
+                    Scope::of(&manifest.rows, &s.columns, &s.approved),
+                    entity,
+                )
+                .map(Arc::new)
+            })
+            .collect()
+    }
+
+    /// The installation's entity key (derived from its watermark secret: one secret, two uses,
+    /// separated by label).
+    pub(crate) async fn entity_key(&self) -> Result<EntityKey, EngineError> {
+        use hmac::{KeyInit, Mac};
+        let secret = self.watermark_secret().await?;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&secret)
+            .map_err(|_| EngineError::Task("the installation secret cannot key a MAC".into()))?;
+        mac.update(b"shuyu/entity-key/v1");
+        let bytes = mac.finalize().into_bytes();
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&bytes[..16]);
+        Ok(EntityKey::new(k))
+    }
+
+    /// The gate's rules for a scenario: those of the strictest grade among its approved fields.
+    pub(crate) fn rules_for(&self, sources: &[Source]) -> shuyu_gate::Rules {
+        let level = sources
+            .iter()
+            .flat_map(|s| s.columns.iter().filter(|c| s.approved.contains(&c.name)))
+            .filter_map(|c| c.class.grade.level)
+            .max();
+        match level {
+            Some(l) => self.inner.gate.for_level(&format!("{l:?}")).clone(),
+            None => self.inner.gate.default.clone(),
+        }
     }
 
     /// Checks a job request's form: names, count, sizes.
@@ -286,59 +496,65 @@ impl Workspaces {
         Ok(())
     }
 
-    /// Plans every output against the approved catalog (empty tables of the approved fields)
-    /// and runs the gate on what it can tell without data — the check-only mode.
-    async fn plan_outputs(&self, sources: &[Source], req: &JobRequest) -> Result<Vec<OutputCheck>, EngineError> {
-        let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(false));
-        let mut types: Sources = HashMap::new();
-        for s in sources {
-            let fields: Vec<Field> = s
-                .approved
-                .iter()
-                .filter_map(|name| s.columns.iter().find(|c| &c.name == name))
-                .map(|c| Field::new(&c.name, shuyu_import::arrow_type(c.class.field_type), true))
-                .collect();
-            let schema = Arc::new(Schema::new(fields));
-            let table = MemTable::try_new(schema, vec![vec![]]).map_err(df)?;
-            ctx.register_table(s.table.as_str(), Arc::new(table)).map_err(df)?;
-            types.insert(s.table.clone(), source_types(s));
-        }
-        let rules = shuyu_gate::Rules::default();
+    /// Plans and compiles every output: the check-only mode.
+    async fn plan_outputs(
+        &self,
+        manifest: &shuyu_workflow::requests::ScenarioManifest,
+        sources: &[Source],
+        req: &JobRequest,
+    ) -> Result<Vec<(OutputCheck, Option<Admitted>)>, EngineError> {
+        let views = self.views(manifest, sources)?;
+        let (ctx, catalog) = planning_session(&views)?;
+        let profile = profile_of(manifest);
         let mut out = Vec::new();
         for o in &req.outputs {
-            let check = match evidence::run(&ctx, &o.name, &o.sql, &types, rules.max_enumerated_cells).await {
-                Ok(output) => OutputCheck {
-                    name: o.name.clone(),
-                    planned: true,
-                    error: None,
-                    field: None,
-                    report: Some(shuyu_gate::checks::run(
-                        &output,
-                        &Context {
-                            rules: &rules,
-                            ledger: &[],
-                            destination: None,
-                        },
-                    )),
-                },
-                Err(e) => OutputCheck {
-                    name: o.name.clone(),
-                    planned: false,
-                    field: match &e {
-                        EngineError::NotApproved { field, .. } => Some(field.clone()),
-                        _ => None,
+            let check = match prepare(&ctx, &catalog, &o.name, &o.sql, profile).await {
+                Ok(a) => (
+                    OutputCheck {
+                        name: o.name.clone(),
+                        planned: true,
+                        error: None,
+                        field: None,
+                        refusal: None,
+                        shape: Some(a.describe()),
                     },
-                    error: Some(e.to_string()),
-                    report: None,
-                },
+                    Some(a),
+                ),
+                Err(e) => (
+                    OutputCheck {
+                        name: o.name.clone(),
+                        planned: false,
+                        field: match &e {
+                            EngineError::NotApproved { field, .. } => Some(field.clone()),
+                            _ => None,
+                        },
+                        refusal: match &e {
+                            EngineError::Refused {
+                                rule, subject, place, ..
+                            } => Some(RefusalView {
+                                rule: rule.to_string(),
+                                subject: subject.clone(),
+                                place: place.map(str::to_string),
+                            }),
+                            _ => None,
+                        },
+                        error: match &e {
+                            EngineError::Query(text) => Some(text.clone()),
+                            EngineError::Refused { .. } | EngineError::NotApproved { .. } => None,
+                            other => Some(shuyu_core::error::UserFacing::code(other).to_string()),
+                        },
+                        shape: None,
+                    },
+                    None,
+                ),
             };
             out.push(check);
         }
         Ok(out)
     }
 
-    /// Validates a job without running it: planning against the manifest, and the gate's rules
-    /// that need no data — which rule would block which output.
+    /// Validates a job without running it: planning against the manifest and the output
+    /// algebra — which rule would refuse which output. Nothing reads data.
     pub async fn check_job(
         &self,
         p: &Principal,
@@ -347,12 +563,18 @@ impl Workspaces {
     ) -> Result<Vec<OutputCheck>, EngineError> {
         let w = self.open_for_query(p, workspace_id).await?;
         self.validate_request(req)?;
-        let (_, sources) = self.job_sources(&w).await?;
-        self.plan_outputs(&sources, req).await
+        let (manifest, sources) = self.job_sources(&w).await?;
+        Ok(self
+            .plan_outputs(&manifest, &sources, req)
+            .await?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect())
     }
 
-    /// Submits a job: it must plan against the manifest (else the first output that does not
-    /// is refused, naming the field), then it is queued; the runner picks it up.
+    /// Submits a job: every output must plan against the manifest and be admitted by the
+    /// algebra (else the first that is not is refused, naming the field or the rule), then it is
+    /// queued; the runner picks it up.
     pub async fn submit_job(
         &self,
         p: &Principal,
@@ -361,14 +583,12 @@ impl Workspaces {
     ) -> Result<JobView, EngineError> {
         let w = self.open_for_query(p, workspace_id).await?;
         self.validate_request(req)?;
-        let (_, sources) = self.job_sources(&w).await?;
-        for c in self.plan_outputs(&sources, req).await? {
-            if !c.planned {
-                return Err(match c.field {
-                    Some(field) => EngineError::NotApproved { output: c.name, field },
-                    None => EngineError::Query(c.error.unwrap_or_default()),
-                });
-            }
+        let (manifest, sources) = self.job_sources(&w).await?;
+        let views = self.views(&manifest, &sources)?;
+        let (ctx, catalog) = planning_session(&views)?;
+        let profile = profile_of(&manifest);
+        for o in &req.outputs {
+            prepare(&ctx, &catalog, &o.name, &o.sql, profile).await?;
         }
         self.inner.lifecycle.require_in_force(&w.agreement_id).await?;
         let now = self.inner.identity.clock().now();
@@ -387,6 +607,7 @@ impl Workspaces {
             created_at: now,
             started_at: None,
             finished_at: None,
+            diagnostics_wrapped: None,
         };
         let mut e = shuyu_identity::audit::by(p, now, "job.submit", "job", record.id.clone(), None, None);
         e.payload = Some(serde_json::json!({
@@ -426,21 +647,27 @@ impl Workspaces {
                 detail: e.to_string(),
             }
         };
+        let metering: Option<Metering> = match &j.metering_json {
+            Some(m) => Some(serde_json::from_str(m).map_err(corrupt("metering_json"))?),
+            None => None,
+        };
         Ok(JobView {
             request: serde_json::from_str(&j.spec_json).map_err(corrupt("spec_json"))?,
-            metering: match &j.metering_json {
-                Some(m) => Some(serde_json::from_str(m).map_err(corrupt("metering_json"))?),
-                None => None,
-            },
+            metering: metering.map(|m| m.banded()),
             outputs: outputs
                 .into_iter()
                 .map(|o| {
+                    let meta: Option<OutputMeta> = match &o.algebra_json {
+                        Some(m) => Some(serde_json::from_str(m).map_err(corrupt("algebra_json"))?),
+                        None => None,
+                    };
                     Ok(JobOutputView {
-                        report: serde_json::from_str(&o.report_json).map_err(corrupt("report_json"))?,
+                        report: serde_json::from_str::<ReportRecord>(&o.report_json)
+                            .map_err(corrupt("report_json"))?
+                            .redacted(),
                         name: o.name,
                         verdict: o.verdict,
-                        rows: o.rows,
-                        bytes: o.bytes,
+                        shape: meta.map(|m| m.shape),
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
@@ -455,7 +682,7 @@ impl Workspaces {
         })
     }
 
-    /// One job, for those who may read its workspace.
+    /// One job, for those who may read its workspace (to anyone else it does not exist).
     pub async fn job(&self, p: &Principal, job_id: &str) -> Result<JobView, EngineError> {
         let j = jobs::get(&mut *self.inner.identity.store().read().await?, job_id)
             .await?
@@ -481,6 +708,28 @@ impl Workspaces {
             out.push(self.view(j).await?);
         }
         Ok(out)
+    }
+
+    /// The engine's own explanation of a failed job — which may quote full data — for the
+    /// operator's security staff (`job.diagnostics`); every read is an audit entry.
+    pub async fn job_diagnostics(&self, p: &Principal, job_id: &str) -> Result<String, EngineError> {
+        let j = jobs::get(&mut *self.inner.identity.store().read().await?, job_id)
+            .await?
+            .ok_or(EngineError::NotFound("job"))?;
+        let w = self.load(&j.workspace_id).await?;
+        let resource = self.resource(&w).await?;
+        self.inner
+            .identity
+            .authorize(p, Action::JobDiagnostics, &resource)
+            .await?;
+        let Some(wrapped) = &j.diagnostics_wrapped else {
+            return Err(EngineError::NotFound("job_diagnostics"));
+        };
+        let text = self.inner.master.unwrap(&diagnostics_purpose(&j.id), wrapped)?;
+        let now = self.inner.identity.clock().now();
+        let e = shuyu_identity::audit::by(p, now, "job.diagnostics_read", "job", j.id.clone(), None, None);
+        self.record(e).await?;
+        String::from_utf8(text).map_err(|_| EngineError::NotFound("job_diagnostics"))
     }
 
     /// Cancels a queued or running job (a running one is stopped at once).
@@ -656,19 +905,30 @@ impl Workspaces {
         if let Ok(mut running) = self.runtime().running.lock() {
             running.remove(&job.id);
         }
-        let (state, reason, metering) = match outcome {
+        let (state, reason, metering, diagnostics) = match outcome {
             Ok(Ok(mut m)) => {
                 m.wall_ms = started.elapsed().as_millis() as u64;
                 m.cpu_ms = match (cpu0, process_cpu_ms()) {
                     (Some(a), Some(b)) => b.saturating_sub(a),
                     _ => 0,
                 };
-                ("done", None, Some(m))
+                ("done", None, Some(m), None)
             }
             Ok(Err(e)) => {
-                let code = shuyu_core::error::UserFacing::code(&e);
-                tracing::warn!(job = %job.id, error = %e, "a job failed");
-                ("failed", Some(format!("{code}: {e}")), None)
+                // A fixed code and the operator only: the engine's text may quote full data, so
+                // it goes nowhere but into the encrypted diagnostics.
+                let code = failure_code(&e);
+                tracing::warn!(job = %job.id, code = %code, "a job failed");
+                let wrapped = self
+                    .inner
+                    .master
+                    .wrap(&diagnostics_purpose(&job.id), e.to_string().as_bytes())
+                    .ok();
+                ("failed", Some(code), None, wrapped)
+            }
+            Err(join) if join.is_panic() => {
+                tracing::error!(job = %job.id, "a job panicked");
+                ("failed", Some("job_failed:internal".to_string()), None, None)
             }
             // Aborted: cancelled (the store already says so) or the runtime is shutting down.
             Err(_) => return,
@@ -687,7 +947,17 @@ impl Workspaces {
             .store()
             .write(move |tx| {
                 Box::pin(async move {
-                    if jobs::finish(tx.conn(), &id, state, reason.as_deref(), metering_json.as_deref(), now).await? {
+                    if jobs::finish(
+                        tx.conn(),
+                        &id,
+                        state,
+                        reason.as_deref(),
+                        metering_json.as_deref(),
+                        diagnostics.as_deref(),
+                        now,
+                    )
+                    .await?
+                    {
                         tx.record(e);
                     } else {
                         tx.housekeeping("the job was cancelled while it ran");
@@ -701,8 +971,9 @@ impl Workspaces {
         }
     }
 
-    /// The job's work: load the approved, scoped full data; run each output with its
-    /// evidence; check it; stage it encrypted with its report.
+    /// The job's work: plan and compile each output against the scenario's views, run the
+    /// algebra's plan on the full data beneath the agreement, check each output, stage it
+    /// encrypted with its report, evidence and members.
     async fn execute(&self, job: &JobRecord) -> Result<Metering, EngineError> {
         let w = self.load(&job.workspace_id).await?;
         if w.state != "open" {
@@ -714,9 +985,12 @@ impl Workspaces {
             detail: e.to_string(),
         })?;
         let (manifest, sources) = self.job_sources(&w).await?;
-        let keys = self.keys(&w.keys_wrapped, &w.id)?;
-        let overrides = overrides_of(&manifest);
+        let views = self.views(&manifest, &sources)?;
+        let masking = self.keys(&w.keys_wrapped, &w.id)?;
+        let key = self.entity_key().await?;
+        let rules = self.rules_for(&sources);
         let limits = self.inner.job_limits;
+        let profile = profile_of(&manifest);
         let work = async {
             let pool = Arc::new(PeakPool {
                 inner: GreedyMemoryPool::new(limits.memory),
@@ -726,67 +1000,33 @@ impl Workspaces {
                 .with_memory_pool(pool.clone())
                 .build_arc()
                 .map_err(|e| EngineError::Task(e.to_string()))?;
-            let ctx = SessionContext::new_with_config_rt(
-                SessionConfig::new()
-                    .with_information_schema(false)
-                    .with_target_partitions(2),
-                runtime,
-            );
-            let mut metering = Metering::default();
-            let mut types: Sources = HashMap::new();
-            let mut links = Vec::new();
-            for s in &sources {
+            let engine = session(Some(runtime));
+            let meter = Arc::new(Meter {
+                max_rows: limits.max_rows_scanned,
+                ..Meter::default()
+            });
+            for (v, s) in views.iter().zip(&sources) {
                 let (Some(path), Some(wrapped)) = (&s.version.object_path, &s.version.wrapped_key) else {
                     continue;
                 };
-                let over = overrides.get(&s.dataset_id).cloned().unwrap_or_default();
-                let spec = self.inner.spec.clone();
-                let plan = Plan {
-                    columns: &s.columns,
-                    approved: &s.approved,
-                    scope: &manifest.rows,
-                    entity: None,
-                    spec: &spec,
-                    keys: &keys,
-                    overrides: &over,
+                v.check_stored()?;
+                let rows = Rows::Vault {
+                    vault: self.inner.vault.clone(),
+                    path: path.clone(),
+                    wrapped: wrapped.clone(),
                 };
-                let needed = sample::job_columns(&plan);
-                let full = Full {
-                    batches: self
-                        .inner
-                        .vault
-                        .read(&s.version.id, path, wrapped, Some(&needed))
-                        .await?,
-                };
-                let rows: u64 = full.batches.iter().map(|b| b.num_rows() as u64).sum();
-                metering.rows_scanned += rows;
-                metering.bytes_scanned += full
-                    .batches
-                    .iter()
-                    .map(|b| b.get_array_memory_size() as u64)
-                    .sum::<u64>();
-                if metering.rows_scanned > limits.max_rows_scanned {
-                    return Err(EngineError::TooManyRows(limits.max_rows_scanned));
-                }
-                let batch = match full.batches.is_empty() {
-                    true => continue,
-                    false => sample::job_table(&full, &plan)?,
-                };
-                let view = scoped_view(&s.table, batch, &s.approved, &sample::scope_filter(&plan))?;
-                ctx.register_table(s.table.as_str(), Arc::new(view)).map_err(df)?;
-                // The planner inlines the view: its scan is of the inner table.
-                types.insert(format!("__full_{}", s.table), source_types(s));
-                types.insert(s.table.clone(), source_types(s));
-                links.push(Link {
-                    from: NodeRef::new("dataset_version", s.version.id.clone()),
-                    to: NodeRef::new("job", job.id.clone()),
-                    relation: "read_by".into(),
-                });
+                let table = ScenarioTable::for_engine(v.clone(), rows, key.clone(), masking.clone(), meter.clone());
+                engine.register_table(v.table.as_str(), Arc::new(table)).map_err(df)?;
             }
-            let rules = shuyu_gate::Rules::default();
+            let (planner, catalog) = planning_session(&views)?;
             let mut staged = Vec::new();
+            let mut read = std::collections::BTreeSet::new();
             for o in &req.outputs {
-                let output = evidence::run(&ctx, &o.name, &o.sql, &types, rules.max_enumerated_cells)
+                let admitted = prepare(&planner, &catalog, &o.name, &o.sql, profile).await?;
+                for t in admitted.tables() {
+                    read.insert(admitted.resolver.tables[t].view.version_id.clone());
+                }
+                let built = algebra::build::run(&engine, &admitted, &o.name, rules.max_enumerated_cells)
                     .await
                     .map_err(|e| match e {
                         EngineError::Query(m) if m.contains("Resources exhausted") => {
@@ -794,18 +1034,29 @@ impl Workspaces {
                         }
                         other => other,
                     })?;
-                let report = shuyu_gate::checks::run(
-                    &output,
-                    &Context {
-                        rules: &rules,
-                        ledger: &[],
-                        destination: None,
-                    },
-                );
-                metering.output_bytes += output.batch.get_array_memory_size() as u64;
-                staged.push(self.stage(job, &o.name, &output, &report).await?);
+                let report = shuyu_gate::checks::run(&built.output, &Context::alone(&rules));
+                let meta = OutputMeta {
+                    sql: o.sql.clone(),
+                    shape: admitted.describe(),
+                    keys: key_meta(&admitted),
+                };
+                staged.push(self.stage(job, &o.name, &built, &report, &meta).await?);
             }
-            metering.peak_memory = pool.peak.load(Ordering::Relaxed) as u64;
+            let metering = Metering {
+                rows_scanned: meter.rows.load(Ordering::Relaxed),
+                bytes_scanned: meter.bytes.load(Ordering::Relaxed),
+                peak_memory: pool.peak.load(Ordering::Relaxed) as u64,
+                output_bytes: staged.iter().map(|s| s.bytes.max(0) as u64).sum(),
+                ..Metering::default()
+            };
+            let links: Vec<Link> = read
+                .into_iter()
+                .map(|v| Link {
+                    from: NodeRef::new("dataset_version", v),
+                    to: NodeRef::new("job", job.id.clone()),
+                    relation: "read_by".into(),
+                })
+                .collect();
             Ok::<_, EngineError>((metering, staged, links))
         };
         let guarded = self.inner.lifecycle.guard(&job.agreement_id, async {
@@ -819,7 +1070,7 @@ impl Workspaces {
         let now = self.inner.identity.clock().now();
         let mut e = Event::new(now, Actor::system("engine:jobs"), "job.outputs", "job", job.id.clone());
         e.payload = Some(serde_json::json!({
-            "outputs": staged.iter().map(|o| serde_json::json!({"name": o.name, "verdict": o.verdict, "rows": o.rows})).collect::<Vec<_>>(),
+            "outputs": staged.iter().map(|o| serde_json::json!({"name": o.name, "verdict": o.verdict})).collect::<Vec<_>>(),
         }));
         e.links = links;
         for o in &staged {
@@ -830,157 +1081,118 @@ impl Workspaces {
             });
         }
         let records = staged.clone();
+        let id = job.id.clone();
         let stored = self
             .inner
             .identity
             .store()
             .write(move |tx| {
                 Box::pin(async move {
+                    // A job cancelled while it ran takes no outputs.
+                    let running = jobs::get(tx.conn(), &id).await?.is_some_and(|j| j.state == "running");
+                    if !running {
+                        tx.housekeeping("the job was cancelled while it ran: its outputs are discarded");
+                        return Ok::<_, StoreError>(false);
+                    }
                     for r in &records {
                         jobs::insert_output(tx.conn(), r).await?;
                     }
                     tx.record(e);
-                    Ok::<_, StoreError>(())
+                    Ok(true)
                 })
             })
             .await;
-        if let Err(err) = stored {
+        let kept = matches!(stored, Ok(true));
+        if !kept {
             for o in &staged {
-                if let Some(p) = &o.object_path {
+                for p in [&o.object_path, &o.members_path].into_iter().flatten() {
                     let _ = self.inner.vault.delete(p).await;
                 }
             }
-            return Err(err.into());
         }
+        stored?;
         Ok(metering)
     }
 
-    /// Seals one output in the vault under its own key and returns its record.
+    /// Seals one output (and its members) in the vault under their own keys; returns its record.
     async fn stage(
         &self,
         job: &JobRecord,
         name: &str,
-        output: &shuyu_gate::Output,
-        report: &Report,
+        built: &algebra::build::Built,
+        report: &shuyu_gate::Report,
+        meta: &OutputMeta,
     ) -> Result<JobOutputRecord, EngineError> {
+        let output = &built.output;
         let path = format!("jobs/{}/{name}.parquet", job.id);
         let mut w = self
             .inner
             .vault
-            .writer(&job_output_key_id(&job.id, name), &path, output.batch.schema())?;
-        if let Err(e) = w.write(&output.batch) {
+            .writer(&job_output_key_id(&job.id, name), &path, output.batch().schema())?;
+        if let Err(e) = w.write(output.batch()) {
             self.inner.vault.abandon(w);
             return Err(e.into());
         }
         let sealed = self.inner.vault.seal(w).await?;
-        let evidence = output.evidence();
+        let members = match &built.members {
+            Some(m) => {
+                let path = format!("jobs/{}/{name}.members.parquet", job.id);
+                let mut w = self
+                    .inner
+                    .vault
+                    .writer(&job_members_key_id(&job.id, name), &path, m.schema())?;
+                if let Err(e) = w.write(m) {
+                    self.inner.vault.abandon(w);
+                    let _ = self.inner.vault.delete(&sealed.path).await;
+                    return Err(e.into());
+                }
+                Some(self.inner.vault.seal(w).await?)
+            }
+            None => None,
+        };
+        let json = |v: Result<String, serde_json::Error>| v.map_err(|e| EngineError::Task(e.to_string()));
         Ok(JobOutputRecord {
             job_id: job.id.clone(),
             name: name.to_string(),
-            verdict: report.verdict.code().to_string(),
-            rows: output.batch.num_rows() as i64,
-            bytes: output.batch.get_array_memory_size() as i64,
-            report_json: serde_json::to_string(report).map_err(|e| EngineError::Task(e.to_string()))?,
-            evidence_json: serde_json::to_string(&evidence).map_err(|e| EngineError::Task(e.to_string()))?,
+            verdict: report.verdict().code().to_string(),
+            rows: output.num_rows() as i64,
+            bytes: output.batch().get_array_memory_size() as i64,
+            report_json: json(serde_json::to_string(&report.record()))?,
+            evidence_json: json(serde_json::to_string(&output.evidence()))?,
             object_path: Some(sealed.path),
             wrapped_key: Some(sealed.wrapped_key),
             created_at: self.inner.identity.clock().now(),
+            algebra_json: Some(json(serde_json::to_string(meta))?),
+            members_path: members.as_ref().map(|m| m.path.clone()),
+            members_wrapped_key: members.map(|m| m.wrapped_key),
         })
     }
 }
 
-/// The classified types of a source's fields.
-fn source_types(s: &Source) -> HashMap<String, shuyu_classify::FieldType> {
-    s.columns.iter().map(|c| (c.name.clone(), c.class.field_type)).collect()
+/// The profile a manifest's outputs allow.
+pub(crate) fn profile_of(manifest: &shuyu_workflow::requests::ScenarioManifest) -> Profile {
+    Profile::Job {
+        microdata: manifest.outputs.iter().any(|o| o == "microdata"),
+    }
 }
 
-/// A dataset as a job's table: a view over the job's full data that filters by the row scope
-/// and shows only the approved fields. The inner table is not in the session's catalog.
-pub(crate) fn scoped_view(
-    table: &str,
-    batches: Vec<RecordBatch>,
-    approved: &[String],
-    scope: &[(String, ScopeTest)],
-) -> Result<ViewTable, EngineError> {
-    let Some(schema) = batches.first().map(|b| b.schema()) else {
-        return Err(EngineError::Missing("rows".into()));
+/// The keys of an admitted table, in the members' order.
+pub(crate) fn key_meta(a: &Admitted) -> Vec<KeyMeta> {
+    let algebra::Body::Table { keys, .. } = &a.body else {
+        return Vec::new();
     };
-    let inner = MemTable::try_new(schema.clone(), vec![batches]).map_err(df)?;
-    let mut builder =
-        LogicalPlanBuilder::scan(format!("__full_{table}"), provider_as_source(Arc::new(inner)), None).map_err(df)?;
-    let mut predicate: Option<Expr> = None;
-    for (column, test) in scope {
-        let c = col(DfColumn::from_name(column.clone()));
-        let e = match test {
-            ScopeTest::Prefix(p) => prefix_test(c, schema.field_with_name(column).ok().map(|f| f.data_type()), p),
-            ScopeTest::Between { from, to, date } => {
-                let bound = |v: &String| {
-                    if *date {
-                        cast(lit(v.clone()), DataType::Date32)
-                    } else {
-                        lit(v.clone())
-                    }
-                };
-                let mut e = c.clone().is_not_null();
-                if let Some(f) = from {
-                    e = e.and(c.clone().gt_eq(bound(f)));
-                }
-                if let Some(t) = to {
-                    e = e.and(c.clone().lt_eq(bound(t)));
-                }
-                e
-            }
-        };
-        predicate = Some(match predicate {
-            Some(p) => p.and(e),
-            None => e,
-        });
-    }
-    if let Some(p) = predicate {
-        builder = builder.filter(p).map_err(df)?;
-    }
-    let shown: Vec<Expr> = approved
-        .iter()
-        .map(|a| col(DfColumn::from_name(a.clone())).alias(a))
-        .collect();
-    let plan = builder.project(shown).map_err(df)?.build().map_err(df)?;
-    Ok(ViewTable::new(plan, None))
-}
-
-/// "The region code starts with `prefix`" on a column of the stored type, the same rule as the
-/// samples' (the value's text starts with the prefix). On integer codes no value is formatted —
-/// casting every code to text was most of a governed job's overhead: the integers whose text
-/// starts with the prefix are one range per digit count, and the six-digit range of region
-/// codes comes first, so when every row is in it the other ranges are never evaluated.
-fn prefix_test(c: Expr, data_type: Option<&DataType>, prefix: &str) -> Expr {
-    let number = prefix
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 0 && prefix.bytes().all(|b| b.is_ascii_digit()) && !prefix.starts_with('0'));
-    match (data_type, number) {
-        (Some(t), Some(n)) if t.is_integer() => {
-            let digits = prefix.len() as u32;
-            let mut widths: Vec<u32> = (0..=(19u32.saturating_sub(digits))).collect();
-            // Region codes have six digits: that range first.
-            if let Some(six) = 6u32.checked_sub(digits) {
-                widths.retain(|w| *w != six);
-                widths.insert(0, six);
-            }
-            let ranges = widths.into_iter().filter_map(|w| {
-                let scale = 10i64.checked_pow(w)?;
-                let lower = n.checked_mul(scale)?;
-                let upper = (n + 1).checked_mul(scale).map_or(i64::MAX, |u| u - 1);
-                Some(
-                    c.clone()
-                        .gt_eq(cast(lit(lower), DataType::Int64))
-                        .and(c.clone().lt_eq(cast(lit(upper), DataType::Int64))),
-                )
-            });
-            ranges.reduce(Expr::or).unwrap_or(lit(false))
-        }
-        (Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View), _) => starts_with(c, lit(prefix.to_string())),
-        _ => starts_with(cast(c, DataType::Utf8), lit(prefix.to_string())),
-    }
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| KeyMeta {
+            column: a
+                .columns
+                .iter()
+                .find(|c| matches!(c.role, algebra::ColumnRole::Key(j) if j == i))
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            lineage: k.lineage.clone(),
+        })
+        .collect()
 }
 
 /// DataFusion's "no field named x" as the job error naming the field.
@@ -999,50 +1211,28 @@ pub(crate) fn not_approved(output: &str, e: &DataFusionError) -> Option<EngineEr
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray};
-
     use super::*;
 
-    /// The regions a job sees under a region scope, over a region column of `array`'s type.
-    async fn seen(array: ArrayRef, prefix: &str) -> Vec<String> {
-        let schema = Arc::new(Schema::new(vec![Field::new("region", array.data_type().clone(), true)]));
-        let batch = RecordBatch::try_new(schema, vec![array]).expect("batch");
-        let scope = vec![("region".to_string(), ScopeTest::Prefix(prefix.to_string()))];
-        let view = scoped_view("t", vec![batch], &["region".to_string()], &scope).expect("view");
-        let ctx = SessionContext::new();
-        ctx.register_table("t", Arc::new(view)).expect("register");
-        let out = ctx
-            .sql("SELECT CAST(region AS VARCHAR) AS r FROM t ORDER BY r")
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
-        let mut regions = Vec::new();
-        for b in &out {
-            for row in 0..b.num_rows() {
-                regions.push(shuyu_gate::output::cell_text(b.column(0), row).unwrap_or_default());
-            }
-        }
-        regions
+    #[test]
+    fn a_developer_sees_metering_in_coarse_steps() {
+        let m = Metering {
+            cpu_ms: 1,
+            wall_ms: 1001,
+            rows_scanned: 10,
+            bytes_scanned: 20,
+            peak_memory: 3 * (1 << 20) + 1,
+            output_bytes: 12345,
+        };
+        let v = m.banded();
+        assert_eq!((v.wall_s, v.cpu_s, v.peak_memory_mib), (2, 1, 4));
+        assert!(!serde_json::to_string(&v).expect("json").contains("12345"));
     }
 
-    #[tokio::test]
-    async fn the_region_scope_keeps_the_same_rows_whatever_the_stored_type() {
-        let codes = [379901i64, 379999, 380001, 379900, 37990, 3799011, 279901];
-        let ints: ArrayRef = Arc::new(Int64Array::from(codes.to_vec()));
-        let texts: ArrayRef = Arc::new(StringArray::from(
-            codes.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-        ));
-        let narrow: ArrayRef = Arc::new(Int32Array::from(codes.iter().map(|c| *c as i32).collect::<Vec<_>>()));
-        for array in [ints, narrow, texts] {
-            let kind = array.data_type().clone();
-            // A city covers its counties; a county only itself (and, as text, 3799011).
-            let city = seen(array.clone(), "3799").await;
-            let county = seen(array.clone(), "379901").await;
-            // As on the samples: the value's text starts with the prefix.
-            assert_eq!(city, ["37990", "379900", "379901", "3799011", "379999"], "{kind}");
-            assert_eq!(county, ["379901", "3799011"], "{kind}");
-        }
+    #[test]
+    fn a_failure_names_an_operator_never_the_text() {
+        let e = EngineError::Query("Arrow error: Cast error: Cannot cast string '张三,379901199001011234' to value of Int64 type".into());
+        let code = failure_code(&e);
+        assert_eq!(code, "job_failed:cast");
+        assert!(!code.contains("3799"));
     }
 }

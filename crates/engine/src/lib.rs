@@ -14,26 +14,41 @@
 //! workspace's shown samples — no catalog of full data, no file or URL tables, no DDL or DML
 //! — so no query can name, let alone read, a dataset version.
 
+pub mod algebra;
 pub mod bench;
+mod differencing;
 mod error;
-mod evidence;
 pub mod jobs;
 pub mod offline;
 pub mod products;
 pub mod releases;
 pub mod sample;
+mod scenario;
 mod sql;
 mod workspace;
 
 pub use error::EngineError;
+pub use algebra::{Profile, RULES as REFUSAL_RULES, Refusal, ShapeDescription};
 pub use jobs::{
-    JobLimits, JobOutputSpec, JobOutputView, JobRequest, JobView, Metering, OutputCheck, job_output_key_id,
+    JobLimits, JobOutputSpec, JobOutputView, JobRequest, JobView, Metering, MeteringView, OutputCheck, RefusalView,
+    diagnostics_purpose, job_members_key_id, job_output_key_id,
 };
 pub use products::{DelistRequest, ProductKind, ProductSource, ProductView, PublishRequest};
 pub use releases::{
-    Attribution, ReleaseRequest, ReleaseReview, ReleaseView, WATERMARK_SECRET_PURPOSE, WATERMARK_SECRET_SETTING,
-    attribute, release_key_id,
+    Attribution, ReleasePreview, ReleaseReport, ReleaseRequest, ReleaseReview, ReleaseView, RenderedReleaseReport,
+    WATERMARK_SECRET_PURPOSE, WATERMARK_SECRET_SETTING, attribute, release_key_id,
 };
+
+/// What the gate says, in the forms the front ends show — display types only. The server does not
+/// depend on `shuyu-gate` (an architecture test guards it): it cannot reach `mint`, the checks or
+/// an `Output`; these are all it sees of the gate.
+pub mod views {
+    pub use shuyu_gate::{
+        Comparison, FlaggedCell, GroupDifference, Outcome, RedactedReport, RenderedFinding, RenderedReport,
+        ReportSummary, ReviewCell, ReviewCopy, ReviewPoint, SummaryFinding,
+    };
+    pub use shuyu_gate::release::Decision;
+}
 pub use sample::{FieldOverride, Method, SampleField, SampleRisk, SampleSpec};
 pub use sql::{QueryColumn, QueryLimits, QueryPage, QueryRequest};
 pub use workspace::{SampleView, SyncReport, WorkspaceSummary, WorkspaceView, Workspaces, keys_purpose};

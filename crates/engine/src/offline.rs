@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
 use shuyu_classify::{FieldType, classify_field};
 use shuyu_gate::{Context, Output, Report, Rules};
 
 use crate::EngineError;
-use crate::evidence::{self, Sources};
+use crate::algebra::Profile;
+use crate::scenario::{EntityKey, Rows, ScenarioTable, View};
 use crate::sql::df;
+use shuyu_mask::catalog::ScenarioKeys;
 
 /// A table read from a file, with its fields' types as the classifier reads them.
 #[derive(Debug, Clone)]
@@ -106,30 +106,33 @@ fn integer(s: &str) -> Option<i64> {
     (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
 }
 
-/// Runs `sql` over the tables and checks its output as the gate would.
+/// Runs `sql` over the tables and checks its output as the gate would: planned, compiled into
+/// the output algebra (the offline profile: each record its own entity; order statistics and
+/// record-level rows admitted, as ACRO checks them), run by the plan the algebra builds.
 pub async fn check_tables(tables: Vec<LoadedTable>, sql: &str, rules: &Rules) -> Result<(Output, Report), EngineError> {
-    let ctx = SessionContext::new_with_config(
-        SessionConfig::new()
-            .with_information_schema(false)
-            .with_target_partitions(2),
-    );
-    let mut sources: Sources = HashMap::new();
-    for t in tables {
-        let schema = t.batch.schema();
-        let table = MemTable::try_new(schema, vec![vec![t.batch]]).map_err(df)?;
-        ctx.register_table(t.name.as_str(), Arc::new(table)).map_err(df)?;
-        sources.insert(t.name, t.types);
+    let mut views = Vec::with_capacity(tables.len());
+    let engine = crate::jobs::session(None);
+    for t in &tables {
+        let view = std::sync::Arc::new(View::of_batch(&t.name, t.batch.schema().as_ref(), &t.types));
+        let provider = ScenarioTable::for_engine(
+            view.clone(),
+            Rows::Batches(vec![t.batch.clone()]),
+            EntityKey::new([0x5a; 16]),
+            ScenarioKeys {
+                pseudonym: [0; 32],
+                token: [0; 32],
+                random: [0; 32],
+            },
+            Default::default(),
+        );
+        engine.register_table(t.name.as_str(), Arc::new(provider)).map_err(df)?;
+        views.push(view);
     }
-    let output = evidence::run(&ctx, "output", sql, &sources, rules.max_enumerated_cells).await?;
-    let report = shuyu_gate::checks::run(
-        &output,
-        &Context {
-            rules,
-            ledger: &[],
-            destination: None,
-        },
-    );
-    Ok((output, report))
+    let (planner, catalog) = crate::jobs::planning_session(&views)?;
+    let admitted = crate::jobs::prepare(&planner, &catalog, "output", sql, Profile::Offline).await?;
+    let built = crate::algebra::build::run(&engine, &admitted, "output", rules.max_enumerated_cells).await?;
+    let report = shuyu_gate::checks::run(&built.output, &Context::alone(rules));
+    Ok((built.output, report))
 }
 
 /// Reads `NAME=FILE` table arguments and checks `sql` over them.

@@ -1,14 +1,19 @@
 //! Release review and what leaves the domain.
 //!
-//! A developer asks to release one checked job output to a recipient, with a remedy if the gate
-//! suggested one; the output is judged again — remedied, against the disclosure ledger of
-//! everything already released under the same data request, and for its destination. The
-//! operator's reviewers (the data request's reviewers) record structured decisions on
-//! YP5(四)'s six points, and overrides with reasons for checks that did not pass (on the audit
-//! log). When enough reviewers approved, `shuyu_gate::mint` — the only constructor of what
-//! leaves — makes the release; it is watermarked for its recipient, sealed in the vault, and
-//! what it revealed is entered in the ledger. A download mints again from the stored copy, so
-//! every byte that leaves went through the gate.
+//! A developer asks to release one output of a **finished** job to a recipient, with a remedy if
+//! the gate suggested one. The output is judged again — remedied, compared entity by entity with
+//! everything already released to the same developer organisation and to the public (the
+//! disclosure ledger, [`crate::differencing`]), and for its destination — and an output that still
+//! fails cannot be asked for at all. The data request's reviewers see the SQL, the shape the
+//! algebra admitted, the full report with the flagged cells by key, the comparisons and the output
+//! as the gate lets reviewers see it ([`shuyu_gate::ReviewCopy`]); they record structured
+//! decisions on YP5(四)'s six points and overrides with reasons (on the audit log). When enough
+//! reviewers approved, `shuyu_gate::mint` — the only constructor of what leaves, which runs the
+//! checks itself — makes the release; it is watermarked for its recipient, sealed in the vault,
+//! and what it revealed is entered in the ledger. A download mints again from the stored copy.
+//! The developer (and oversight) see each report without key values.
+
+use std::collections::HashMap;
 
 use arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
@@ -16,7 +21,10 @@ use shuyu_audit::entry::Actor;
 use shuyu_core::actor::Principal;
 use shuyu_gate::release::{Decision, Override, ReviewPoint};
 use shuyu_gate::watermark::{self, Candidate, Mark, MarkSpec, WatermarkKey};
-use shuyu_gate::{Approval, Context, Destination, LedgerEntry, MeasureKind, Output, Report, Role, Shape, mint};
+use shuyu_gate::{
+    Approval, Comparison, Context, Destination, MeasureKind, Output, RedactedReport, Report, ReportRecord, Role, Shape,
+    mint,
+};
 use shuyu_policy::Action;
 use shuyu_store::jobs;
 use shuyu_store::lineage::{Link, NodeRef};
@@ -26,7 +34,10 @@ use shuyu_store::{StoreError, settings};
 use utoipa::ToSchema;
 
 use crate::EngineError;
-use crate::jobs::job_output_key_id;
+use crate::algebra::ShapeDescription;
+use crate::differencing::{self, LedgerEntry, Members};
+use crate::jobs::{OutputMeta, job_output_key_id};
+use crate::products::PUBLIC_RECIPIENTS;
 use crate::workspace::Workspaces;
 
 const SECRET_SETTING: &str = "watermark_secret";
@@ -34,6 +45,9 @@ const SECRET_SETTING: &str = "watermark_secret";
 pub const WATERMARK_SECRET_PURPOSE: &str = "shuyu/watermark-secret/v1";
 /// The settings key holding the wrapped watermark secret (re-wrapped by key rotation).
 pub const WATERMARK_SECRET_SETTING: &str = SECRET_SETTING;
+
+/// Flagged cells a reviewer sees per finding at most.
+pub const REVIEW_CELLS: usize = 200;
 
 /// The vault key id of a release's watermarked copy.
 pub fn release_key_id(release_id: &str) -> String {
@@ -75,6 +89,63 @@ pub struct ReleaseReview {
     pub overrides: std::collections::BTreeMap<String, String>,
 }
 
+/// A release's report as its viewer may see it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "view", rename_all = "snake_case")]
+pub enum ReleaseReport {
+    /// The reviewers': every finding with its flagged cells by key.
+    Full(ReportRecord),
+    /// Everybody else's: outcomes and coarse counts, no key value.
+    Redacted(RedactedReport),
+}
+
+impl ReleaseReport {
+    /// In one language: the reviewers' with their flagged cells (capped), everybody else's
+    /// without key values.
+    pub fn render(&self, lang: shuyu_core::i18n::Lang) -> RenderedReleaseReport {
+        match self {
+            ReleaseReport::Full(r) => RenderedReleaseReport::Full(r.render(lang, REVIEW_CELLS)),
+            ReleaseReport::Redacted(r) => RenderedReleaseReport::Summary(r.render(lang)),
+        }
+    }
+
+    /// The ids of the checks that did not pass (what a reviewer must override).
+    pub fn not_passed(&self) -> Vec<String> {
+        match self {
+            ReleaseReport::Full(r) => r
+                .checks
+                .iter()
+                .filter(|f| f.result != shuyu_gate::Outcome::Pass)
+                .map(|f| f.id.clone())
+                .collect(),
+            ReleaseReport::Redacted(r) => r
+                .checks
+                .iter()
+                .filter(|f| f.result != shuyu_gate::Outcome::Pass)
+                .map(|f| f.id.clone())
+                .collect(),
+        }
+    }
+
+    /// The verdict.
+    pub fn verdict(&self) -> shuyu_gate::Outcome {
+        match self {
+            ReleaseReport::Full(r) => r.verdict,
+            ReleaseReport::Redacted(r) => r.verdict,
+        }
+    }
+}
+
+/// A release's report in one language.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "view", rename_all = "snake_case")]
+pub enum RenderedReleaseReport {
+    /// The reviewers'.
+    Full(shuyu_gate::RenderedReport),
+    /// Everybody else's.
+    Summary(shuyu_gate::ReportSummary),
+}
+
 /// A release as developers and reviewers see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReleaseView {
@@ -96,7 +167,7 @@ pub struct ReleaseView {
     pub required_reviewers: i64,
     /// The gate's report on what would leave.
     #[schema(value_type = Object)]
-    pub report: Report,
+    pub report: ReleaseReport,
     /// The reviewers' decisions.
     #[schema(value_type = Object)]
     pub decisions: Vec<Decision>,
@@ -109,6 +180,19 @@ pub struct ReleaseView {
     pub decided_at: Option<String>,
     /// Whether the viewer is one of its reviewers and it awaits review.
     pub can_review: bool,
+    /// For its reviewers: the output's SQL.
+    pub sql: Option<String>,
+    /// For its reviewers: the shape the output algebra admitted.
+    pub shape: Option<ShapeDescription>,
+}
+
+/// What a release's reviewers see beside its report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleasePreview {
+    /// The output as it would leave, flagged cells marked (rows withheld when raw).
+    pub copy: shuyu_gate::ReviewCopy,
+    /// The comparisons with earlier releases.
+    pub comparisons: Vec<Comparison>,
 }
 
 /// What `shuyu watermark detect` found.
@@ -120,29 +204,6 @@ pub struct Attribution {
     pub candidates: usize,
 }
 
-/// A table as CSV: a header row, then each value's canonical text (numbers at full precision,
-/// which the watermark needs), nulls empty.
-fn to_csv(batches: &[RecordBatch]) -> Result<String, EngineError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let task = |e: csv::Error| EngineError::Task(e.to_string());
-    if let Some(first) = batches.first() {
-        w.write_record(first.schema().fields().iter().map(|f| f.name().as_str()))
-            .map_err(task)?;
-    }
-    for b in batches {
-        for row in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .map(|c| shuyu_gate::output::cell_text(c, row).unwrap_or_default())
-                .collect();
-            w.write_record(&cells).map_err(task)?;
-        }
-    }
-    let bytes = w.into_inner().map_err(|e| EngineError::Task(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| EngineError::Task(e.to_string()))
-}
-
 fn corrupt(column: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
     move |e| StoreError::Corrupt {
         table: "releases",
@@ -151,23 +212,8 @@ fn corrupt(column: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
     }
 }
 
-fn view(r: &ReleaseRecord) -> Result<ReleaseView, EngineError> {
-    Ok(ReleaseView {
-        id: r.id.clone(),
-        job_id: r.job_id.clone(),
-        output: r.output_name.clone(),
-        recipient: r.recipient.clone(),
-        cross_border: r.cross_border,
-        remedy: r.remedy.clone(),
-        state: r.state.clone(),
-        required_reviewers: r.required_reviewers,
-        report: serde_json::from_str(&r.report_json).map_err(corrupt("report_json"))?,
-        decisions: serde_json::from_str(&r.decisions_json).map_err(corrupt("decisions_json"))?,
-        overrides: serde_json::from_str(&r.overrides_json).map_err(corrupt("overrides_json"))?,
-        created_at: r.created_at.to_string(),
-        decided_at: r.decided_at.map(|t| t.to_string()),
-        can_review: false,
-    })
+fn json<T: Serialize>(v: &T) -> Result<String, EngineError> {
+    serde_json::to_string(v).map_err(|e| EngineError::Task(e.to_string()))
 }
 
 /// The columns a watermark reads: keys identify rows, numeric measures (or, for record-level
@@ -175,21 +221,21 @@ fn view(r: &ReleaseRecord) -> Result<ReleaseView, EngineError> {
 fn mark_spec(output: &Output) -> MarkSpec {
     let numeric = |i: usize| {
         output
-            .batch
+            .batch()
             .schema()
             .fields()
             .get(i)
             .is_some_and(|f| f.data_type().is_numeric())
     };
     let (mut keys, mut marks) = (Vec::new(), Vec::new());
-    for (i, c) in output.columns.iter().enumerate() {
-        match (&c.role, &output.shape) {
+    for (i, c) in output.columns().iter().enumerate() {
+        match (&c.role, output.shape()) {
             (Role::Key, _) => keys.push(c.name.clone()),
             (Role::Measure { kind, .. }, _) if *kind != MeasureKind::Listing && numeric(i) => {
                 marks.push(c.name.clone())
             }
-            (Role::Detail, Shape::Microdata) if numeric(i) => marks.push(c.name.clone()),
-            (Role::Detail, Shape::Microdata) => keys.push(c.name.clone()),
+            (Role::Detail, Shape::Microdata(_)) if numeric(i) => marks.push(c.name.clone()),
+            (Role::Detail, Shape::Microdata(_)) => keys.push(c.name.clone()),
             _ => {}
         }
     }
@@ -199,9 +245,28 @@ fn mark_spec(output: &Output) -> MarkSpec {
     }
 }
 
+/// Whether a recipient is the public.
+pub(crate) fn is_public(recipient: &str) -> bool {
+    PUBLIC_RECIPIENTS.contains(&recipient)
+}
+
+/// One staged output, with what the algebra said of it.
+struct Staged {
+    output: Output,
+    meta: OutputMeta,
+}
+
+/// An output as it would leave, and what the gate says of it.
+struct Judged {
+    output: Output,
+    report: Report,
+    comparisons: Vec<Comparison>,
+    meta: OutputMeta,
+}
+
 impl Workspaces {
     /// The installation's watermark secret (made and wrapped under the master key on first use).
-    async fn watermark_secret(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, EngineError> {
+    pub(crate) async fn watermark_secret(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, EngineError> {
         let stored = settings::get(&mut *self.inner.identity.store().read().await?, SECRET_SETTING).await?;
         if let Some(w) = stored {
             return Ok(zeroize::Zeroizing::new(
@@ -217,6 +282,11 @@ impl Workspaces {
             .store()
             .write(move |tx| {
                 Box::pin(async move {
+                    // Two first uses at once: the one stored first wins.
+                    if settings::get(tx.conn(), SECRET_SETTING).await?.is_some() {
+                        tx.housekeeping("the watermark secret was made meanwhile");
+                        return Ok::<_, StoreError>(());
+                    }
                     settings::set(tx.conn(), SECRET_SETTING, &wrapped).await?;
                     tx.record(Event::new(
                         now,
@@ -225,11 +295,10 @@ impl Workspaces {
                         "installation",
                         SECRET_SETTING.to_string(),
                     ));
-                    Ok::<_, StoreError>(())
+                    Ok(())
                 })
             })
             .await?;
-        // Two first uses at once: the stored one wins.
         let stored = settings::get(&mut *self.inner.identity.store().read().await?, SECRET_SETTING)
             .await?
             .ok_or(EngineError::NotFound("watermark_secret"))?;
@@ -238,8 +307,8 @@ impl Workspaces {
         ))
     }
 
-    /// A staged output with its evidence, read from the vault.
-    async fn staged(&self, job_id: &str, name: &str) -> Result<Output, EngineError> {
+    /// A staged output with its evidence and meta, read from the vault.
+    async fn staged(&self, job_id: &str, name: &str) -> Result<Staged, EngineError> {
         let outputs = jobs::outputs(&mut *self.inner.identity.store().read().await?, job_id).await?;
         let o = outputs
             .into_iter()
@@ -259,78 +328,174 @@ impl Workspaces {
                 column: "evidence_json",
                 detail: e.to_string(),
             })?;
+        let meta: OutputMeta = serde_json::from_str(o.algebra_json.as_deref().unwrap_or_default()).map_err(|e| {
+            StoreError::Corrupt {
+                table: "job_outputs",
+                column: "algebra_json",
+                detail: e.to_string(),
+            }
+        })?;
         let batch = match batches.first() {
             Some(b) => arrow::compute::concat_batches(&b.schema(), &batches)?,
             None => RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
         };
-        Ok(Output::from_parts(name, batch, evidence))
+        Ok(Staged {
+            output: Output::from_parts(name, batch, evidence),
+            meta,
+        })
     }
 
-    /// The output as it would leave: remedied, and judged against the ledger and destination.
-    async fn judged(&self, r: &ReleaseRecord) -> Result<(Output, Report), EngineError> {
-        let staged = self.staged(&r.job_id, &r.output_name).await?;
-        let rules = shuyu_gate::Rules::default();
-        let ctx0 = Context {
-            rules: &rules,
-            ledger: &[],
-            destination: None,
+    /// The members of a job output (who is behind each cell).
+    async fn members(&self, job_id: &str, name: &str, n_keys: usize) -> Result<Option<Members>, EngineError> {
+        let outputs = jobs::outputs(&mut *self.inner.identity.store().read().await?, job_id).await?;
+        let Some(o) = outputs.into_iter().find(|o| o.name == name) else {
+            return Ok(None);
         };
-        let first = shuyu_gate::checks::run(&staged, &ctx0);
+        let (Some(path), Some(wrapped)) = (&o.members_path, &o.members_wrapped_key) else {
+            return Ok(None);
+        };
+        let batches = self
+            .inner
+            .vault
+            .read(&differencing::members_key(job_id, name), path, wrapped, None)
+            .await?;
+        Ok(differencing::members_of(&batches, n_keys))
+    }
+
+    /// The ledger a release is compared with: every release made for the same developer
+    /// organisation, and every public one (not `r` itself).
+    async fn ledger_for(&self, r: &ReleaseRecord) -> Result<Vec<ReleaseRecord>, EngineError> {
+        let all = releases::all_released(&mut *self.inner.identity.store().read().await?).await?;
+        Ok(all
+            .into_iter()
+            .filter(|p| p.id != r.id && (p.org_id == r.org_id || is_public(&p.recipient)))
+            .collect())
+    }
+
+    /// Compares an output with the ledger, entity by entity.
+    async fn compare(&self, r: &ReleaseRecord, staged: &Staged, output: &Output) -> Result<Vec<Comparison>, EngineError> {
+        let prior = self.ledger_for(r).await?;
+        if prior.is_empty() || output.table().is_none() {
+            return Ok(Vec::new());
+        }
+        let n_keys = staged.meta.keys.len();
+        let Some(mine) = self.members(&r.job_id, &r.output_name, n_keys).await? else {
+            // This output's members cannot be read: nothing can be compared, so nothing passes.
+            return Ok(prior
+                .iter()
+                .map(|p| Comparison::Unreadable { release: p.id.clone() })
+                .collect());
+        };
+        let shown = differencing::shown_cells(&staged.meta, output);
+        let mut cache: HashMap<(String, String), Option<Members>> = HashMap::new();
+        let mut out = Vec::with_capacity(prior.len());
+        for p in prior {
+            let entry: Option<LedgerEntry> = p.ledger_json.as_deref().and_then(|j| serde_json::from_str(j).ok());
+            let Some(entry) = entry else {
+                out.push(Comparison::Unreadable { release: p.id.clone() });
+                continue;
+            };
+            let key = (entry.job.clone(), entry.output.clone());
+            if !cache.contains_key(&key) {
+                let members = self
+                    .members(&entry.job, &entry.output, entry.keys.len())
+                    .await
+                    .ok()
+                    .flatten();
+                cache.insert(key.clone(), members);
+            }
+            match cache.get(&key).and_then(Option::as_ref) {
+                Some(theirs) => out.push(differencing::compare(
+                    &staged.meta.keys,
+                    &staged.meta.shape.entity,
+                    &shown,
+                    &mine,
+                    &entry,
+                    theirs,
+                )),
+                None => out.push(Comparison::Unreadable { release: p.id.clone() }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The output as it would leave: remedied, compared with the ledger, judged for its
+    /// destination.
+    async fn judged(&self, r: &ReleaseRecord) -> Result<Judged, EngineError> {
+        let staged = self.staged(&r.job_id, &r.output_name).await?;
+        let rules = self.rules_of_request(r).await?;
+        let destination = Destination {
+            recipient: r.recipient.clone(),
+            cross_border: r.cross_border,
+        };
+        let comparisons = self.compare(r, &staged, &staged.output).await?;
+        let first = shuyu_gate::checks::run(
+            &staged.output,
+            &Context {
+                rules: &rules,
+                ledger: &comparisons,
+                destination: Some(&destination),
+            },
+        );
         let output = match r.remedy.as_str() {
             "suppress" => {
-                shuyu_gate::remedy::suppress(&staged, &first)
+                shuyu_gate::remedy::suppress(&staged.output, &first)
                     .map_err(|e| EngineError::Task(e.to_string()))?
                     .output
             }
             "round" => {
-                shuyu_gate::remedy::round(&staged, rules.round_base)
+                shuyu_gate::remedy::round(&staged.output, rules.round_base)
                     .map_err(|e| EngineError::Task(e.to_string()))?
                     .output
             }
-            _ => staged,
+            _ => staged.output.clone(),
         };
-        // The disclosure ledger: everything released under the same data request, and everything
-        // released to the same recipient under any other.
-        let mut prior = {
-            let mut c = self.inner.identity.store().read().await?;
-            let mut prior = releases::released_of_request(&mut c, &r.request_id).await?;
-            prior.extend(releases::released_to(&mut c, &r.recipient).await?);
-            prior
-        };
-        prior.sort_by(|a, b| a.id.cmp(&b.id));
-        prior.dedup_by(|a, b| a.id == b.id);
-        let ledger: Vec<LedgerEntry> = prior
-            .iter()
-            .filter(|p| p.id != r.id)
-            .filter_map(|p| p.ledger_json.as_deref())
-            .filter_map(|j| serde_json::from_str(j).ok())
-            .collect();
-        let destination = Destination {
-            recipient: r.recipient.clone(),
-            cross_border: r.cross_border,
+        let comparisons = if r.remedy == "none" {
+            comparisons
+        } else {
+            self.compare(r, &staged, &output).await?
         };
         let report = shuyu_gate::checks::run(
             &output,
             &Context {
                 rules: &rules,
-                ledger: &ledger,
+                ledger: &comparisons,
                 destination: Some(&destination),
             },
         );
-        Ok((output, report))
+        Ok(Judged {
+            output,
+            report,
+            comparisons,
+            meta: staged.meta,
+        })
     }
 
-    /// Asks to release one output of a finished job to a recipient.
+    /// The gate's rules for the scenario a release's job served.
+    async fn rules_of_request(&self, r: &ReleaseRecord) -> Result<shuyu_gate::Rules, EngineError> {
+        let w = self.load(&r.workspace_id).await?;
+        let (_, sources) = self.job_sources(&w).await?;
+        Ok(self.rules_for(&sources))
+    }
+
+    /// Asks to release one output of a finished job to a recipient. An output that still fails
+    /// the gate after the remedy asked for cannot be asked for.
     pub async fn request_release(&self, p: &Principal, req: &ReleaseRequest) -> Result<ReleaseView, EngineError> {
         let job = jobs::get(&mut *self.inner.identity.store().read().await?, &req.job_id)
             .await?
             .ok_or(EngineError::NotFound("job"))?;
         let w = self.load(&job.workspace_id).await?;
         let resource = self.resource(&w).await?;
+        if !self.inner.identity.allows(p, Action::WorkspaceRead, &resource) {
+            return Err(EngineError::NotFound("job"));
+        }
         self.inner
             .identity
             .authorize(p, Action::WorkspaceQuery, &resource)
             .await?;
+        if job.state != "done" {
+            return Err(EngineError::JobNotDone(job.state.clone()));
+        }
         let remedy = req.remedy.clone().unwrap_or_else(|| "none".into());
         if !matches!(remedy.as_str(), "none" | "suppress" | "round") {
             return Err(EngineError::BadOverride {
@@ -375,13 +540,26 @@ impl Workspaces {
             wrapped_key: None,
             created_at: now,
             decided_at: None,
+            evidence_json: None,
         };
-        let (_, report) = self.judged(&record).await?;
-        record.report_json = serde_json::to_string(&report).map_err(|e| EngineError::Task(e.to_string()))?;
+        let judged = self.judged(&record).await?;
+        if judged.report.verdict() == shuyu_gate::Outcome::Fail {
+            let failing: Vec<&str> = judged
+                .report
+                .checks()
+                .iter()
+                .filter(|f| f.result() == shuyu_gate::Outcome::Fail)
+                .map(|f| f.id())
+                .collect();
+            return Err(EngineError::FailsGate {
+                checks: failing.join(", "),
+            });
+        }
+        record.report_json = json(&judged.report.record())?;
         let mut e = shuyu_identity::audit::by(p, now, "release.request", "release", record.id.clone(), None, None);
         e.payload = Some(serde_json::json!({
             "job": job.id, "output": req.output, "recipient": record.recipient, "cross_border": record.cross_border,
-            "remedy": record.remedy, "verdict": report.verdict.code(),
+            "remedy": record.remedy, "verdict": judged.report.verdict().code(),
         }));
         e.links = vec![Link {
             from: NodeRef::new("job_output", format!("{}/{}", job.id, req.output)),
@@ -403,8 +581,18 @@ impl Workspaces {
         self.viewed(p, &record).await
     }
 
-    /// Mints a released copy again from its sealed, watermarked table and its stored report and
-    /// approval (callers authorize and audit): a release not `released` is [`EngineError::ReleaseClosed`].
+    /// The stored approval of a release.
+    fn approval_of(r: &ReleaseRecord) -> Result<Approval, EngineError> {
+        Ok(Approval::new(
+            serde_json::from_str(&r.decisions_json).map_err(corrupt("decisions_json"))?,
+            serde_json::from_str(&r.overrides_json).map_err(corrupt("overrides_json"))?,
+            r.required_reviewers.max(1) as usize,
+        ))
+    }
+
+    /// Mints a released copy again from its sealed, watermarked table, its evidence and its
+    /// approval — the gate runs its checks on it again (callers authorize and audit): a release not
+    /// `released` is [`EngineError::ReleaseClosed`].
     pub(crate) async fn mint_copy(&self, r: &ReleaseRecord) -> Result<shuyu_gate::Released<String>, EngineError> {
         let (Some(path), Some(wrapped), "released") = (&r.object_path, &r.wrapped_key, r.state.as_str()) else {
             return Err(EngineError::ReleaseClosed(r.state.clone()));
@@ -414,14 +602,31 @@ impl Workspaces {
             .vault
             .read(&release_key_id(&r.id), path, wrapped, None)
             .await?;
-        let text = to_csv(&batches)?;
-        let report: Report = serde_json::from_str(&r.report_json).map_err(corrupt("report_json"))?;
-        let approval = Approval {
-            decisions: serde_json::from_str(&r.decisions_json).map_err(corrupt("decisions_json"))?,
-            overrides: serde_json::from_str(&r.overrides_json).map_err(corrupt("overrides_json"))?,
-            required_reviewers: r.required_reviewers.max(1) as usize,
+        let evidence: shuyu_gate::Evidence = serde_json::from_str(r.evidence_json.as_deref().unwrap_or_default())
+            .map_err(corrupt("evidence_json"))?;
+        let batch = match batches.first() {
+            Some(b) => arrow::compute::concat_batches(&b.schema(), &batches)?,
+            None => RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
         };
-        mint(&r.id, text, &report, &approval).map_err(EngineError::Gate)
+        let output = Output::from_parts(&r.output_name, batch, evidence);
+        let rules = self.rules_of_request(r).await?;
+        let destination = Destination {
+            recipient: r.recipient.clone(),
+            cross_border: r.cross_border,
+        };
+        let minted = mint(
+            &r.id,
+            output,
+            &Context {
+                rules: &rules,
+                ledger: &[],
+                destination: Some(&destination),
+            },
+            &Self::approval_of(r)?,
+            None,
+        )
+        .map_err(EngineError::Gate)?;
+        minted.released.to_csv().map_err(EngineError::Gate)
     }
 
     pub(crate) async fn release_record(&self, id: &str) -> Result<ReleaseRecord, EngineError> {
@@ -430,7 +635,14 @@ impl Workspaces {
             .ok_or(EngineError::NotFound("release"))
     }
 
-    /// Whether `p` may see a release: its developers' organisation, or its reviewers.
+    /// Whether `p` reviews a release (the data request's reviewers).
+    async fn reviews(&self, p: &Principal, r: &ReleaseRecord) -> Result<bool, EngineError> {
+        let resource = self.inner.lifecycle.data_request_resource(&r.request_id).await?;
+        Ok(self.inner.identity.allows(p, Action::DataRequestReview, &resource))
+    }
+
+    /// Whether `p` may see a release: its developers' organisation (and oversight), or its
+    /// reviewers.
     async fn may_see(&self, p: &Principal, r: &ReleaseRecord) -> Result<bool, EngineError> {
         let w = self.load(&r.workspace_id).await?;
         if self
@@ -440,8 +652,7 @@ impl Workspaces {
         {
             return Ok(true);
         }
-        let resource = self.inner.lifecycle.data_request_resource(&r.request_id).await?;
-        Ok(self.inner.identity.allows(p, Action::DataRequestReview, &resource))
+        self.reviews(p, r).await
     }
 
     /// One release.
@@ -453,29 +664,70 @@ impl Workspaces {
         self.viewed(p, &r).await
     }
 
-    /// What the release's reviewers (and its developers) see beside the report: the output as it
-    /// would leave, with flagged cells marked — made by the gate, which withholds the rows when
-    /// they are raw records or personal information.
+    /// What the release's reviewers see beside the report: the output as it would leave, with
+    /// flagged cells marked — made by the gate, which withholds the rows when they are raw records
+    /// or personal information — and the comparisons with earlier releases. Nobody else sees the
+    /// output before it is released.
     pub async fn release_preview(
         &self,
         p: &Principal,
         id: &str,
         max_rows: usize,
-    ) -> Result<shuyu_gate::ReviewCopy, EngineError> {
+    ) -> Result<ReleasePreview, EngineError> {
         let r = self.release_record(id).await?;
-        if !self.may_see(p, &r).await? {
+        if !self.reviews(p, &r).await? {
             return Err(EngineError::NotFound("release"));
         }
-        let (output, report) = self.judged(&r).await?;
-        Ok(shuyu_gate::review_copy(&output, &report, max_rows))
+        let judged = self.judged(&r).await?;
+        Ok(ReleasePreview {
+            copy: shuyu_gate::review_copy(&judged.output, &judged.report, max_rows),
+            comparisons: judged.comparisons,
+        })
     }
 
-    /// A release as `p` sees it: with whether `p` may review it now.
+    /// A release as `p` sees it: its reviewers the full report, the SQL and the shape; everybody
+    /// else the report without key values.
     async fn viewed(&self, p: &Principal, r: &ReleaseRecord) -> Result<ReleaseView, EngineError> {
-        let mut v = view(r)?;
-        let resource = self.inner.lifecycle.data_request_resource(&r.request_id).await?;
-        v.can_review = r.state == "requested" && self.inner.identity.allows(p, Action::DataRequestReview, &resource);
-        Ok(v)
+        let record: ReportRecord = serde_json::from_str(&r.report_json).map_err(corrupt("report_json"))?;
+        let reviewer = self.reviews(p, r).await?;
+        let meta = if reviewer {
+            let outputs = jobs::outputs(&mut *self.inner.identity.store().read().await?, &r.job_id).await?;
+            outputs
+                .into_iter()
+                .find(|o| o.name == r.output_name)
+                .and_then(|o| o.algebra_json)
+                .map(|j| serde_json::from_str::<OutputMeta>(&j))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt {
+                    table: "job_outputs",
+                    column: "algebra_json",
+                    detail: e.to_string(),
+                })?
+        } else {
+            None
+        };
+        Ok(ReleaseView {
+            id: r.id.clone(),
+            job_id: r.job_id.clone(),
+            output: r.output_name.clone(),
+            recipient: r.recipient.clone(),
+            cross_border: r.cross_border,
+            remedy: r.remedy.clone(),
+            state: r.state.clone(),
+            required_reviewers: r.required_reviewers,
+            report: if reviewer {
+                ReleaseReport::Full(record)
+            } else {
+                ReleaseReport::Redacted(record.redacted())
+            },
+            decisions: serde_json::from_str(&r.decisions_json).map_err(corrupt("decisions_json"))?,
+            overrides: serde_json::from_str(&r.overrides_json).map_err(corrupt("overrides_json"))?,
+            created_at: r.created_at.to_string(),
+            decided_at: r.decided_at.map(|t| t.to_string()),
+            can_review: r.state == "requested" && reviewer,
+            sql: meta.as_ref().map(|m| m.sql.clone()),
+            shape: meta.map(|m| m.shape),
+        })
     }
 
     /// The releases `p` may see (the reviewer queue is those `requested`), newest first.
@@ -536,17 +788,32 @@ impl Workspaces {
                 reason: reason.trim().to_string(),
             });
         }
-        let approval = Approval {
-            decisions: decisions.clone(),
-            overrides: overrides.clone(),
-            required_reviewers: r.required_reviewers.max(1) as usize,
+        let approval = Approval::new(decisions.clone(), overrides.clone(), r.required_reviewers.max(1) as usize);
+        let judged = self.judged(&r).await?;
+        let rules = self.rules_of_request(&r).await?;
+        let destination = Destination {
+            recipient: r.recipient.clone(),
+            cross_border: r.cross_border,
         };
-        let (output, report) = self.judged(&r).await?;
+        let spec = mark_spec(&judged.output);
+        let secret = self.watermark_secret().await?;
+        let key = WatermarkKey::derive(
+            &secret,
+            &Mark {
+                release: r.id.clone(),
+                recipient: r.recipient.clone(),
+            },
+        );
         let state = if !review.approve { "rejected" } else { "requested" };
         // Mint when the approval is complete; until then the decision is recorded.
         let minted = if review.approve {
-            match mint(&r.id, output.batch.clone(), &report, &approval) {
-                Ok(released) => Some(released),
+            let ctx = Context {
+                rules: &rules,
+                ledger: &judged.comparisons,
+                destination: Some(&destination),
+            };
+            match mint(&r.id, judged.output.clone(), &ctx, &approval, Some((&key, &spec))) {
+                Ok(m) => Some(m),
                 Err(shuyu_gate::GateError::NotEnoughReviewers { .. }) => None,
                 Err(e) => {
                     // A decision that cannot release (a check not overridden, a point left
@@ -561,12 +828,11 @@ impl Workspaces {
         let mut e = shuyu_identity::audit::by(p, now, "release.review", "release", r.id.clone(), None, None);
         e.payload = Some(serde_json::json!({
             "approve": review.approve, "points": review.points, "reasons": review.reasons,
-            "overrides": review.overrides, "verdict": report.verdict.code(),
+            "overrides": review.overrides, "verdict": judged.report.verdict().code(),
         }));
-        let decisions_json = serde_json::to_string(&decisions).map_err(|e| EngineError::Task(e.to_string()))?;
-        let overrides_json = serde_json::to_string(&overrides).map_err(|e| EngineError::Task(e.to_string()))?;
-        let report_json = serde_json::to_string(&report).map_err(|e| EngineError::Task(e.to_string()))?;
-        let Some(released) = minted else {
+        let decisions_json = json(&decisions)?;
+        let overrides_json = json(&overrides)?;
+        let Some(minted) = minted else {
             let id = r.id.clone();
             let next = state.to_string();
             self.inner
@@ -582,33 +848,24 @@ impl Workspaces {
                     })
                 })
                 .await?;
-            let _ = report_json;
             return self.viewed(p, &self.release_record(&r.id).await?).await;
         };
-        // Released: watermark for the recipient, seal, record what it revealed.
-        let spec = mark_spec(&output);
-        let secret = self.watermark_secret().await?;
-        let key = WatermarkKey::derive(
-            &secret,
-            &Mark {
-                release: r.id.clone(),
-                recipient: r.recipient.clone(),
-            },
-        );
-        let marked = watermark::embed(released.value(), &key, &spec).map_err(|e| EngineError::Task(e.to_string()))?;
+        // Released: sealed as marked for the recipient, and what it revealed is remembered.
+        let released = minted.released.value();
         let path = format!("releases/{}.parquet", r.id);
         let mut w = self
             .inner
             .vault
-            .writer(&release_key_id(&r.id), &path, marked.batch.schema())?;
-        if let Err(err) = w.write(&marked.batch) {
+            .writer(&release_key_id(&r.id), &path, released.batch().schema())?;
+        if let Err(err) = w.write(released.batch()) {
             self.inner.vault.abandon(w);
             return Err(err.into());
         }
         let sealed = self.inner.vault.seal(w).await?;
-        let ledger = LedgerEntry::of(&r.id, &output);
-        let ledger_json = serde_json::to_string(&ledger).map_err(|e| EngineError::Task(e.to_string()))?;
-        let spec_json = serde_json::to_string(&spec).map_err(|e| EngineError::Task(e.to_string()))?;
+        let ledger = LedgerEntry::of(&r.id, &r.org_id, is_public(&r.recipient), &r.job_id, &judged.meta, released);
+        let ledger_json = json(&ledger)?;
+        let spec_json = json(&spec)?;
+        let evidence_json = json(&released.evidence())?;
         let mut done = Event::new(
             now,
             Actor::system("engine:releases"),
@@ -617,7 +874,7 @@ impl Workspaces {
             r.id.clone(),
         );
         done.payload = Some(serde_json::json!({
-            "recipient": r.recipient, "rows": marked.batch.num_rows(), "watermark_bits": marked.bits,
+            "recipient": r.recipient, "watermark_bits": minted.watermark_bits,
             "overrides": overrides, "reviewers": decisions.iter().map(|d| d.reviewer.clone()).collect::<Vec<_>>(),
         }));
         let id = r.id.clone();
@@ -638,6 +895,7 @@ impl Workspaces {
                         &wrapped_key,
                         &spec_json,
                         &ledger_json,
+                        &evidence_json,
                         now,
                     )
                     .await?;
@@ -655,13 +913,17 @@ impl Workspaces {
     }
 
     /// The released, watermarked copy as CSV for its developers' organisation — minted again
-    /// from the stored report and approval, so nothing leaves that the gate did not pass.
+    /// from the stored copy, so nothing leaves that the gate did not pass.
     pub async fn download_release(&self, p: &Principal, id: &str) -> Result<shuyu_gate::Released<String>, EngineError> {
         let r = self.release_record(id).await?;
         let w = self.load(&r.workspace_id).await?;
+        let resource = self.resource(&w).await?;
+        if !self.inner.identity.allows(p, Action::WorkspaceRead, &resource) {
+            return Err(EngineError::NotFound("release"));
+        }
         self.inner
             .identity
-            .authorize(p, Action::WorkspaceRead, &self.resource(&w).await?)
+            .authorize(p, Action::WorkspaceQuery, &resource)
             .await?;
         let released = self.mint_copy(&r).await?;
         let now = self.inner.identity.clock().now();

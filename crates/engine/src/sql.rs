@@ -179,6 +179,13 @@ pub(crate) fn options() -> SQLOptions {
 pub(crate) fn df(e: DataFusionError) -> EngineError {
     match e.find_root() {
         DataFusionError::ResourcesExhausted(m) => EngineError::Query(format!("Resources exhausted: {m}")),
+        // What the engine's own table providers raised inside DataFusion.
+        DataFusionError::External(inner) => match inner.downcast_ref::<EngineError>() {
+            Some(EngineError::TooManyRows(n)) => EngineError::TooManyRows(*n),
+            Some(EngineError::Missing(c)) => EngineError::Missing(c.clone()),
+            Some(other) => EngineError::Task(other.to_string()),
+            None => EngineError::Query(inner.to_string()),
+        },
         root => EngineError::Query(root.to_string()),
     }
 }

@@ -119,6 +119,8 @@ pub(crate) struct Inner {
     pub(crate) job_limits: crate::jobs::JobLimits,
     /// The job runner's state.
     pub(crate) jobs: Arc<crate::jobs::JobRuntime>,
+    /// The gate's rules, by grade.
+    pub(crate) gate: shuyu_gate::GateConfig,
 }
 
 /// The workspace service.
@@ -157,6 +159,7 @@ impl Workspaces {
                 syncing: tokio::sync::Mutex::new(()),
                 job_limits: crate::jobs::JobLimits::default(),
                 jobs: Arc::default(),
+                gate: shuyu_gate::GateConfig::default(),
             }),
         }
     }
@@ -175,6 +178,7 @@ impl Workspaces {
                 syncing: tokio::sync::Mutex::new(()),
                 job_limits: limits,
                 jobs: i.jobs.clone(),
+                gate: i.gate.clone(),
             }),
         }
     }
@@ -194,8 +198,28 @@ impl Workspaces {
                 syncing: tokio::sync::Mutex::new(()),
                 job_limits: i.job_limits,
                 jobs: i.jobs.clone(),
+                gate: i.gate.clone(),
             }),
         })
+    }
+
+    /// The same service judging outputs by `gate` (rules per grade).
+    pub fn with_gate(self, gate: shuyu_gate::GateConfig) -> Workspaces {
+        let i = &self.inner;
+        Workspaces {
+            inner: Arc::new(Inner {
+                identity: i.identity.clone(),
+                lifecycle: i.lifecycle.clone(),
+                vault: i.vault.clone(),
+                master: i.master.clone(),
+                spec: i.spec.clone(),
+                limits: i.limits,
+                syncing: tokio::sync::Mutex::new(()),
+                job_limits: i.job_limits,
+                jobs: i.jobs.clone(),
+                gate,
+            }),
+        }
     }
 
     /// The platform's sampling settings (the loosest a developer may ask for).

@@ -4,6 +4,24 @@
 //! raw rows, personal information in any encoding, k-anonymity of microdata, differencing
 //! against the disclosure ledger, cross-border destinations), explained in zh-CN and en with a
 //! suggested remedy. Only this crate can mint what leaves.
+//!
+//! The types are the boundary: an [`Output`] (full-data rows) prints no value; a [`Report`] is made
+//! only by the checks; a [`Released`] value only by [`mint`], which runs the checks itself.
+//!
+//! ```compile_fail
+//! // A report cannot be written by hand…
+//! let _ = shuyu_gate::Report { output: String::new(), verdict: shuyu_gate::Outcome::Pass, checks: vec![] };
+//! ```
+//!
+//! ```compile_fail
+//! // …nor a released value.
+//! let _ = shuyu_gate::Released { value: String::new(), release: String::new() };
+//! ```
+//!
+//! ```compile_fail
+//! // …nor a finding that says "pass".
+//! let _ = shuyu_gate::Finding::pass("threshold", shuyu_core::error::Message::new("x"));
+//! ```
 
 pub mod watermark;
 
@@ -15,9 +33,14 @@ pub mod report;
 pub mod review;
 pub mod rules;
 
-pub use checks::{Check, Context, Destination, LedgerEntry};
-pub use output::{Cell, Column, Contribution, Evidence, MeasureKind, Output, Role, Shape, TableEvidence};
-pub use release::{Approval, GateError, Override, Released, ReviewPoint, mint};
-pub use report::{Finding, FlaggedCell, Outcome, Remedy, RenderedReport, Report};
+pub use checks::{Check, Comparison, Context, Destination, GroupDifference};
+pub use output::{
+    Cell, Column, Contribution, Evidence, MeasureKind, MicrodataEvidence, Output, Role, Shape, TableEvidence,
+};
+pub use release::{Approval, Decision, GateError, Minted, Override, Released, ReviewPoint, mint};
+pub use report::{
+    Finding, FindingRecord, FlaggedCell, Outcome, RedactedFinding, RedactedReport, Remedy, RenderedFinding,
+    RenderedRemedy, RenderedReport, Report, ReportRecord, ReportSummary, SummaryFinding,
+};
 pub use review::{ReviewCell, ReviewCopy, review_copy};
-pub use rules::{GateConfig, Rules};
+pub use rules::{Contributors, GateConfig, Rules};

@@ -2,8 +2,12 @@
 //!
 //! The gate does not run queries. The engine (or the offline `gate check`) runs the job and hands
 //! over the output rows, what each column *is* (a group key, a count, a linear aggregate, …),
-//! where its values came from (the source fields' types) and, for tables, per-cell contributor
-//! statistics computed in the same pass as the output. The checks judge from this evidence only.
+//! where its values came from (the source fields' types) and, for tables, per-cell statistics of
+//! the **entities** behind each cell — the people or enterprises, not the rows — computed in the
+//! same pass as the output. The checks judge from this evidence only.
+//!
+//! An [`Output`] holds full-data rows: its fields are private and its `Debug` prints the shape,
+//! never a value, so it cannot end up in a log line or an error message by accident.
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type};
@@ -13,20 +17,38 @@ use serde::{Deserialize, Serialize};
 use shuyu_classify::FieldType;
 
 /// One output of a job, as the gate judges it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Output {
-    /// The output's name in the job (e.g. `visits_by_district`).
-    pub name: String,
-    /// The rows the output would release, before any remedy.
-    pub batch: RecordBatch,
-    /// One entry per column of `batch`, in the same order.
-    pub columns: Vec<Column>,
-    /// The shape of the output and its evidence.
-    pub shape: Shape,
+    pub(crate) name: String,
+    pub(crate) batch: RecordBatch,
+    pub(crate) columns: Vec<Column>,
+    pub(crate) shape: Shape,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the values: the rows are full data.
+        f.debug_struct("Output")
+            .field("name", &self.name)
+            .field("rows", &self.batch.num_rows())
+            .field(
+                "columns",
+                &self.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            )
+            .field(
+                "shape",
+                &match self.shape {
+                    Shape::Table(_) => "table",
+                    Shape::Microdata(_) => "microdata",
+                },
+            )
+            .finish()
+    }
 }
 
 /// What one output column is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Column {
     /// The column's name in the output.
     pub name: String,
@@ -75,16 +97,26 @@ pub enum MeasureKind {
 
 /// The shape of an output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "shape", rename_all = "snake_case")]
+#[serde(tag = "shape", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Shape {
     /// An aggregate table (GROUP BY): one [`Cell`] per output row, plus the empty cells.
     Table(TableEvidence),
     /// Record-level rows (no aggregation).
-    Microdata,
+    Microdata(MicrodataEvidence),
+}
+
+/// The evidence of a record-level output: whose record each row is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MicrodataEvidence {
+    /// For each row, an opaque number standing for the entity (person or enterprise) the row
+    /// belongs to: equal numbers, same entity. k-anonymity counts entities, not rows.
+    pub entities: Vec<u64>,
 }
 
 /// The evidence of an aggregate table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TableEvidence {
     /// One cell per output row (in row order), then the empty combinations of the keys' values.
     pub cells: Vec<Cell>,
@@ -97,39 +129,50 @@ pub struct TableEvidence {
     pub rounded: Option<u64>,
 }
 
-/// One cell of an aggregate table: a combination of key values and its records' statistics.
+/// One cell of an aggregate table: a combination of key values and the statistics of the
+/// entities behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Cell {
     /// The key values, as text, in key-column order.
     pub key: Vec<String>,
     /// The output row holding the cell; `None` for an empty combination.
     pub row: Option<usize>,
-    /// How many records the cell aggregates.
+    /// How many records (rows, after every predicate) the cell aggregates.
     pub records: u64,
-    /// Contributor statistics of each linear aggregate's argument (see [`Role::Measure`]).
+    /// How many distinct entities (people or enterprises; records without a key count as one)
+    /// those records belong to: what the threshold counts.
+    pub entities: u64,
+    /// Per-entity statistics of each measure argument (see [`Role::Measure`]).
     pub contributions: Vec<Contribution>,
     /// Residual degrees of freedom of the cell's regression, when the output has one.
     pub residual_dof: Option<i64>,
 }
 
-/// Contributor statistics of one linear aggregate in one cell, computed alongside the query.
+/// Contributor statistics of one measure argument in one cell, computed alongside the query:
+/// each contributor is an **entity**, its contribution the total of its records' values.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Contribution {
-    /// Non-null contributions.
+    /// Entities with a non-null contribution.
     pub n: u64,
-    /// Their sum.
+    /// Entities whose contribution is neither null nor zero (an indicator or a conditional sum
+    /// discloses about these only).
+    pub nonzero: u64,
+    /// The sum of the contributions.
     pub sum: f64,
-    /// The largest.
+    /// The largest contribution.
     pub largest: f64,
     /// The sum of the two largest (the largest alone when there is one).
     pub top2: f64,
-    /// How many are negative.
+    /// How many entities' contributions are negative.
     pub negatives: u64,
 }
 
 /// An output's evidence without its rows: what is stored beside the staged rows so the gate
 /// can judge a remedied version or a release later.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Evidence {
     /// The columns.
     pub columns: Vec<Column>,
@@ -138,21 +181,62 @@ pub struct Evidence {
 }
 
 impl Output {
-    /// The evidence, without the rows.
-    pub fn evidence(&self) -> Evidence {
-        Evidence {
-            columns: self.columns.clone(),
-            shape: self.shape.clone(),
+    /// An output from its rows and the evidence the engine computed with them.
+    pub fn new(name: &str, batch: RecordBatch, columns: Vec<Column>, shape: Shape) -> Output {
+        Output {
+            name: name.to_string(),
+            batch,
+            columns,
+            shape,
         }
     }
 
     /// The output again from its rows and stored evidence.
     pub fn from_parts(name: &str, batch: RecordBatch, evidence: Evidence) -> Output {
+        Output::new(name, batch, evidence.columns, evidence.shape)
+    }
+
+    /// The output's name in its job.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What each column is.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The shape and its evidence.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// How many rows the output has (inside the domain only: never shown to its developer).
+    pub fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// The rows, for the engine to stage them encrypted in the vault (full data: they never
+    /// leave the domain but as a [`crate::Released`] value).
+    pub fn batch(&self) -> &RecordBatch {
+        &self.batch
+    }
+
+    /// The same output with other rows of the same shape (a remedy, a watermark).
+    pub(crate) fn with_batch(&self, batch: RecordBatch) -> Output {
         Output {
-            name: name.to_string(),
+            name: self.name.clone(),
             batch,
-            columns: evidence.columns,
-            shape: evidence.shape,
+            columns: self.columns.clone(),
+            shape: self.shape.clone(),
+        }
+    }
+
+    /// The evidence, without the rows.
+    pub fn evidence(&self) -> Evidence {
+        Evidence {
+            columns: self.columns.clone(),
+            shape: self.shape.clone(),
         }
     }
 
@@ -187,7 +271,7 @@ impl Output {
     pub fn table(&self) -> Option<&TableEvidence> {
         match &self.shape {
             Shape::Table(t) => Some(t),
-            Shape::Microdata => None,
+            Shape::Microdata(_) => None,
         }
     }
 

@@ -59,10 +59,10 @@ pub fn suppress(output: &Output, report: &Report) -> Result<Remedied, RemedyErro
         return Err(RemedyError::NotATable);
     };
     let flagged: BTreeSet<Vec<String>> = report
-        .checks
+        .checks()
         .iter()
-        .filter(|f| f.result != Outcome::Pass && SUPPRESSIBLE.contains(&f.id.as_str()))
-        .flat_map(|f| f.cells.iter())
+        .filter(|f| f.result() != Outcome::Pass && SUPPRESSIBLE.contains(&f.id()))
+        .flat_map(|f| f.cells().iter())
         .map(|c| key_of(output, c))
         .collect();
     let mut suppressed: BTreeSet<usize> = table

@@ -1,4 +1,12 @@
 //! The disclosure report: what each check found, in words a reviewer reads in a minute.
+//!
+//! A [`Report`] is made only by the checks ([`crate::checks::run`]); its fields are private, so
+//! no other crate can write one that says "pass". What is stored and shown is its
+//! [`ReportRecord`], which comes in two views: the **reviewers'** ([`ReportRecord::render`]),
+//! with the flagged cells by their key values (capped), and everybody else's — the developer's
+//! and the supervisors' — ([`ReportRecord::summary`]), with each check's outcome and only a
+//! coarse band of how many cells it flagged: key values are data, and an exact count of
+//! flagged cells would be a counting oracle.
 
 use std::collections::BTreeMap;
 
@@ -31,14 +39,15 @@ impl Outcome {
 
 /// A flagged cell, named by its key values (and the measure column, when the check is about one).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FlaggedCell {
     /// The cell's key values by key column (empty for a whole column or a one-row output).
     pub keys: BTreeMap<String, String>,
     /// The measure (or detail) column concerned; `None` when the whole row is.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
     /// The output row, when the cell is in the output (absent for empty combinations).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row: Option<usize>,
 }
 
@@ -65,23 +74,18 @@ pub enum Remedy {
 }
 
 /// One check's result on one output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
-    /// The check's stable id (e.g. `threshold`).
-    pub id: String,
-    /// Pass, review or fail.
-    pub result: Outcome,
-    /// The cells it flags.
-    pub cells: Vec<FlaggedCell>,
-    /// The explanation, as a catalog message (rendered per language by [`Report::render`]).
-    pub message: Option<Message>,
-    /// What to do about it.
-    pub remedy: Option<Remedy>,
+    id: String,
+    result: Outcome,
+    cells: Vec<FlaggedCell>,
+    message: Option<Message>,
+    remedy: Option<Remedy>,
 }
 
 impl Finding {
     /// A finding with no flagged cells.
-    pub fn pass(id: &str, message: Message) -> Finding {
+    pub(crate) fn pass(id: &str, message: Message) -> Finding {
         Finding {
             id: id.to_string(),
             result: Outcome::Pass,
@@ -91,8 +95,19 @@ impl Finding {
         }
     }
 
+    /// A finding of `result` that flags no particular cell (the output as a whole).
+    pub(crate) fn whole(id: &str, result: Outcome, message: Message, remedy: Option<Remedy>) -> Finding {
+        Finding {
+            id: id.to_string(),
+            result,
+            cells: Vec::new(),
+            message: Some(message),
+            remedy: if result == Outcome::Pass { None } else { remedy },
+        }
+    }
+
     /// A finding whose result follows from its cells: `result` when any is flagged, else pass.
-    pub fn from_cells(
+    pub(crate) fn from_cells(
         id: &str,
         result: Outcome,
         mut cells: Vec<FlaggedCell>,
@@ -114,22 +129,46 @@ impl Finding {
             remedy: flagged.then_some(remedy),
         }
     }
+
+    /// Adds cells to a finding (flagged for a second reason).
+    pub(crate) fn extend_cells(&mut self, more: Vec<FlaggedCell>) {
+        self.cells.extend(more);
+        self.cells.sort();
+        self.cells.dedup();
+    }
+
+    /// The check's stable id (e.g. `threshold`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Pass, review or fail.
+    pub fn result(&self) -> Outcome {
+        self.result
+    }
+
+    /// The cells it flags (key values: for the gate and the reviewers only).
+    pub fn cells(&self) -> &[FlaggedCell] {
+        &self.cells
+    }
+
+    /// What to do about it.
+    pub fn remedy(&self) -> Option<&Remedy> {
+        self.remedy.as_ref()
+    }
 }
 
-/// The gate's report on one output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The gate's report on one output. Only [`crate::checks::run`] makes one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// The output's name.
-    pub output: String,
-    /// The worst result of any check.
-    pub verdict: Outcome,
-    /// Every check's finding, in the order the checks ran.
-    pub checks: Vec<Finding>,
+    output: String,
+    verdict: Outcome,
+    checks: Vec<Finding>,
 }
 
 impl Report {
     /// Builds the report from the findings; the verdict is the worst result.
-    pub fn new(output: &str, checks: Vec<Finding>) -> Report {
+    pub(crate) fn new(output: &str, checks: Vec<Finding>) -> Report {
         let verdict = checks.iter().map(|f| f.result).max().unwrap_or(Outcome::Pass);
         Report {
             output: output.to_string(),
@@ -138,13 +177,109 @@ impl Report {
         }
     }
 
+    /// The output's name.
+    pub fn output(&self) -> &str {
+        &self.output
+    }
+
+    /// The worst result of any check.
+    pub fn verdict(&self) -> Outcome {
+        self.verdict
+    }
+
+    /// Every check's finding, in the order the checks ran.
+    pub fn checks(&self) -> &[Finding] {
+        &self.checks
+    }
+
     /// The finding of a check, by id.
     pub fn finding(&self, id: &str) -> Option<&Finding> {
         self.checks.iter().find(|f| f.id == id)
     }
 
-    /// The report in a language, ready to print as JSON or show in the console.
-    pub fn render(&self, lang: Lang) -> RenderedReport {
+    /// The ids of the checks that did not pass.
+    pub fn not_passed(&self) -> Vec<&str> {
+        self.checks
+            .iter()
+            .filter(|f| f.result != Outcome::Pass)
+            .map(|f| f.id.as_str())
+            .collect()
+    }
+
+    /// What is stored and shown of the report.
+    pub fn record(&self) -> ReportRecord {
+        ReportRecord {
+            output: self.output.clone(),
+            verdict: self.verdict,
+            checks: self
+                .checks
+                .iter()
+                .map(|f| FindingRecord {
+                    id: f.id.clone(),
+                    result: f.result,
+                    cells: f.cells.clone(),
+                    message: f.message.clone(),
+                    remedy: f.remedy.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The reviewers' view in a language (see [`ReportRecord::render`]).
+    pub fn render(&self, lang: Lang, max_cells: usize) -> RenderedReport {
+        self.record().render(lang, max_cells)
+    }
+}
+
+/// A report as stored: for display only (nothing is minted from a stored report — minting runs
+/// the checks again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRecord {
+    /// The output's name.
+    pub output: String,
+    /// The worst result of any check.
+    pub verdict: Outcome,
+    /// Every check's finding.
+    pub checks: Vec<FindingRecord>,
+}
+
+/// One finding as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingRecord {
+    /// The check's id.
+    pub id: String,
+    /// Its result.
+    pub result: Outcome,
+    /// The flagged cells.
+    pub cells: Vec<FlaggedCell>,
+    /// The explanation, as a catalog message.
+    pub message: Option<Message>,
+    /// The suggested remedy.
+    pub remedy: Option<Remedy>,
+}
+
+/// A coarse band of a count: what a developer learns of how many cells a check flagged.
+pub fn band(n: usize) -> &'static str {
+    match n {
+        0 => "0",
+        1..=9 => "1-9",
+        10..=99 => "10-99",
+        100..=999 => "100-999",
+        _ => "1000+",
+    }
+}
+
+impl ReportRecord {
+    /// The finding of a check, by id.
+    pub fn finding(&self, id: &str) -> Option<&FindingRecord> {
+        self.checks.iter().find(|f| f.id == id)
+    }
+
+    /// The reviewers' view: every finding with its explanation, remedy and the flagged cells by
+    /// their key values — at most `max_cells` of each finding's (`cells_total` tells how many).
+    pub fn render(&self, lang: Lang, max_cells: usize) -> RenderedReport {
         RenderedReport {
             output: self.output.clone(),
             verdict: self.verdict,
@@ -155,20 +290,111 @@ impl Report {
                     id: f.id.clone(),
                     result: f.result,
                     title: render(lang, &Message::new(format!("gate.check.{}", f.id))),
+                    explanation: explain(lang, f, f.cells.len().to_string()),
+                    remedy: f.remedy.as_ref().map(|r| RenderedRemedy {
+                        remedy: r.clone(),
+                        explanation: render(lang, &remedy_message(r)),
+                    }),
+                    cells_total: f.cells.len(),
+                    cells: f.cells.iter().take(max_cells).cloned().collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Everybody else's view (the developer's, the supervisors'), in one language.
+    pub fn summary(&self, lang: Lang) -> ReportSummary {
+        self.redacted().render(lang)
+    }
+
+    /// The report without key values: each check's outcome, its explanation and remedy, and how
+    /// many cells it flagged as a coarse band — never a key value, never an exact count.
+    pub fn redacted(&self) -> RedactedReport {
+        RedactedReport {
+            output: self.output.clone(),
+            verdict: self.verdict,
+            checks: self
+                .checks
+                .iter()
+                .map(|f| RedactedFinding {
+                    id: f.id.clone(),
+                    result: f.result,
+                    message: f.message.clone(),
+                    remedy: f.remedy.clone(),
+                    flagged: band(f.cells.len()).to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A report without its flagged cells' key values: what developers and oversight are given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactedReport {
+    /// The output's name.
+    pub output: String,
+    /// The worst result.
+    pub verdict: Outcome,
+    /// Each check's outcome.
+    pub checks: Vec<RedactedFinding>,
+}
+
+/// One finding without its cells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactedFinding {
+    /// The check's id.
+    pub id: String,
+    /// Its result.
+    pub result: Outcome,
+    /// The explanation, as a catalog message.
+    pub message: Option<Message>,
+    /// The suggested remedy.
+    pub remedy: Option<Remedy>,
+    /// How many cells it flagged, as a band ([`band`]).
+    pub flagged: String,
+}
+
+impl RedactedReport {
+    /// The finding of a check, by id.
+    pub fn finding(&self, id: &str) -> Option<&RedactedFinding> {
+        self.checks.iter().find(|f| f.id == id)
+    }
+
+    /// In one language.
+    pub fn render(&self, lang: Lang) -> ReportSummary {
+        ReportSummary {
+            output: self.output.clone(),
+            verdict: self.verdict,
+            checks: self
+                .checks
+                .iter()
+                .map(|f| SummaryFinding {
+                    id: f.id.clone(),
+                    result: f.result,
+                    title: render(lang, &Message::new(format!("gate.check.{}", f.id))),
                     explanation: f
                         .message
                         .as_ref()
-                        .map(|m| render(lang, &m.clone().arg("cells", f.cells.len().to_string())))
+                        .map(|m| render(lang, &m.clone().arg("cells", f.flagged.clone())))
                         .unwrap_or_default(),
                     remedy: f.remedy.as_ref().map(|r| RenderedRemedy {
                         remedy: r.clone(),
                         explanation: render(lang, &remedy_message(r)),
                     }),
-                    cells: f.cells.clone(),
+                    flagged: f.flagged.clone(),
                 })
                 .collect(),
         }
     }
+}
+
+fn explain(lang: Lang, f: &FindingRecord, cells: String) -> String {
+    f.message
+        .as_ref()
+        .map(|m| render(lang, &m.clone().arg("cells", cells)))
+        .unwrap_or_default()
 }
 
 fn remedy_message(r: &Remedy) -> Message {
@@ -181,7 +407,7 @@ fn remedy_message(r: &Remedy) -> Message {
     }
 }
 
-/// A report in one language.
+/// The reviewers' view of a report in one language.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderedReport {
     /// The output's name.
@@ -192,7 +418,7 @@ pub struct RenderedReport {
     pub checks: Vec<RenderedFinding>,
 }
 
-/// A finding in one language.
+/// A finding in one language, with its flagged cells (reviewers only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderedFinding {
     /// The check's stable id.
@@ -206,7 +432,9 @@ pub struct RenderedFinding {
     /// The suggested remedy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remedy: Option<RenderedRemedy>,
-    /// The flagged cells.
+    /// How many cells it flagged.
+    pub cells_total: usize,
+    /// The flagged cells (the first ones, when there are many).
     pub cells: Vec<FlaggedCell>,
 }
 
@@ -218,4 +446,80 @@ pub struct RenderedRemedy {
     pub remedy: Remedy,
     /// What it does.
     pub explanation: String,
+}
+
+/// A report as its developer (and supervisors) see it: no key value, no exact count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportSummary {
+    /// The output's name.
+    pub output: String,
+    /// The worst result.
+    pub verdict: Outcome,
+    /// Each check's outcome.
+    pub checks: Vec<SummaryFinding>,
+}
+
+/// One check's outcome in a summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryFinding {
+    /// The check's stable id.
+    pub id: String,
+    /// Its result.
+    pub result: Outcome,
+    /// The check's name.
+    pub title: String,
+    /// What it found and why it matters (with the band, not the count).
+    pub explanation: String,
+    /// The suggested remedy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<RenderedRemedy>,
+    /// How many cells it flagged, as a band: `0`, `1-9`, `10-99`, `100-999`, `1000+`.
+    pub flagged: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(v: &str) -> FlaggedCell {
+        FlaggedCell {
+            keys: BTreeMap::from([("birth_date".to_string(), v.to_string())]),
+            column: None,
+            row: None,
+        }
+    }
+
+    #[test]
+    fn the_developers_summary_names_no_key_value_and_gives_counts_in_bands() {
+        let cells: Vec<FlaggedCell> = (0..37).map(|i| cell(&format!("1980-01-{i:02}"))).collect();
+        let report = Report::new(
+            "out",
+            vec![Finding::from_cells(
+                "threshold",
+                Outcome::Fail,
+                cells,
+                Message::new("gate.msg.threshold").arg("threshold", "10"),
+                Remedy::Suppress,
+            )],
+        );
+        let summary = report.record().summary(Lang::En);
+        let text = serde_json::to_string(&summary).expect("json");
+        assert!(!text.contains("1980-01"), "{text}");
+        assert!(!text.contains("37"), "{text}");
+        assert_eq!(summary.checks[0].flagged, "10-99");
+        assert!(summary.checks[0].explanation.contains("10-99"), "{text}");
+        // Reviewers see the cells, capped.
+        let full = report.render(Lang::En, 5);
+        assert_eq!(full.checks[0].cells.len(), 5);
+        assert_eq!(full.checks[0].cells_total, 37);
+    }
+
+    #[test]
+    fn bands_are_coarse() {
+        assert_eq!(band(0), "0");
+        assert_eq!(band(1), "1-9");
+        assert_eq!(band(9), "1-9");
+        assert_eq!(band(10), "10-99");
+        assert_eq!(band(12345), "1000+");
+    }
 }

@@ -59,10 +59,10 @@ pub fn review_copy(output: &Output, report: &Report, max_rows: usize) -> ReviewC
     let columns: Vec<String> = output.columns.iter().map(|c| c.name.clone()).collect();
     let total_rows = output.batch.num_rows();
     let withheld_by = report
-        .checks
+        .checks()
         .iter()
-        .find(|f| WITHHOLDING.contains(&f.id.as_str()) && f.result != Outcome::Pass)
-        .map(|f| f.id.clone());
+        .find(|f| WITHHOLDING.contains(&f.id()) && f.result() != Outcome::Pass)
+        .map(|f| f.id().to_string());
     let mut rows = Vec::new();
     if withheld_by.is_none() {
         for row in 0..total_rows.min(max_rows) {
@@ -72,14 +72,14 @@ pub fn review_copy(output: &Output, report: &Report, max_rows: usize) -> ReviewC
                     ReviewCell {
                         text: cell_text(output.batch.column(col), row).unwrap_or_default(),
                         flagged_by: report
-                            .checks
+                            .checks()
                             .iter()
                             .filter(|f| {
-                                f.cells
+                                f.cells()
                                     .iter()
                                     .any(|c| c.row == Some(row) && c.column.as_deref().is_none_or(|c| c == name))
                             })
-                            .map(|f| f.id.clone())
+                            .map(|f| f.id().to_string())
                             .collect(),
                     }
                 })

@@ -27,6 +27,21 @@ pub struct Rules {
     pub round_base: u64,
     /// The largest number of key combinations enumerated to find empty cells.
     pub max_enumerated_cells: usize,
+    /// Which contributors of a sum or mean the threshold counts.
+    pub contributors: Contributors,
+}
+
+/// Which of a measure's contributors count towards the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contributors {
+    /// Entities whose contribution is neither null nor zero: a sum over an indicator or a
+    /// conditional value discloses about those only (the platform's rule).
+    #[default]
+    NonZero,
+    /// The cell's entities only, whatever its measures' contributors (ACRO's rule, for parity with
+    /// its reports).
+    Cell,
 }
 
 impl Default for Rules {
@@ -40,6 +55,7 @@ impl Default for Rules {
             k: 5,
             round_base: 5,
             max_enumerated_cells: 100_000,
+            contributors: Contributors::NonZero,
         }
     }
 }
@@ -58,5 +74,16 @@ impl GateConfig {
     /// The rules for a level code (`L3`), or the default.
     pub fn for_level(&self, level: &str) -> &Rules {
         self.levels.get(level).unwrap_or(&self.default)
+    }
+}
+
+impl Rules {
+    /// ACRO's rules exactly (its `default.yaml`), including how it counts contributors — for
+    /// parity with ACRO's own reports.
+    pub fn acro() -> Rules {
+        Rules {
+            contributors: Contributors::Cell,
+            ..Rules::default()
+        }
     }
 }

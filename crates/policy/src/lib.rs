@@ -129,6 +129,7 @@ actions! {
     CustomRequestServe => "custom_request.serve", "Estimate, deliver or decline a custom service (the agreement's grantor).";
     WorkspaceRead => "workspace.read", "See a workspace: its samples, their risk figures and techniques (its organisation; oversight).";
     WorkspaceQuery => "workspace.query", "Run SQL on a workspace's masked samples (its organisation's operators and developers).";
+    JobDiagnostics => "job.diagnostics", "Read a failed job's own diagnostics, which may quote full data (the operator's security staff, never the job's own organisation).";
     SigningKeyRegister => "signing_key.register", "Register the public key one signs agreements with.";
     ApiKeyList => "apikey.list", "List an organisation's API keys.";
     ApiKeyCreate => "apikey.create", "Create an API key.";

@@ -66,21 +66,15 @@ async fn check(args: CheckArgs) -> Result<()> {
     let (output, report) = shuyu_engine::offline::check_tables(tables, &args.sql, &rules)
         .await
         .map_err(|e| localized(lang, &e))?;
-    let mut json = serde_json::to_value(report.render(lang))?;
+    // The output checker's own files: the full report, every flagged cell.
+    let mut json = serde_json::to_value(report.render(lang, usize::MAX))?;
     if let Some(kind) = args.remedy.as_deref() {
         let remedied = match kind {
             "round" => remedy::round(&output, rules.round_base),
             _ => remedy::suppress(&output, &report),
         }
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let after = checks::run(
-            &remedied.output,
-            &shuyu_gate::Context {
-                rules: &rules,
-                ledger: &[],
-                destination: None,
-            },
-        );
+        let after = checks::run(&remedied.output, &shuyu_gate::Context::alone(&rules));
         if let Some(obj) = json.as_object_mut() {
             obj.insert(
                 "remedy".into(),
@@ -88,7 +82,7 @@ async fn check(args: CheckArgs) -> Result<()> {
                     "kind": kind,
                     "primary": remedied.primary,
                     "secondary": remedied.secondary,
-                    "report": after.render(lang),
+                    "report": after.render(lang, usize::MAX),
                 }),
             );
         }

@@ -178,6 +178,8 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
         let mut samples = Vec::new();
         let mut spaces = Vec::new();
         let mut outputs = Vec::new();
+        let mut members = Vec::new();
+        let mut diagnostics = Vec::new();
         let mut released = Vec::new();
         {
             let mut c = store.read().await?;
@@ -210,6 +212,27 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
                     .with_context(|| format!("{object} does not open with its re-wrapped key"))?;
                 out.keys += 1;
                 outputs.push((o.job_id.clone(), o.name.clone(), rewrapped));
+                if let (Some(object), Some(wrapped)) = (&o.members_path, &o.members_wrapped_key) {
+                    let id = shuyu_engine::job_members_key_id(&o.job_id, &o.name);
+                    let rewrapped = old_vault
+                        .rewrap(&id, wrapped, &next)
+                        .with_context(|| format!("cannot re-wrap the key of job output {}/{}'s members", o.job_id, o.name))?;
+                    new_vault
+                        .verify_object(&id, object, &rewrapped)
+                        .await
+                        .with_context(|| format!("{object} does not open with its re-wrapped key"))?;
+                    out.keys += 1;
+                    members.push((o.job_id.clone(), o.name.clone(), rewrapped));
+                }
+            }
+            for j in shuyu_store::jobs::all(&mut c).await? {
+                if let Some(wrapped) = &j.diagnostics_wrapped {
+                    let rewrapped = old
+                        .rewrap(&shuyu_engine::diagnostics_purpose(&j.id), wrapped, &next)
+                        .with_context(|| format!("cannot re-wrap the diagnostics of job {}", j.id))?;
+                    out.keys += 1;
+                    diagnostics.push((j.id.clone(), rewrapped));
+                }
             }
             for r in shuyu_store::releases::all_released(&mut c).await? {
                 let (Some(object), Some(wrapped)) = (&r.object_path, &r.wrapped_key) else {
@@ -267,6 +290,12 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
                     }
                     for (job, name, k) in &outputs {
                         shuyu_store::jobs::set_output_key(tx.conn(), job, name, k).await?;
+                    }
+                    for (job, name, k) in &members {
+                        shuyu_store::jobs::set_members_key(tx.conn(), job, name, k).await?;
+                    }
+                    for (job, k) in &diagnostics {
+                        shuyu_store::jobs::set_diagnostics(tx.conn(), job, k).await?;
                     }
                     for (id, k) in &released {
                         shuyu_store::releases::set_key(tx.conn(), id, k).await?;

@@ -43,7 +43,7 @@ use shuyu_engine::{
     EngineError, JobOutputSpec, JobRequest, ProductKind, ProductView, PublishRequest, ReleaseRequest, ReleaseReview,
     Workspaces,
 };
-use shuyu_gate::{Outcome, ReviewPoint};
+use shuyu_gate::ReviewPoint;
 
 use crate::data_cmd::principal_of;
 
@@ -681,10 +681,9 @@ pub async fn products(ws: &Workspaces, store: &Store, lang: Lang) -> Result<Vec<
         // What still does not pass after the remedy is overridden, with the reason, on the log.
         let overrides: BTreeMap<String, String> = release
             .report
-            .checks
-            .iter()
-            .filter(|f| f.result != Outcome::Pass)
-            .map(|f| (f.id.clone(), plan.reasons.to_string()))
+            .not_passed()
+            .into_iter()
+            .map(|id| (id, plan.reasons.to_string()))
             .collect();
         let mut state = release.state.clone();
         for r in &reviewers {

@@ -309,12 +309,13 @@ pub async fn live_objects(c: &mut Conn) -> Result<Vec<String>> {
     {
         out.extend(opt_text(&r, "samples", "object_path")?);
     }
-    // So do jobs' staged outputs.
-    for r in sqlx::query("SELECT object_path FROM job_outputs")
+    // So do jobs' staged outputs and their members.
+    for r in sqlx::query("SELECT object_path, members_path FROM job_outputs")
         .fetch_all(&mut *c)
         .await?
     {
         out.extend(opt_text(&r, "job_outputs", "object_path")?);
+        out.extend(opt_text(&r, "job_outputs", "members_path")?);
     }
     // And released outputs' watermarked copies.
     for r in sqlx::query("SELECT object_path FROM releases")

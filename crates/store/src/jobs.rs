@@ -48,10 +48,13 @@ pub struct JobRecord {
     pub started_at: Option<Timestamp>,
     /// When it ended (done, failed or cancelled).
     pub finished_at: Option<Timestamp>,
+    /// Why a failed job failed, in the engine's own words, wrapped under the master key (for the
+    /// operator's security staff only: it may quote full data).
+    pub diagnostics_wrapped: Option<String>,
 }
 
 const JCOLS: &str = "id, workspace_id, request_id, agreement_id, org_id, submitted_by, spec_json, state, reason, \
-                     metering_json, attempts, created_at, started_at, finished_at";
+                     metering_json, attempts, created_at, started_at, finished_at, diagnostics_wrapped";
 
 fn decode_job(r: &sqlx::any::AnyRow) -> Result<JobRecord> {
     Ok(JobRecord {
@@ -69,13 +72,14 @@ fn decode_job(r: &sqlx::any::AnyRow) -> Result<JobRecord> {
         created_at: time(r, J, "created_at")?,
         started_at: opt_time(r, J, "started_at")?,
         finished_at: opt_time(r, J, "finished_at")?,
+        diagnostics_wrapped: opt_text(r, J, "diagnostics_wrapped")?,
     })
 }
 
 /// Adds a job (normally `queued`, with no attempts yet).
 pub async fn insert(c: &mut Conn, j: &JobRecord) -> Result<()> {
     let sql = sqlx::AssertSqlSafe(format!(
-        "INSERT INTO jobs ({JCOLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        "INSERT INTO jobs ({JCOLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     ));
     sqlx::query(sql)
         .bind(j.id.clone())
@@ -92,6 +96,7 @@ pub async fn insert(c: &mut Conn, j: &JobRecord) -> Result<()> {
         .bind(to_millis(j.created_at))
         .bind(j.started_at.map(to_millis))
         .bind(j.finished_at.map(to_millis))
+        .bind(j.diagnostics_wrapped.clone())
         .execute(c)
         .await?;
     Ok(())
@@ -154,10 +159,11 @@ pub async fn finish(
     state: &str,
     reason: Option<&str>,
     metering_json: Option<&str>,
+    diagnostics_wrapped: Option<&str>,
     now: Timestamp,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "UPDATE jobs SET state = $2, reason = $3, metering_json = $4, finished_at = $5 \
+        "UPDATE jobs SET state = $2, reason = $3, metering_json = $4, finished_at = $5, diagnostics_wrapped = $6 \
          WHERE id = $1 AND state = 'running'",
     )
     .bind(id.to_string())
@@ -165,6 +171,7 @@ pub async fn finish(
     .bind(reason.map(str::to_string))
     .bind(metering_json.map(str::to_string))
     .bind(to_millis(now))
+    .bind(diagnostics_wrapped.map(str::to_string))
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -234,10 +241,16 @@ pub struct JobOutputRecord {
     pub wrapped_key: Option<String>,
     /// When it was staged.
     pub created_at: Timestamp,
+    /// What the output algebra admitted (shape, keys by lineage, the SQL), as JSON.
+    pub algebra_json: Option<String>,
+    /// Where its members (entities and rows behind each cell) are in the vault.
+    pub members_path: Option<String>,
+    /// The members' data key, wrapped under the master key.
+    pub members_wrapped_key: Option<String>,
 }
 
-const OCOLS: &str =
-    "job_id, name, verdict, rows, bytes, report_json, evidence_json, object_path, wrapped_key, created_at";
+const OCOLS: &str = "job_id, name, verdict, rows, bytes, report_json, evidence_json, object_path, wrapped_key, \
+                     created_at, algebra_json, members_path, members_wrapped_key";
 
 fn decode_output(r: &sqlx::any::AnyRow) -> Result<JobOutputRecord> {
     Ok(JobOutputRecord {
@@ -251,13 +264,16 @@ fn decode_output(r: &sqlx::any::AnyRow) -> Result<JobOutputRecord> {
         object_path: opt_text(r, O, "object_path")?,
         wrapped_key: opt_text(r, O, "wrapped_key")?,
         created_at: time(r, O, "created_at")?,
+        algebra_json: opt_text(r, O, "algebra_json")?,
+        members_path: opt_text(r, O, "members_path")?,
+        members_wrapped_key: opt_text(r, O, "members_wrapped_key")?,
     })
 }
 
 /// Adds a job's output.
 pub async fn insert_output(c: &mut Conn, o: &JobOutputRecord) -> Result<()> {
     let sql = sqlx::AssertSqlSafe(format!(
-        "INSERT INTO job_outputs ({OCOLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        "INSERT INTO job_outputs ({OCOLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     ));
     sqlx::query(sql)
         .bind(o.job_id.clone())
@@ -270,6 +286,9 @@ pub async fn insert_output(c: &mut Conn, o: &JobOutputRecord) -> Result<()> {
         .bind(o.object_path.clone())
         .bind(o.wrapped_key.clone())
         .bind(to_millis(o.created_at))
+        .bind(o.algebra_json.clone())
+        .bind(o.members_path.clone())
+        .bind(o.members_wrapped_key.clone())
         .execute(c)
         .await?;
     Ok(())
@@ -305,4 +324,31 @@ pub async fn set_output_key(c: &mut Conn, job_id: &str, name: &str, wrapped_key:
         .execute(c)
         .await?;
     crate::one_row(done, O)
+}
+
+/// Replaces an output's members' wrapped key (master-key rotation).
+pub async fn set_members_key(c: &mut Conn, job_id: &str, name: &str, wrapped_key: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE job_outputs SET members_wrapped_key = $3 WHERE job_id = $1 AND name = $2")
+        .bind(job_id.to_string())
+        .bind(name.to_string())
+        .bind(wrapped_key.to_string())
+        .execute(c)
+        .await?;
+    crate::one_row(done, O)
+}
+
+/// Replaces a failed job's wrapped diagnostics (master-key rotation).
+pub async fn set_diagnostics(c: &mut Conn, id: &str, wrapped: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE jobs SET diagnostics_wrapped = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(wrapped.to_string())
+        .execute(c)
+        .await?;
+    crate::one_row(done, J)
+}
+
+/// Every job (master-key rotation re-wraps their diagnostics).
+pub async fn all(c: &mut Conn) -> Result<Vec<JobRecord>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {JCOLS} FROM jobs ORDER BY created_at, id"));
+    sqlx::query(sql).fetch_all(c).await?.iter().map(decode_job).collect()
 }

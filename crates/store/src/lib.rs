@@ -171,6 +171,7 @@ fn migrator() -> Migrator {
         m(10, "jobs", include_str!("../migrations/0010_jobs.sql")),
         m(11, "releases", include_str!("../migrations/0011_releases.sql")),
         m(12, "products", include_str!("../migrations/0012_products.sql")),
+        m(13, "boundary", include_str!("../migrations/0013_boundary.sql")),
     ])
 }
 

@@ -59,11 +59,14 @@ pub struct ReleaseRecord {
     pub created_at: Timestamp,
     /// When it was approved, rejected or (last) released.
     pub decided_at: Option<Timestamp>,
+    /// The evidence of the released copy (so a download is judged again), as JSON.
+    pub evidence_json: Option<String>,
 }
 
 const COLS: &str = "id, job_id, output_name, request_id, workspace_id, org_id, requested_by, recipient, \
                     cross_border, remedy, state, required_reviewers, report_json, decisions_json, \
-                    overrides_json, mark_spec_json, ledger_json, object_path, wrapped_key, created_at, decided_at";
+                    overrides_json, mark_spec_json, ledger_json, object_path, wrapped_key, created_at, decided_at, \
+                    evidence_json";
 
 fn decode(r: &sqlx::any::AnyRow) -> Result<ReleaseRecord> {
     Ok(ReleaseRecord {
@@ -88,6 +91,7 @@ fn decode(r: &sqlx::any::AnyRow) -> Result<ReleaseRecord> {
         wrapped_key: opt_text(r, T, "wrapped_key")?,
         created_at: time(r, T, "created_at")?,
         decided_at: opt_time(r, T, "decided_at")?,
+        evidence_json: opt_text(r, T, "evidence_json")?,
     })
 }
 
@@ -95,7 +99,7 @@ fn decode(r: &sqlx::any::AnyRow) -> Result<ReleaseRecord> {
 pub async fn insert(c: &mut Conn, r: &ReleaseRecord) -> Result<()> {
     let sql = sqlx::AssertSqlSafe(format!(
         "INSERT INTO releases ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19, $20, $21)"
+         $16, $17, $18, $19, $20, $21, $22)"
     ));
     sqlx::query(sql)
         .bind(r.id.clone())
@@ -119,6 +123,7 @@ pub async fn insert(c: &mut Conn, r: &ReleaseRecord) -> Result<()> {
         .bind(r.wrapped_key.clone())
         .bind(to_millis(r.created_at))
         .bind(r.decided_at.map(to_millis))
+        .bind(r.evidence_json.clone())
         .execute(c)
         .await?;
     Ok(())
@@ -232,11 +237,12 @@ pub async fn set_released(
     wrapped_key: &str,
     mark_spec_json: &str,
     ledger_json: &str,
+    evidence_json: &str,
     now: Timestamp,
 ) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE releases SET state = 'released', object_path = $2, wrapped_key = $3, mark_spec_json = $4, \
-         ledger_json = $5, decided_at = $6 WHERE id = $1 AND state = 'approved'",
+         ledger_json = $5, decided_at = $6, evidence_json = $7 WHERE id = $1 AND state = 'approved'",
     )
     .bind(id.to_string())
     .bind(object_path.to_string())
@@ -244,6 +250,7 @@ pub async fn set_released(
     .bind(mark_spec_json.to_string())
     .bind(ledger_json.to_string())
     .bind(to_millis(now))
+    .bind(evidence_json.to_string())
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)

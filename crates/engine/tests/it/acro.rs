@@ -82,7 +82,8 @@ async fn the_gate_agrees_with_acro_on_its_test_data() {
     let charities = load("charities", &testdata("test_data.csv")).expect("test data");
     assert_eq!(charities.batch.num_rows(), 918);
     let negatives = negative(&charities);
-    let rules = Rules::default();
+    // ACRO's rules exactly, including how it counts a measure's contributors.
+    let rules = Rules::acro();
     let mut compared_cells = 0;
     for case in &oracle.cases {
         let table = if case.table == "charities" {
@@ -94,7 +95,7 @@ async fn the_gate_agrees_with_acro_on_its_test_data() {
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", case.name));
         assert_eq!(
-            report.verdict.code(),
+            report.verdict().code(),
             case.verdict,
             "{}: verdict\n{report:#?}",
             case.name
@@ -102,7 +103,7 @@ async fn the_gate_agrees_with_acro_on_its_test_data() {
         let measures: Vec<String> = output
             .measure_columns()
             .iter()
-            .map(|i| output.columns[*i].name.clone())
+            .map(|i| output.columns()[*i].name.clone())
             .collect();
         for (id, acro) in &case.checks {
             let ours = report
@@ -115,7 +116,7 @@ async fn the_gate_agrees_with_acro_on_its_test_data() {
                     "fail".into()
                 }
             });
-            assert_eq!(ours.result.code(), expected_result, "{}: {id} result", case.name);
+            assert_eq!(ours.result().code(), expected_result, "{}: {id} result", case.name);
             let by_column = acro.cells.iter().any(|c| c.column.is_some());
             let expected: BTreeSet<(String, Option<String>)> = acro
                 .cells
@@ -128,7 +129,7 @@ async fn the_gate_agrees_with_acro_on_its_test_data() {
                 })
                 .collect();
             let got: BTreeSet<(String, Option<String>)> = ours
-                .cells
+                .cells()
                 .iter()
                 .flat_map(|c| {
                     let keys = serde_json::to_string(&c.keys).expect("keys");
@@ -144,13 +145,13 @@ async fn the_gate_agrees_with_acro_on_its_test_data() {
             compared_cells += expected.len();
         }
         if let Some(dof) = case.dof {
-            let Shape::Table(table) = &output.shape else {
+            let Shape::Table(table) = output.shape() else {
                 panic!("{}: a regression is a table", case.name)
             };
             assert_eq!(table.cells[0].residual_dof, Some(dof), "{}: residual dof", case.name);
             let expected = if dof >= 10 { Outcome::Pass } else { Outcome::Fail };
             assert_eq!(
-                report.finding("residual-dof").map(|f| f.result),
+                report.finding("residual-dof").map(|f| f.result()),
                 Some(expected),
                 "{}",
                 case.name

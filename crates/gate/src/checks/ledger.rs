@@ -1,9 +1,15 @@
-//! Differencing against the disclosure ledger: what a scenario (and a recipient) already
-//! received is remembered cell by cell, and a new table whose cells differ from an earlier
-//! table's by a few records — after summing over the dimensions one of them lacks — would let
-//! the recipient subtract the two and learn about those few people.
-
-use std::collections::{BTreeSet, HashMap};
+//! Differencing against the disclosure ledger.
+//!
+//! Two released tables leak when a cell of one and a cell of the other — or their margins over
+//! the keys both share — are made of nearly the same records: subtracting the two values tells
+//! about the few people in one and not the other (a complement, a one-person difference, two
+//! overlapping ranges, a tracker). Whether two cells are "nearly the same" cannot be judged from
+//! their column names or their values: the engine compares them **entity by entity** — for every
+//! earlier release to the same developer organisation, and every public one, which entities are
+//! behind each of its cells, with which rows — and hands the gate one [`Comparison`] per earlier
+//! release. This check flags every cell of the new output in a group where the two overlap and
+//! differ by fewer entities than the threshold. A ledger entry the engine could not read is a
+//! failure, never a pass.
 
 use serde::{Deserialize, Serialize};
 use shuyu_core::error::Message;
@@ -12,69 +18,37 @@ use super::{Check, Context, flag};
 use crate::output::Output;
 use crate::report::{Finding, FlaggedCell, Outcome, Remedy};
 
-/// What one released table revealed: its keys and each cell's record count.
+/// The new output compared with one earlier release (or another output of the same job).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LedgerEntry {
-    /// The release that revealed it.
-    pub release: String,
-    /// The output's name in that release.
-    pub output: String,
-    /// The key column names.
-    pub keys: Vec<String>,
-    /// Each released cell: key values (in `keys` order) and records.
-    pub cells: Vec<LedgerCell>,
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Comparison {
+    /// Compared on the keys both share (by lineage: the same source field and transform),
+    /// named as the new output names them; empty keys compare the tables' totals.
+    Compared {
+        /// The earlier release.
+        release: String,
+        /// The new output's key columns the comparison groups by.
+        keys: Vec<String>,
+        /// Each group (values of `keys`) in which both tables have entities.
+        groups: Vec<GroupDifference>,
+    },
+    /// The earlier release's ledger entry could not be read: the check fails closed.
+    Unreadable {
+        /// The earlier release.
+        release: String,
+    },
 }
 
-/// One released cell.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LedgerCell {
-    /// Key values, in the entry's key order.
+/// One group of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDifference {
+    /// The values of the comparison's keys.
     pub key: Vec<String>,
-    /// Records in the cell.
-    pub records: u64,
-}
-
-impl LedgerEntry {
-    /// What releasing `output` reveals (its shown cells; suppressed cells are not revealed and
-    /// are left out by the caller, who passes the released output).
-    pub fn of(release: &str, output: &Output) -> Option<LedgerEntry> {
-        let table = output.table()?;
-        Some(LedgerEntry {
-            release: release.to_string(),
-            output: output.name.clone(),
-            keys: output.key_names(),
-            cells: table
-                .cells
-                .iter()
-                .filter(|c| c.row.is_some())
-                .map(|c| LedgerCell {
-                    key: c.key.clone(),
-                    records: c.records,
-                })
-                .collect(),
-        })
-    }
-}
-
-/// Sums cells' records over the keys not in `onto` (`onto` ⊆ `keys`).
-fn project<'a>(
-    keys: &[String],
-    onto: &[String],
-    cells: impl Iterator<Item = (&'a [String], u64)>,
-) -> Option<HashMap<Vec<String>, u64>> {
-    let positions: Vec<usize> = onto
-        .iter()
-        .map(|k| keys.iter().position(|x| x == k))
-        .collect::<Option<_>>()?;
-    let mut out: HashMap<Vec<String>, u64> = HashMap::new();
-    for (key, records) in cells {
-        let projected: Vec<String> = positions
-            .iter()
-            .map(|p| key.get(*p).cloned().unwrap_or_default())
-            .collect();
-        *out.entry(projected).or_default() += records;
-    }
-    Some(out)
+    /// Entities in both tables' cells of the group, with the same rows.
+    pub same: u64,
+    /// Entities in one table's cells of the group and not the other's, or with other rows.
+    pub differing: u64,
 }
 
 /// The differencing check.
@@ -93,46 +67,48 @@ impl Check for Differencing {
         if ctx.ledger.is_empty() {
             return Finding::pass(self.id(), Message::new("gate.msg.ledger_empty"));
         }
-        let keys = output.key_names();
-        let key_set: BTreeSet<&String> = keys.iter().collect();
-        let shown: Vec<_> = table.cells.iter().filter(|c| c.row.is_some()).collect();
+        let names = output.key_names();
         let mut cells: Vec<FlaggedCell> = Vec::new();
-        let mut releases = BTreeSet::new();
-        for entry in ctx.ledger {
-            let entry_set: BTreeSet<&String> = entry.keys.iter().collect();
-            // Compare on the keys both tables share, when one table's keys contain the other's.
-            let common: Vec<String> = if entry_set.is_subset(&key_set) {
-                entry.keys.clone()
-            } else if key_set.is_subset(&entry_set) {
-                keys.clone()
-            } else {
+        let mut releases = std::collections::BTreeSet::new();
+        let mut unreadable = std::collections::BTreeSet::new();
+        for comparison in ctx.ledger {
+            let (release, keys, groups) = match comparison {
+                Comparison::Unreadable { release } => {
+                    unreadable.insert(release.clone());
+                    continue;
+                }
+                Comparison::Compared { release, keys, groups } => (release, keys, groups),
+            };
+            let Some(positions) = keys
+                .iter()
+                .map(|k| names.iter().position(|n| n == k))
+                .collect::<Option<Vec<usize>>>()
+            else {
+                // Keys the output does not have: the comparison is not about this output.
+                unreadable.insert(release.clone());
                 continue;
             };
-            let Some(new) = project(&keys, &common, shown.iter().map(|c| (c.key.as_slice(), c.records))) else {
-                continue;
-            };
-            let Some(old) = project(
-                &entry.keys,
-                &common,
-                entry.cells.iter().map(|c| (c.key.as_slice(), c.records)),
-            ) else {
-                continue;
-            };
-            for (key, n) in &new {
-                let Some(o) = old.get(key) else { continue };
-                let d = n.abs_diff(*o);
-                if d > 0 && d < ctx.rules.threshold {
-                    releases.insert(entry.release.clone());
-                    let positions: Vec<usize> =
-                        common.iter().filter_map(|k| keys.iter().position(|x| x == k)).collect();
-                    for c in &shown {
-                        let projected: Vec<&String> = positions.iter().filter_map(|p| c.key.get(*p)).collect();
-                        if projected.iter().zip(key).all(|(a, b)| *a == b) {
-                            cells.push(flag(output, c, None));
-                        }
+            for g in groups {
+                if g.same == 0 || g.differing == 0 || g.differing >= ctx.rules.threshold {
+                    continue;
+                }
+                releases.insert(release.clone());
+                for c in table.cells.iter().filter(|c| c.row.is_some()) {
+                    let projected: Vec<&String> = positions.iter().filter_map(|p| c.key.get(*p)).collect();
+                    if projected.len() == g.key.len() && projected.iter().zip(&g.key).all(|(a, b)| *a == b) {
+                        cells.push(flag(output, c, None));
                     }
                 }
             }
+        }
+        if !unreadable.is_empty() {
+            return Finding::whole(
+                self.id(),
+                Outcome::Fail,
+                Message::new("gate.msg.ledger_unreadable")
+                    .arg("releases", unreadable.into_iter().collect::<Vec<_>>().join(", ")),
+                Some(Remedy::Rewrite),
+            );
         }
         Finding::from_cells(
             self.id(),
@@ -141,7 +117,7 @@ impl Check for Differencing {
             Message::new("gate.msg.differencing")
                 .arg("threshold", ctx.rules.threshold.to_string())
                 .arg("releases", releases.into_iter().collect::<Vec<_>>().join(", ")),
-            Remedy::Coarsen,
+            Remedy::Suppress,
         )
     }
 }

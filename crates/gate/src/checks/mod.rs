@@ -11,7 +11,7 @@ mod pi;
 mod rows;
 mod table;
 
-pub use ledger::{Differencing, LedgerEntry};
+pub use ledger::{Comparison, Differencing, GroupDifference};
 pub use pi::{PersonalInfo, find_identifiers};
 pub use rows::{KAnonymity, RawRows};
 pub use table::{Dominance, PPercent, ResidualDof, Threshold, Zeros};
@@ -30,10 +30,22 @@ pub struct Destination {
 pub struct Context<'a> {
     /// The thresholds.
     pub rules: &'a Rules,
-    /// Everything already released for the scenario and to the recipient.
-    pub ledger: &'a [LedgerEntry],
+    /// The output compared with everything already revealed to the same developer organisation
+    /// and to the public (computed by the engine from the disclosure ledger, entity by entity).
+    pub ledger: &'a [Comparison],
     /// The recipient, when the output is to be released to one.
     pub destination: Option<&'a Destination>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of a check with no ledger and no destination (a job's own report).
+    pub fn alone(rules: &'a Rules) -> Context<'a> {
+        Context {
+            rules,
+            ledger: &[],
+            destination: None,
+        }
+    }
 }
 
 /// One disclosure check. Implementations are pure: the same output and context give the same
@@ -84,13 +96,12 @@ impl Check for CrossBorder {
                 self.id(),
                 Message::new("gate.msg.domestic").arg("recipient", d.recipient.clone()),
             ),
-            Some(d) => Finding {
-                id: self.id().to_string(),
-                result: crate::report::Outcome::Fail,
-                cells: Vec::new(),
-                message: Some(Message::new("gate.msg.cross_border").arg("recipient", d.recipient.clone())),
-                remedy: Some(crate::report::Remedy::Rewrite),
-            },
+            Some(d) => Finding::whole(
+                self.id(),
+                crate::report::Outcome::Fail,
+                Message::new("gate.msg.cross_border").arg("recipient", d.recipient.clone()),
+                Some(crate::report::Remedy::Rewrite),
+            ),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Record-level outputs: raw rows and identifier columns leaving, and k-anonymity of what
 //! record-level detail a reviewer may still let through.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use shuyu_classify::FieldType;
 use shuyu_core::error::Message;
@@ -71,19 +71,15 @@ impl Check for RawRows {
             );
         }
         match &output.shape {
-            Shape::Microdata => {
-                let result = if output.batch.num_rows() == 0 {
-                    Outcome::Pass
-                } else {
-                    Outcome::Review
-                };
-                Finding {
-                    id: self.id().to_string(),
-                    result,
-                    cells: Vec::new(),
-                    message: Some(Message::new("gate.msg.record_level")),
-                    remedy: (result != Outcome::Pass).then_some(Remedy::Coarsen),
-                }
+            Shape::Microdata(_) => {
+                // Record-level rows always go to a person, even when there are none: whether a
+                // selection matched anybody is itself something the rows tell.
+                Finding::whole(
+                    self.id(),
+                    Outcome::Review,
+                    Message::new("gate.msg.record_level"),
+                    Some(Remedy::Coarsen),
+                )
             }
             Shape::Table(table) => {
                 let listing: Vec<FlaggedCell> = output
@@ -110,7 +106,7 @@ impl Check for RawRows {
                     );
                 }
                 let shown: Vec<_> = table.cells.iter().filter(|c| c.row.is_some()).collect();
-                if shown.len() > 1 && shown.iter().all(|c| c.records <= 1) {
+                if shown.len() > 1 && shown.iter().all(|c| c.entities <= 1) {
                     let cells = shown.iter().map(|c| flag(output, c, None)).collect();
                     return Finding::from_cells(
                         self.id(),
@@ -127,7 +123,8 @@ impl Check for RawRows {
 }
 
 /// k-anonymity of record-level outputs over their quasi-identifiers (dates, months,
-/// categories, whole numbers): each combination must be shared by at least k rows.
+/// categories, whole numbers): each combination must be shared by at least k **entities** —
+/// five rows of one person are one person.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KAnonymity;
 
@@ -137,9 +134,9 @@ impl Check for KAnonymity {
     }
 
     fn run(&self, output: &Output, ctx: &Context<'_>) -> Finding {
-        if !matches!(output.shape, Shape::Microdata) {
+        let Shape::Microdata(evidence) = &output.shape else {
             return Finding::pass(self.id(), Message::new("gate.msg.not_record_level"));
-        }
+        };
         let qis: Vec<usize> = output
             .columns
             .iter()
@@ -159,10 +156,16 @@ impl Check for KAnonymity {
                     .collect()
             })
             .collect();
-        let mut sizes: HashMap<&Vec<String>, u64> = HashMap::new();
-        for k in &keys {
-            *sizes.entry(k).or_default() += 1;
+        // Distinct entities per class; a row without its entity counts as an entity of its own.
+        let mut members: HashMap<&Vec<String>, HashSet<(bool, u64)>> = HashMap::new();
+        for (row, k) in keys.iter().enumerate() {
+            let who = match evidence.entities.get(row) {
+                Some(e) => (true, *e),
+                None => (false, row as u64),
+            };
+            members.entry(k).or_default().insert(who);
         }
+        let sizes: HashMap<&Vec<String>, u64> = members.iter().map(|(k, m)| (*k, m.len() as u64)).collect();
         let names: Vec<String> = qis.iter().map(|c| output.columns[*c].name.clone()).collect();
         let cells = keys
             .iter()

@@ -5,10 +5,14 @@ use shuyu_core::error::Message;
 
 use super::{Check, Context, flag};
 use crate::output::{MeasureKind, Output, Role};
+use crate::rules::Contributors;
 use crate::report::{Finding, FlaggedCell, Outcome, Remedy};
 
-/// Minimum records per cell (ACRO `MinimumThresholdCheck`): a cell of fewer than `threshold`
-/// records — including an empty one — lets a reader learn about the few people in it.
+/// Minimum entities per cell (ACRO `MinimumThresholdCheck`, counting people or enterprises, not
+/// rows): a cell of fewer than `threshold` entities — including an empty one — lets a reader
+/// learn about the few people in it. Every measure is also judged by its own contributors (a
+/// sum over a subgroup discloses about that subgroup), and an output with no cell at all fails
+/// too: "nothing matched" says as much about a small group as "one matched".
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Threshold;
 
@@ -21,19 +25,42 @@ impl Check for Threshold {
         let Some(table) = output.table() else {
             return Finding::pass(self.id(), Message::new("gate.msg.not_a_table"));
         };
-        let counted = output
+        let t = ctx.rules.threshold;
+        if !table.cells.iter().any(|c| c.row.is_some()) {
+            return Finding::whole(
+                self.id(),
+                Outcome::Fail,
+                Message::new("gate.msg.empty_output").arg("threshold", t.to_string()),
+                Some(Remedy::Coarsen),
+            );
+        }
+        let measures: Vec<(&str, &[usize])> = output
             .columns
             .iter()
-            .any(|c| matches!(&c.role, Role::Measure { kind, .. } if !matches!(kind, MeasureKind::Regression)));
-        if !counted {
-            return Finding::pass(self.id(), Message::new("gate.msg.no_counted_measure"));
-        }
-        let cells = table
-            .cells
-            .iter()
-            .filter(|c| c.records < ctx.rules.threshold)
-            .map(|c| flag(output, c, None))
+            .filter_map(|c| match &c.role {
+                Role::Measure { slots, .. } if !slots.is_empty() => Some((c.name.as_str(), slots.as_slice())),
+                _ => None,
+            })
             .collect();
+        let mut cells = Vec::new();
+        for c in &table.cells {
+            if c.entities < t {
+                cells.push(flag(output, c, None));
+                continue;
+            }
+            if ctx.rules.contributors == Contributors::Cell {
+                continue;
+            }
+            for (name, slots) in &measures {
+                let small = slots
+                    .iter()
+                    .filter_map(|s| c.contributions.get(*s))
+                    .any(|k| k.nonzero < t);
+                if small {
+                    cells.push(flag(output, c, Some(name)));
+                }
+            }
+        }
         if let Some(base) = table.rounded.filter(|_| counts_only(output)) {
             // Rounded counts no longer show the small numbers; a person confirms (as ACRO does).
             return Finding::from_cells(
@@ -48,7 +75,7 @@ impl Check for Threshold {
             self.id(),
             Outcome::Fail,
             cells,
-            Message::new("gate.msg.threshold").arg("threshold", ctx.rules.threshold.to_string()),
+            Message::new("gate.msg.threshold").arg("threshold", t.to_string()),
             if counts_only(output) {
                 Remedy::Round {
                     base: ctx.rules.round_base,
@@ -174,7 +201,7 @@ fn dominance(
         let mut finding = Finding::from_cells(check.id(), Outcome::Fail, failed, message, Remedy::Suppress);
         if !negative.is_empty() {
             // Both: the failures decide, the negative cells are listed too.
-            finding.cells.extend(negative);
+            finding.extend_cells(negative);
         }
         return finding;
     }

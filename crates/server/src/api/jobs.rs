@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
-use shuyu_engine::{JobRequest, JobView, Metering};
-use shuyu_gate::RenderedReport;
+use shuyu_engine::views::ReportSummary;
+use shuyu_engine::{JobRequest, JobView, MeteringView, ShapeDescription};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -23,15 +23,16 @@ pub struct JobBody {
     pub workspace_id: String,
     /// `queued`, `running`, `done`, `failed` or `cancelled`.
     pub state: String,
-    /// Why it failed or was cancelled.
+    /// Why it failed or was cancelled: a code, and for a failure on full data the operator
+    /// (`job_failed:cast`); the engine's own words stay inside the domain.
     pub reason: Option<String>,
     /// Who submitted it.
     pub submitted_by: String,
     /// What it asked for.
     pub request: JobRequest,
-    /// Its metering, once done.
-    pub metering: Option<Metering>,
-    /// Each staged output's figures and disclosure report (never its rows).
+    /// Its metering, once done, in coarse steps.
+    pub metering: Option<MeteringView>,
+    /// Each staged output's verdict, shape and report (never its rows, its size or a key value).
     pub outputs: Vec<JobOutputBody>,
     /// When it was submitted (RFC 3339).
     pub created_at: String,
@@ -48,11 +49,11 @@ pub struct JobOutputBody {
     pub name: String,
     /// The gate's verdict: pass, review or fail.
     pub verdict: String,
-    /// Rows staged.
-    pub rows: i64,
-    /// The disclosure report.
+    /// What the output algebra admitted.
+    pub shape: Option<ShapeDescription>,
+    /// The disclosure report: each check's outcome and a band of how many cells it flagged.
     #[schema(value_type = Object)]
-    pub report: RenderedReport,
+    pub report: ReportSummary,
 }
 
 /// A workspace's jobs.
@@ -65,7 +66,7 @@ pub struct JobList {
 /// What the check-only mode found, per output.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobCheckBody {
-    /// Whether every output plans and no static rule fails.
+    /// Whether every output plans and the output algebra admits it.
     pub ok: bool,
     /// Per output.
     pub outputs: Vec<OutputCheckBody>,
@@ -78,13 +79,27 @@ pub struct OutputCheckBody {
     pub name: String,
     /// Whether it plans against the approved catalog.
     pub planned: bool,
-    /// Why it does not.
+    /// Why it does not plan (a syntax error, a field outside the manifest).
     pub error: Option<String>,
     /// The field outside the manifest, when that is why.
     pub field: Option<String>,
-    /// What the gate can tell without data.
-    #[schema(value_type = Object)]
-    pub report: Option<RenderedReport>,
+    /// The rule of the output algebra that refused it, with its explanation.
+    pub refusal: Option<RefusalBody>,
+    /// What the algebra admitted.
+    pub shape: Option<ShapeDescription>,
+}
+
+/// A refusal by the output algebra.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusalBody {
+    /// The rule's stable id.
+    pub rule: String,
+    /// What it names (a field, a function, a table of the query).
+    pub subject: String,
+    /// Where (key, predicate, measure).
+    pub place: Option<String>,
+    /// The rule in the caller's language.
+    pub explanation: String,
 }
 
 fn body(j: JobView, lang: shuyu_core::i18n::Lang) -> JobBody {
@@ -95,7 +110,7 @@ fn body(j: JobView, lang: shuyu_core::i18n::Lang) -> JobBody {
             .map(|o| JobOutputBody {
                 name: o.name,
                 verdict: o.verdict,
-                rows: o.rows,
+                shape: o.shape,
                 report: o.report.render(lang),
             })
             .collect(),
@@ -162,18 +177,19 @@ pub async fn check_job(
     ApiJson(req): ApiJson<JobRequest>,
 ) -> Result<Json<JobCheckBody>, ApiError> {
     let checks = state.workspaces.check_job(&p, &id, &req).await?;
-    let ok = checks.iter().all(|c| {
-        c.planned
-            && c.report
-                .as_ref()
-                .is_some_and(|r| r.verdict != shuyu_gate::Outcome::Fail)
-    });
+    let ok = checks.iter().all(|c| c.planned);
     Ok(Json(JobCheckBody {
         ok,
         outputs: checks
             .into_iter()
             .map(|c| OutputCheckBody {
-                report: c.report.map(|r| r.render(lang)),
+                refusal: c.refusal.map(|r| RefusalBody {
+                    explanation: shuyu_core::i18n::t(lang, &format!("algebra.{}", r.rule)),
+                    rule: r.rule,
+                    subject: r.subject,
+                    place: r.place,
+                }),
+                shape: c.shape,
                 name: c.name,
                 planned: c.planned,
                 error: c.error,

@@ -8,8 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
-use shuyu_engine::{ReleaseRequest, ReleaseReview, ReleaseView};
-use shuyu_gate::RenderedReport;
+use shuyu_engine::{ReleaseRequest, ReleaseReview, ReleaseView, RenderedReleaseReport};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -23,9 +22,10 @@ pub struct ReleaseBody {
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub release: ReleaseView,
-    /// The gate's report on what would leave, rendered.
+    /// The gate's report on what would leave, rendered: with the flagged cells for its
+    /// reviewers, without key values for everybody else.
     #[schema(value_type = Object)]
-    pub rendered: RenderedReport,
+    pub rendered: RenderedReleaseReport,
 }
 
 /// Releases.

@@ -18,7 +18,8 @@ use shuyu_engine::{
     DelistRequest, JobOutputSpec, JobRequest, JobView, OutputCheck, ProductKind, ProductView, PublishRequest,
     ReleaseRequest, ReleaseReview, ReleaseView, WorkspaceSummary,
 };
-use shuyu_gate::{FlaggedCell, RenderedReport, ReviewCopy, ReviewPoint};
+use shuyu_engine::RenderedReleaseReport;
+use shuyu_engine::views::{Comparison, FlaggedCell, RenderedReport, ReportSummary, ReviewCopy, ReviewPoint};
 
 use super::pages::{error_page, explain, form_page, page_for};
 use super::{ConsoleForm, ConsoleUser, Page, html};
@@ -54,7 +55,10 @@ struct FindingRow {
     title: String,
     explanation: String,
     remedy: Option<String>,
+    /// The flagged cells by key (reviewers only).
     cells: Vec<String>,
+    /// How many cells it flagged, as a band (everybody else).
+    flagged: Option<String>,
 }
 
 /// A rendered report as the pages show it.
@@ -63,6 +67,7 @@ struct ReportView {
     findings: Vec<FindingRow>,
 }
 
+/// The reviewers' view of a report: the flagged cells by key.
 fn report_view(r: &RenderedReport) -> ReportView {
     ReportView {
         verdict: r.verdict.code().to_string(),
@@ -76,17 +81,44 @@ fn report_view(r: &RenderedReport) -> ReportView {
                 explanation: f.explanation.clone(),
                 remedy: f.remedy.as_ref().map(|r| r.explanation.clone()),
                 cells: f.cells.iter().take(50).map(cell_label).collect(),
+                flagged: None,
             })
             .collect(),
     }
 }
 
-/// One output of a job with its report.
+/// Everybody else's view of a report: outcomes and bands, no key value.
+fn summary_view(r: &ReportSummary) -> ReportView {
+    ReportView {
+        verdict: r.verdict.code().to_string(),
+        findings: r
+            .checks
+            .iter()
+            .map(|f| FindingRow {
+                id: f.id.clone(),
+                result: f.result.code().to_string(),
+                title: f.title.clone(),
+                explanation: f.explanation.clone(),
+                remedy: f.remedy.as_ref().map(|r| r.explanation.clone()),
+                cells: Vec::new(),
+                flagged: (f.flagged != "0").then(|| f.flagged.clone()),
+            })
+            .collect(),
+    }
+}
+
+fn release_report_view(r: &RenderedReleaseReport) -> ReportView {
+    match r {
+        RenderedReleaseReport::Full(r) => report_view(r),
+        RenderedReleaseReport::Summary(r) => summary_view(r),
+    }
+}
+
+/// One output of a job with its report (never its size).
 struct OutputRow {
     name: String,
     verdict: String,
-    rows: i64,
-    bytes: i64,
+    shape: Option<String>,
     report: ReportView,
 }
 
@@ -174,9 +206,8 @@ async fn render_jobs(
                 .map(|o| OutputRow {
                     name: o.name.clone(),
                     verdict: o.verdict.clone(),
-                    rows: o.rows,
-                    bytes: o.bytes,
-                    report: report_view(&o.report.render(lang)),
+                    shape: o.shape.as_ref().map(|s| t(lang, &format!("ui.job.shape_{}", s.shape))),
+                    report: summary_view(&o.report.render(lang)),
                 })
                 .collect()
         })
@@ -361,6 +392,14 @@ struct ReleaseRow {
     report: ReportView,
 }
 
+/// A comparison with an earlier release, as reviewers see it.
+struct ComparisonRow {
+    release: String,
+    keys: String,
+    close: usize,
+    unreadable: bool,
+}
+
 /// A reviewer's decision as shown.
 struct DecisionRow {
     reviewer: String,
@@ -375,6 +414,7 @@ struct ReleasesTpl {
     list: Vec<ReleaseView>,
     current: Option<ReleaseRow>,
     copy: Option<ReviewCopy>,
+    comparisons: Vec<ComparisonRow>,
     decisions: Vec<DecisionRow>,
     points: Vec<(&'static str, String)>,
     product: Option<ProductView>,
@@ -406,6 +446,7 @@ async fn render_releases(
         }
     };
     let (mut current, mut copy, mut product, mut can_publish) = (None, None, None, false);
+    let mut comparisons = Vec::new();
     if let Some(id) = id {
         let view = match state.workspaces.release(p, id).await {
             Ok(v) => v,
@@ -414,9 +455,29 @@ async fn render_releases(
                 return error_page(status, page, title, msg);
             }
         };
-        // The output is shown to its reviewers while it awaits review (and to its developers).
-        if view.state != "rejected" {
-            copy = state.workspaces.release_preview(p, id, REVIEW_ROWS).await.ok();
+        // The output is shown to its reviewers only, while it awaits review.
+        if view.state == "requested" && view.can_review {
+            if let Ok(preview) = state.workspaces.release_preview(p, id, REVIEW_ROWS).await {
+                copy = Some(preview.copy);
+                comparisons = preview
+                    .comparisons
+                    .iter()
+                    .map(|c| match c {
+                        Comparison::Compared { release, keys, groups } => ComparisonRow {
+                            release: release.clone(),
+                            keys: keys.join(", "),
+                            close: groups.iter().filter(|g| g.same > 0 && g.differing > 0 && g.differing < 10).count(),
+                            unreadable: false,
+                        },
+                        Comparison::Unreadable { release } => ComparisonRow {
+                            release: release.clone(),
+                            keys: String::new(),
+                            close: 0,
+                            unreadable: true,
+                        },
+                    })
+                    .collect();
+            }
         }
         if view.state == "released" {
             product = state
@@ -427,7 +488,7 @@ async fn render_releases(
             can_publish = product.is_none() && state.workspaces.may_publish(p, &view.id).await.unwrap_or(false);
         }
         current = Some(ReleaseRow {
-            report: report_view(&view.report.render(lang)),
+            report: release_report_view(&view.report.render(lang)),
             view,
         });
     }
@@ -456,6 +517,7 @@ async fn render_releases(
             list,
             current,
             copy,
+            comparisons,
             decisions,
             points,
             product,

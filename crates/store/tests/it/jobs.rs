@@ -150,6 +150,7 @@ pub(crate) fn job(p: &Parents, id: &str, created_at: Timestamp) -> JobRecord {
         created_at,
         started_at: None,
         finished_at: None,
+        diagnostics_wrapped: None,
     }
 }
 
@@ -239,7 +240,7 @@ async fn a_job_finishes_only_from_running() {
         let mut c = db.store.read().await.expect("conn");
         // Queued: not yet.
         assert!(
-            !jobs::finish(&mut c, "j1", "done", None, None, clock.now())
+            !jobs::finish(&mut c, "j1", "done", None, None, None, clock.now())
                 .await
                 .expect("finish"),
             "{}",
@@ -249,7 +250,7 @@ async fn a_job_finishes_only_from_running() {
         clock.advance(SignedDuration::from_secs(7));
         let metering = r#"{"rows_scanned":1000,"ms":7000}"#;
         assert!(
-            jobs::finish(&mut c, "j1", "done", None, Some(metering), clock.now())
+            jobs::finish(&mut c, "j1", "done", None, Some(metering), None, clock.now())
                 .await
                 .expect("finish"),
             "{}",
@@ -257,7 +258,7 @@ async fn a_job_finishes_only_from_running() {
         );
         // Ended: a second finish changes nothing.
         assert!(
-            !jobs::finish(&mut c, "j1", "failed", Some("late"), None, clock.now())
+            !jobs::finish(&mut c, "j1", "failed", Some("late"), None, None, clock.now())
                 .await
                 .expect("finish"),
             "{}",
@@ -285,7 +286,7 @@ async fn a_job_is_cancelled_while_queued_or_running_but_not_once_ended() {
         assert!(jobs::claim(&mut c, "running", clock.now()).await.expect("claim"));
         assert!(jobs::claim(&mut c, "ended", clock.now()).await.expect("claim"));
         assert!(
-            jobs::finish(&mut c, "ended", "done", None, None, clock.now())
+            jobs::finish(&mut c, "ended", "done", None, None, None, clock.now())
                 .await
                 .expect("finish")
         );
@@ -311,7 +312,7 @@ async fn a_job_is_cancelled_while_queued_or_running_but_not_once_ended() {
         );
         // A runner finishing a job cancelled meanwhile does not overwrite the cancellation.
         assert!(
-            !jobs::finish(&mut c, "running", "done", None, None, clock.now())
+            !jobs::finish(&mut c, "running", "done", None, None, None, clock.now())
                 .await
                 .expect("finish"),
             "{label}"
@@ -351,7 +352,7 @@ async fn recovery_requeues_running_jobs_and_fails_those_out_of_attempts() {
         assert!(jobs::claim(&mut c, "fresh", clock.now()).await.expect("claim"));
         assert!(jobs::claim(&mut c, "ended", clock.now()).await.expect("claim"));
         assert!(
-            jobs::finish(&mut c, "ended", "failed", Some("bad sql"), None, clock.now())
+            jobs::finish(&mut c, "ended", "failed", Some("bad sql"), None, None, clock.now())
                 .await
                 .expect("finish")
         );
@@ -415,6 +416,9 @@ async fn outputs_round_trip_and_their_objects_are_live() {
             object_path: object.map(str::to_string),
             wrapped_key: object.map(|_| "wrapped-1".to_string()),
             created_at: clock.now(),
+            algebra_json: Some(r#"{"shape":"table"}"#.into()),
+            members_path: object.map(|_| "jobs/j1/members.enc".to_string()),
+            members_wrapped_key: object.map(|_| "wrapped-2".to_string()),
         };
         let b = output("by_district", Some("jobs/j1/by_district.enc"));
         let a = output("a_raw_rows", None);

@@ -43,6 +43,7 @@ pub(crate) fn release(p: &Parents, id: &str, created_at: Timestamp) -> ReleaseRe
         wrapped_key: None,
         created_at,
         decided_at: None,
+        evidence_json: None,
     }
 }
 
@@ -55,6 +56,7 @@ pub(crate) fn released(mut r: ReleaseRecord, object_path: &str, at: Timestamp) -
     r.object_path = Some(object_path.into());
     r.wrapped_key = Some("wrapped-1".into());
     r.decided_at = Some(at);
+    r.evidence_json = Some(r#"{"columns":[]}"#.into());
     r
 }
 
@@ -202,7 +204,7 @@ async fn a_release_is_released_only_once_approved_and_only_once() {
         let mut c = db.store.read().await.expect("conn");
         for id in ["requested", "rejected", "nope"] {
             assert!(
-                !releases::set_released(&mut c, id, "releases/x.enc", "w", mark, ledger, clock.now())
+                !releases::set_released(&mut c, id, "releases/x.enc", "w", mark, ledger, "{}", clock.now())
                     .await
                     .expect("release"),
                 "{label} {id}"
@@ -216,6 +218,7 @@ async fn a_release_is_released_only_once_approved_and_only_once() {
                 "w1",
                 mark,
                 ledger,
+                r#"{"columns":[]}"#,
                 clock.now()
             )
             .await
@@ -225,7 +228,7 @@ async fn a_release_is_released_only_once_approved_and_only_once() {
         let at = clock.now();
         clock.advance(SignedDuration::from_secs(30));
         assert!(
-            !releases::set_released(&mut c, "approved", "releases/again.enc", "w2", "{}", "{}", clock.now())
+            !releases::set_released(&mut c, "approved", "releases/again.enc", "w2", "{}", "{}", "{}", clock.now())
                 .await
                 .expect("release"),
             "{label}: released only once"
