@@ -10,7 +10,6 @@ use shuyu_workflow::requests::RowScope;
 use crate::EngineError;
 use crate::sample::{self, Full, Plan, SampleRisk, SampleSpec};
 
-
 /// Builds the sample of every column of a stored version (the person key drives the draws)
 /// and returns its risk figures and row count.
 pub async fn sample_stored(
@@ -78,9 +77,11 @@ pub async fn governed_aggregate(
     };
     let entity = sample::scenario_entity(std::iter::once((columns, approved)));
     let view = Arc::new(crate::scenario::View::new(
-        "t",
-        "t",
-        "v1",
+        crate::scenario::Names {
+            table: "t",
+            dataset: "t",
+            version: "v1",
+        },
         columns,
         approved,
         &[],

@@ -44,7 +44,14 @@ pub(crate) struct LedgerEntry {
 
 impl LedgerEntry {
     /// The entry of a released output.
-    pub(crate) fn of(release: &str, org: &str, public: bool, job: &str, meta: &OutputMeta, output: &Output) -> LedgerEntry {
+    pub(crate) fn of(
+        release: &str,
+        org: &str,
+        public: bool,
+        job: &str,
+        meta: &OutputMeta,
+        output: &Output,
+    ) -> LedgerEntry {
         LedgerEntry {
             release: release.to_string(),
             org: org.to_string(),
@@ -92,18 +99,30 @@ pub(crate) fn members_of(batches: &[RecordBatch], n_keys: usize) -> Option<Membe
         if b.num_columns() != n_keys + 3 {
             return None;
         }
-        let keys: Vec<_> = (0..n_keys).map(|i| b.column(i).as_string_opt::<i32>()).collect::<Option<_>>()?;
+        let keys: Vec<_> = (0..n_keys)
+            .map(|i| b.column(i).as_string_opt::<i32>())
+            .collect::<Option<_>>()?;
         let entity = b.column(n_keys).as_primitive_opt::<Int64Type>()?;
         let records = b.column(n_keys + 1).as_primitive_opt::<Int64Type>()?;
         let fingerprint = b.column(n_keys + 2).as_primitive_opt::<Int64Type>()?;
         for r in 0..b.num_rows() {
             out.push((
                 keys.iter()
-                    .map(|k| if k.is_null(r) { String::new() } else { k.value(r).to_string() })
+                    .map(|k| {
+                        if k.is_null(r) {
+                            String::new()
+                        } else {
+                            k.value(r).to_string()
+                        }
+                    })
                     .collect(),
                 (!entity.is_null(r)).then(|| entity.value(r)),
                 records.value(r),
-                if fingerprint.is_null(r) { 0 } else { fingerprint.value(r) },
+                if fingerprint.is_null(r) {
+                    0
+                } else {
+                    fingerprint.value(r)
+                },
             ));
         }
     }
@@ -139,8 +158,18 @@ pub(crate) fn compare(
             groups: Vec::new(),
         };
     }
-    let project_new = |k: &[String]| -> Vec<String> { common.iter().map(|(i, _)| k.get(*i).cloned().unwrap_or_default()).collect() };
-    let project_prior = |k: &[String]| -> Vec<String> { common.iter().map(|(_, j)| k.get(*j).cloned().unwrap_or_default()).collect() };
+    let project_new = |k: &[String]| -> Vec<String> {
+        common
+            .iter()
+            .map(|(i, _)| k.get(*i).cloned().unwrap_or_default())
+            .collect()
+    };
+    let project_prior = |k: &[String]| -> Vec<String> {
+        common
+            .iter()
+            .map(|(_, j)| k.get(*j).cloned().unwrap_or_default())
+            .collect()
+    };
     let shown_new: BTreeSet<&Vec<String>> = new_shown.iter().collect();
     let shown_prior: BTreeSet<&Vec<String>> = prior.shown.iter().collect();
     // Per group: entity → (records, fingerprint), summed over the shown cells of the group.
@@ -215,7 +244,9 @@ mod tests {
 
     fn flagged(c: &Comparison) -> Vec<(Vec<String>, u64, u64)> {
         match c {
-            Comparison::Compared { groups, .. } => groups.iter().map(|g| (g.key.clone(), g.same, g.differing)).collect(),
+            Comparison::Compared { groups, .. } => {
+                groups.iter().map(|g| (g.key.clone(), g.same, g.differing)).collect()
+            }
             Comparison::Unreadable { .. } => panic!("unreadable"),
         }
     }
@@ -227,9 +258,18 @@ mod tests {
         let old_members = people("379901", 0..50);
         let new_keys = vec![key("district", "ds.region")];
         let new_members = people("379901", 1..50);
-        let c = compare(&new_keys, "person", &[vec!["379901".into()]], &new_members, &old, &old_members);
+        let c = compare(
+            &new_keys,
+            "person",
+            &[vec!["379901".into()]],
+            &new_members,
+            &old,
+            &old_members,
+        );
         assert_eq!(flagged(&c), vec![(vec!["379901".into()], 49, 1)]);
-        let Comparison::Compared { keys, .. } = c else { unreachable!() };
+        let Comparison::Compared { keys, .. } = c else {
+            unreachable!()
+        };
         assert_eq!(keys, vec!["district".to_string()]);
     }
 
@@ -238,11 +278,27 @@ mod tests {
         let old = prior(vec![key("region", "ds.region")], vec![vec!["379901".into()]]);
         let old_members = people("379901", 0..20);
         // The same people, other rows (another month): every one of them differs.
-        let other: Members = (0..20).map(|i| (vec!["379901".to_string()], Some(i), 1, i * 7 + 1)).collect();
-        let c = compare(&[key("region", "ds.region")], "person", &[vec!["379901".into()]], &other, &old, &old_members);
+        let other: Members = (0..20)
+            .map(|i| (vec!["379901".to_string()], Some(i), 1, i * 7 + 1))
+            .collect();
+        let c = compare(
+            &[key("region", "ds.region")],
+            "person",
+            &[vec!["379901".into()]],
+            &other,
+            &old,
+            &old_members,
+        );
         assert_eq!(flagged(&c), vec![(vec!["379901".into()], 0, 20)]);
         // No key in common: the totals are compared.
-        let c = compare(&[key("year", "ds.year")], "person", &[vec!["379901".into()]], &people("379901", 0..20), &old, &old_members);
+        let c = compare(
+            &[key("year", "ds.year")],
+            "person",
+            &[vec!["379901".into()]],
+            &people("379901", 0..20),
+            &old,
+            &old_members,
+        );
         assert_eq!(flagged(&c), vec![(Vec::<String>::new(), 20, 0)]);
     }
 

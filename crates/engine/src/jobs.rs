@@ -22,10 +22,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, MemoryReservation};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::common::SchemaError;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::{Deserialize, Serialize};
 use shuyu_audit::entry::Actor;
@@ -429,15 +429,18 @@ impl Workspaces {
         manifest: &shuyu_workflow::requests::ScenarioManifest,
         sources: &[Source],
     ) -> Result<Vec<Arc<View>>, EngineError> {
-        let entity = crate::sample::scenario_entity(sources.iter().map(|s| (s.columns.as_slice(), s.approved.as_slice())));
+        let entity =
+            crate::sample::scenario_entity(sources.iter().map(|s| (s.columns.as_slice(), s.approved.as_slice())));
         let overrides = overrides_of(manifest);
         sources
             .iter()
             .map(|s| {
                 View::new(
-                    &s.table,
-                    &s.dataset_id,
-                    &s.version.id,
+                    crate::scenario::Names {
+                        table: &s.table,
+                        dataset: &s.dataset_id,
+                        version: &s.version.id,
+                    },
                     &s.columns,
                     &s.approved,
                     overrides.get(&s.dataset_id).map(Vec::as_slice).unwrap_or(&[]),
@@ -1230,7 +1233,9 @@ mod tests {
 
     #[test]
     fn a_failure_names_an_operator_never_the_text() {
-        let e = EngineError::Query("Arrow error: Cast error: Cannot cast string '张三,379901199001011234' to value of Int64 type".into());
+        let e = EngineError::Query(
+            "Arrow error: Cast error: Cannot cast string '张三,379901199001011234' to value of Int64 type".into(),
+        );
         let code = failure_code(&e);
         assert_eq!(code, "job_failed:cast");
         assert!(!code.contains("3799"));

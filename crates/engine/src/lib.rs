@@ -27,8 +27,8 @@ mod scenario;
 mod sql;
 mod workspace;
 
-pub use error::EngineError;
 pub use algebra::{Profile, RULES as REFUSAL_RULES, Refusal, ShapeDescription};
+pub use error::EngineError;
 pub use jobs::{
     JobLimits, JobOutputSpec, JobOutputView, JobRequest, JobView, Metering, MeteringView, OutputCheck, RefusalView,
     diagnostics_purpose, job_members_key_id, job_output_key_id,
@@ -43,11 +43,11 @@ pub use releases::{
 /// depend on `shuyu-gate` (an architecture test guards it): it cannot reach `mint`, the checks or
 /// an `Output`; these are all it sees of the gate.
 pub mod views {
+    pub use shuyu_gate::release::Decision;
     pub use shuyu_gate::{
         Comparison, FlaggedCell, GroupDifference, Outcome, RedactedReport, RenderedFinding, RenderedReport,
         ReportSummary, ReviewCell, ReviewCopy, ReviewPoint, SummaryFinding,
     };
-    pub use shuyu_gate::release::Decision;
 }
 pub use sample::{FieldOverride, Method, SampleField, SampleRisk, SampleSpec};
 pub use sql::{QueryColumn, QueryLimits, QueryPage, QueryRequest};

@@ -328,13 +328,12 @@ impl Workspaces {
                 column: "evidence_json",
                 detail: e.to_string(),
             })?;
-        let meta: OutputMeta = serde_json::from_str(o.algebra_json.as_deref().unwrap_or_default()).map_err(|e| {
-            StoreError::Corrupt {
+        let meta: OutputMeta =
+            serde_json::from_str(o.algebra_json.as_deref().unwrap_or_default()).map_err(|e| StoreError::Corrupt {
                 table: "job_outputs",
                 column: "algebra_json",
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         let batch = match batches.first() {
             Some(b) => arrow::compute::concat_batches(&b.schema(), &batches)?,
             None => RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
@@ -373,7 +372,12 @@ impl Workspaces {
     }
 
     /// Compares an output with the ledger, entity by entity.
-    async fn compare(&self, r: &ReleaseRecord, staged: &Staged, output: &Output) -> Result<Vec<Comparison>, EngineError> {
+    async fn compare(
+        &self,
+        r: &ReleaseRecord,
+        staged: &Staged,
+        output: &Output,
+    ) -> Result<Vec<Comparison>, EngineError> {
         let prior = self.ledger_for(r).await?;
         if prior.is_empty() || output.table().is_none() {
             return Ok(Vec::new());
@@ -602,8 +606,8 @@ impl Workspaces {
             .vault
             .read(&release_key_id(&r.id), path, wrapped, None)
             .await?;
-        let evidence: shuyu_gate::Evidence = serde_json::from_str(r.evidence_json.as_deref().unwrap_or_default())
-            .map_err(corrupt("evidence_json"))?;
+        let evidence: shuyu_gate::Evidence =
+            serde_json::from_str(r.evidence_json.as_deref().unwrap_or_default()).map_err(corrupt("evidence_json"))?;
         let batch = match batches.first() {
             Some(b) => arrow::compute::concat_batches(&b.schema(), &batches)?,
             None => RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
@@ -788,7 +792,11 @@ impl Workspaces {
                 reason: reason.trim().to_string(),
             });
         }
-        let approval = Approval::new(decisions.clone(), overrides.clone(), r.required_reviewers.max(1) as usize);
+        let approval = Approval::new(
+            decisions.clone(),
+            overrides.clone(),
+            r.required_reviewers.max(1) as usize,
+        );
         let judged = self.judged(&r).await?;
         let rules = self.rules_of_request(&r).await?;
         let destination = Destination {
@@ -862,7 +870,14 @@ impl Workspaces {
             return Err(err.into());
         }
         let sealed = self.inner.vault.seal(w).await?;
-        let ledger = LedgerEntry::of(&r.id, &r.org_id, is_public(&r.recipient), &r.job_id, &judged.meta, released);
+        let ledger = LedgerEntry::of(
+            &r.id,
+            &r.org_id,
+            is_public(&r.recipient),
+            &r.job_id,
+            &judged.meta,
+            released,
+        );
         let ledger_json = json(&ledger)?;
         let spec_json = json(&spec)?;
         let evidence_json = json(&released.evidence())?;
@@ -888,17 +903,14 @@ impl Workspaces {
                     if !releases::set_review(tx.conn(), &id, &decisions_json, &overrides_json, "approved", now).await? {
                         return Err(StoreError::Stale("releases"));
                     }
-                    releases::set_released(
-                        tx.conn(),
-                        &id,
-                        &object_path,
-                        &wrapped_key,
-                        &spec_json,
-                        &ledger_json,
-                        &evidence_json,
-                        now,
-                    )
-                    .await?;
+                    let copy = releases::ReleasedCopy {
+                        object_path: &object_path,
+                        wrapped_key: &wrapped_key,
+                        mark_spec_json: &spec_json,
+                        ledger_json: &ledger_json,
+                        evidence_json: &evidence_json,
+                    };
+                    releases::set_released(tx.conn(), &id, &copy, now).await?;
                     tx.record(e);
                     tx.record(done);
                     Ok::<_, StoreError>(())

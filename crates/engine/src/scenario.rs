@@ -33,8 +33,8 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::ExecutionProps;
 use datafusion::functions::string::expr_fn::starts_with;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, cast as cast_expr, col, lit};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, cast as cast_expr, col, lit};
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_plan::ExecutionPlan;
 use shuyu_classify::FieldType;
@@ -231,7 +231,13 @@ impl Scope {
 /// Evaluates a predicate on a batch (a null counts as false).
 fn evaluate(predicate: &Expr, batch: &RecordBatch) -> Result<BooleanArray, EngineError> {
     let df_schema = DFSchema::try_from(batch.schema().as_ref().clone()).map_err(crate::sql::df)?;
-    let physical = create_physical_expr(predicate, &df_schema, &ExecutionProps::new(), &PhysicalPlanningContext::default()).map_err(crate::sql::df)?;
+    let physical = create_physical_expr(
+        predicate,
+        &df_schema,
+        &ExecutionProps::new(),
+        &PhysicalPlanningContext::default(),
+    )
+    .map_err(crate::sql::df)?;
     let value = physical
         .evaluate(batch)
         .and_then(|v| v.into_array(batch.num_rows()))
@@ -268,7 +274,11 @@ fn prefix_test(c: Expr, data_type: Option<&DataType>, prefix: &str) -> Expr {
         .filter(|n| *n >= 0 && prefix.bytes().all(|b| b.is_ascii_digit()) && !prefix.starts_with('0'));
     match (data_type, number) {
         (Some(t), Some(n)) if t.is_integer() => {
-            let c = if *t == DataType::Int64 { c } else { cast_expr(c, DataType::Int64) };
+            let c = if *t == DataType::Int64 {
+                c
+            } else {
+                cast_expr(c, DataType::Int64)
+            };
             let digits = prefix.len() as u32;
             let mut widths: Vec<u32> = (0..=(19u32.saturating_sub(digits))).collect();
             // Region codes have six digits: that range first.
@@ -373,6 +383,14 @@ impl std::fmt::Debug for Rows {
     }
 }
 
+/// What a view is of: its table's name in SQL, the dataset and the version.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Names<'a> {
+    pub(crate) table: &'a str,
+    pub(crate) dataset: &'a str,
+    pub(crate) version: &'a str,
+}
+
 /// What a scenario may read of one dataset version.
 #[derive(Debug, Clone)]
 pub(crate) struct View {
@@ -398,9 +416,7 @@ impl View {
     /// The view of a version with these classified columns under a scenario: its approved
     /// fields, its overrides, its row scope; `prefer` is the scenario's entity.
     pub(crate) fn new(
-        table: &str,
-        dataset_id: &str,
-        version_id: &str,
+        names: Names<'_>,
         columns: &[Column],
         approved: &[String],
         overrides: &[FieldOverride],
@@ -448,16 +464,22 @@ impl View {
             .or_else(|| of_entity(Entity::Person))
             .or_else(|| of_entity(Entity::Enterprise));
         Ok(View {
-            table: table.to_string(),
-            dataset_id: dataset_id.to_string(),
-            version_id: version_id.to_string(),
+            table: names.table.to_string(),
+            dataset_id: names.dataset.to_string(),
+            version_id: names.version.to_string(),
             fields,
             scope,
             entity_column: key.map(|c| c.name.clone()),
             entity: key.and_then(|c| entity_of(c.class.field_type)),
             stored: columns
                 .iter()
-                .map(|c| (c.name.clone(), shuyu_import::arrow_type(c.class.field_type), c.class.field_type))
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        shuyu_import::arrow_type(c.class.field_type),
+                        c.class.field_type,
+                    )
+                })
                 .collect(),
         })
     }
@@ -637,7 +659,9 @@ impl ScenarioTable {
         let mut numbered = Vec::with_capacity(batches.len());
         for b in batches {
             let n = b.num_rows() as u64;
-            self.meter.bytes.fetch_add(b.get_array_memory_size() as u64, Ordering::Relaxed);
+            self.meter
+                .bytes
+                .fetch_add(b.get_array_memory_size() as u64, Ordering::Relaxed);
             let total = self.meter.rows.fetch_add(n, Ordering::Relaxed) + n;
             if self.meter.max_rows > 0 && total > self.meter.max_rows {
                 return Err(DataFusionError::External(Box::new(EngineError::TooManyRows(
@@ -664,7 +688,11 @@ impl ScenarioTable {
         let rows_of = || -> Int64Array {
             let all = (0..n as u64).map(|i| self.key.row(&self.view.version_id, first + i));
             match &keep {
-                Some(k) => all.zip(k.iter()).filter(|(_, k)| k == &Some(true)).map(|(v, _)| Some(v)).collect(),
+                Some(k) => all
+                    .zip(k.iter())
+                    .filter(|(_, k)| k == &Some(true))
+                    .map(|(v, _)| Some(v))
+                    .collect(),
                 None => all.map(Some).collect(),
             }
         };
@@ -674,7 +702,10 @@ impl ScenarioTable {
             let field = self.schema.field(i);
             let array: ArrayRef = match field.name().as_str() {
                 ENTITY => match &self.view.entity_column {
-                    Some(c) => self.key.column(scoped.column_by_name(c).ok_or_else(|| missing(c))?).map_err(ext)?,
+                    Some(c) => self
+                        .key
+                        .column(scoped.column_by_name(c).ok_or_else(|| missing(c))?)
+                        .map_err(ext)?,
                     // No key: each record is its own entity.
                     None => Arc::new(rows_of()),
                 },

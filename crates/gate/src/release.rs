@@ -195,7 +195,9 @@ pub struct Released<T> {
 
 impl<T> std::fmt::Debug for Released<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Released").field("release", &self.release).finish_non_exhaustive()
+        f.debug_struct("Released")
+            .field("release", &self.release)
+            .finish_non_exhaustive()
     }
 }
 
@@ -310,7 +312,8 @@ pub fn mint(
     }
     let (output, watermark_bits) = match watermark {
         Some((key, spec)) => {
-            let marked = crate::watermark::embed(output.batch(), key, spec).map_err(|e| GateError::Format(e.to_string()))?;
+            let marked =
+                crate::watermark::embed(output.batch(), key, spec).map_err(|e| GateError::Format(e.to_string()))?;
             (output.with_batch(marked.batch), marked.bits)
         }
         None => (output, 0),

@@ -214,9 +214,9 @@ pub async fn rotate(cfg: &Config) -> Result<Rotated> {
                 outputs.push((o.job_id.clone(), o.name.clone(), rewrapped));
                 if let (Some(object), Some(wrapped)) = (&o.members_path, &o.members_wrapped_key) {
                     let id = shuyu_engine::job_members_key_id(&o.job_id, &o.name);
-                    let rewrapped = old_vault
-                        .rewrap(&id, wrapped, &next)
-                        .with_context(|| format!("cannot re-wrap the key of job output {}/{}'s members", o.job_id, o.name))?;
+                    let rewrapped = old_vault.rewrap(&id, wrapped, &next).with_context(|| {
+                        format!("cannot re-wrap the key of job output {}/{}'s members", o.job_id, o.name)
+                    })?;
                     new_vault
                         .verify_object(&id, object, &rewrapped)
                         .await

@@ -226,31 +226,37 @@ pub async fn set_review(
     Ok(done.rows_affected() == 1)
 }
 
+/// Where a released copy is and what is kept with it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReleasedCopy<'a> {
+    /// The watermarked copy in the vault.
+    pub object_path: &'a str,
+    /// Its data key, wrapped under the master key.
+    pub wrapped_key: &'a str,
+    /// Its watermark spec, as JSON.
+    pub mark_spec_json: &'a str,
+    /// What it revealed (its ledger entry), as JSON.
+    pub ledger_json: &'a str,
+    /// Its evidence, as JSON.
+    pub evidence_json: &'a str,
+}
+
 /// Moves an `approved` release to `released`, recording where the watermarked copy is, its
 /// wrapped key, its watermark spec and its disclosure ledger entry, and sets `decided_at`.
 /// Only an approved release changes — so nothing is released without approval, or twice.
 /// Returns whether it changed.
-pub async fn set_released(
-    c: &mut Conn,
-    id: &str,
-    object_path: &str,
-    wrapped_key: &str,
-    mark_spec_json: &str,
-    ledger_json: &str,
-    evidence_json: &str,
-    now: Timestamp,
-) -> Result<bool> {
+pub async fn set_released(c: &mut Conn, id: &str, copy: &ReleasedCopy<'_>, now: Timestamp) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE releases SET state = 'released', object_path = $2, wrapped_key = $3, mark_spec_json = $4, \
          ledger_json = $5, decided_at = $6, evidence_json = $7 WHERE id = $1 AND state = 'approved'",
     )
     .bind(id.to_string())
-    .bind(object_path.to_string())
-    .bind(wrapped_key.to_string())
-    .bind(mark_spec_json.to_string())
-    .bind(ledger_json.to_string())
+    .bind(copy.object_path.to_string())
+    .bind(copy.wrapped_key.to_string())
+    .bind(copy.mark_spec_json.to_string())
+    .bind(copy.ledger_json.to_string())
     .bind(to_millis(now))
-    .bind(evidence_json.to_string())
+    .bind(copy.evidence_json.to_string())
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)

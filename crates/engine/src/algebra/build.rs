@@ -36,7 +36,7 @@ use datafusion::prelude::SessionContext;
 use shuyu_gate::output::cell_text;
 use shuyu_gate::{Cell, Column as GateColumn, Contribution, MicrodataEvidence, Output, Role, Shape, TableEvidence};
 
-use super::{AggKind, Admitted, Body, ColumnRole, Regr, Relation};
+use super::{Admitted, AggKind, Body, ColumnRole, Regr, Relation};
 use crate::EngineError;
 use crate::scenario::{ENTITY, ROW};
 use crate::sql::df;
@@ -108,7 +108,12 @@ struct Slot {
 }
 
 /// Runs an admitted output in `ctx` (whose tables are the engine's providers of the same views).
-pub(crate) async fn run(ctx: &SessionContext, a: &Admitted, name: &str, max_enumerated: usize) -> Result<Built, EngineError> {
+pub(crate) async fn run(
+    ctx: &SessionContext,
+    a: &Admitted,
+    name: &str,
+    max_enumerated: usize,
+) -> Result<Built, EngineError> {
     match &a.body {
         Body::Microdata => microdata(ctx, a, name).await,
         Body::Table { .. } => table(ctx, a, name, max_enumerated).await,
@@ -137,7 +142,13 @@ async fn microdata(ctx: &SessionContext, a: &Admitted, name: &str) -> Result<Bui
     let ent = cast(ent, &DataType::Int64)?;
     let ent = ent.as_primitive::<arrow::datatypes::Int64Type>();
     let entities = (0..ent.len())
-        .map(|i| if ent.is_null(i) { u64::MAX - i as u64 } else { ent.value(i) as u64 })
+        .map(|i| {
+            if ent.is_null(i) {
+                u64::MAX - i as u64
+            } else {
+                ent.value(i) as u64
+            }
+        })
         .collect();
     let columns = a
         .columns
@@ -255,7 +266,8 @@ async fn table(ctx: &SessionContext, a: &Admitted, name: &str, max_enumerated: u
             AggKind::Regression { y, x, .. } => {
                 let both = y.clone().is_not_null().and(x.clone().is_not_null());
                 let (fy, fx) = (f64_of(y.clone()), f64_of(x.clone()));
-                let only = |v: Expr| -> DfResult<Expr> { when(both.clone(), v).otherwise(lit(ScalarValue::Float64(None))) };
+                let only =
+                    |v: Expr| -> DfResult<Expr> { when(both.clone(), v).otherwise(lit(ScalarValue::Float64(None))) };
                 inner.push(counted(both.clone()).map_err(df)?.alias(format!("__pn{i}")));
                 inner.push(sum(only(fx.clone()).map_err(df)?).alias(format!("__px{i}")));
                 inner.push(sum(only(fy.clone()).map_err(df)?).alias(format!("__py{i}")));
@@ -296,10 +308,7 @@ async fn table(ctx: &SessionContext, a: &Admitted, name: &str, max_enumerated: u
     if n_keys == 0 {
         outer_group.clear();
     }
-    let mut outer: Vec<Expr> = vec![
-        count(lit(1i64)).alias("__E"),
-        sum(c("__r")).alias("__R"),
-    ];
+    let mut outer: Vec<Expr> = vec![count(lit(1i64)).alias("__E"), sum(c("__r")).alias("__R")];
     for (j, s) in slots.iter().enumerate() {
         let present = if s.sum {
             c(&format!("__s{j}"))
@@ -308,7 +317,11 @@ async fn table(ctx: &SessionContext, a: &Admitted, name: &str, max_enumerated: u
         };
         let v = f64_of(present.clone());
         outer.push(count(present.clone()).alias(format!("__n{j}")));
-        outer.push(counted(v.clone().not_eq(lit(0f64))).map_err(df)?.alias(format!("__nz{j}")));
+        outer.push(
+            counted(v.clone().not_eq(lit(0f64)))
+                .map_err(df)?
+                .alias(format!("__nz{j}")),
+        );
         outer.push(sum(v.clone()).alias(format!("__S{j}")));
         outer.push(max(v.clone()).alias(format!("__M{j}")));
         outer.push(top2().call(vec![v.clone()]).alias(format!("__T{j}")));
@@ -323,12 +336,20 @@ async fn table(ctx: &SessionContext, a: &Admitted, name: &str, max_enumerated: u
     }
     for (i, g) in aggregates.iter().enumerate() {
         match &g.kind {
-            AggKind::Entities(_) => outer.push(counted(c(&format!("__d{i}")).gt(lit(0i64))).map_err(df)?.alias(format!("__D{i}"))),
+            AggKind::Entities(_) => outer.push(
+                counted(c(&format!("__d{i}")).gt(lit(0i64)))
+                    .map_err(df)?
+                    .alias(format!("__D{i}")),
+            ),
             AggKind::Regression { .. } => {
                 for p in ["pn", "px", "py", "pxx", "pxy", "pyy"] {
                     outer.push(sum(c(&format!("__{p}{i}"))).alias(format!("__{}{i}", p.to_uppercase())));
                 }
-                outer.push(counted(c(&format!("__pn{i}")).gt(lit(0i64))).map_err(df)?.alias(format!("__PE{i}")));
+                outer.push(
+                    counted(c(&format!("__pn{i}")).gt(lit(0i64)))
+                        .map_err(df)?
+                        .alias(format!("__PE{i}")),
+                );
             }
             AggKind::Order(f) => {
                 let mut g = f.clone();
@@ -447,7 +468,9 @@ async fn table(ctx: &SessionContext, a: &Admitted, name: &str, max_enumerated: u
             name: col.name.clone(),
             role: match &col.role {
                 ColumnRole::Key(_) | ColumnRole::Detail(_) => Role::Key,
-                ColumnRole::Measure { aggregates: aggs, kind, .. } => Role::Measure {
+                ColumnRole::Measure {
+                    aggregates: aggs, kind, ..
+                } => Role::Measure {
                     kind: *kind,
                     slots: {
                         let mut s: Vec<usize> = aggs.iter().filter_map(|g| slot_of[*g]).collect();
@@ -494,7 +517,11 @@ fn members_table(batches: &[RecordBatch], n_keys: usize) -> Result<RecordBatch, 
             let text: arrow::array::StringArray = (0..k.len()).map(|r| cell_text(k, r)).collect();
             arrays.push(Arc::new(text));
         }
-        for (name, t) in [("__ent", DataType::Int64), ("__r", DataType::Int64), ("__fp", DataType::Int64)] {
+        for (name, t) in [
+            ("__ent", DataType::Int64),
+            ("__r", DataType::Int64),
+            ("__fp", DataType::Int64),
+        ] {
             let col = b
                 .column_by_name(name)
                 .ok_or_else(|| EngineError::Task(format!("no {name} among the members")))?;

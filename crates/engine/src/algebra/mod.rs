@@ -359,10 +359,15 @@ impl Admitted {
             .collect();
         let (shape, keys, measures) = match &self.body {
             Body::Table { keys, .. } => {
-                let model = self
-                    .columns
-                    .iter()
-                    .any(|c| matches!(c.role, ColumnRole::Measure { kind: MeasureKind::Regression, .. }));
+                let model = self.columns.iter().any(|c| {
+                    matches!(
+                        c.role,
+                        ColumnRole::Measure {
+                            kind: MeasureKind::Regression,
+                            ..
+                        }
+                    )
+                });
                 (
                     if model { "model" } else { "table" },
                     keys.iter().map(|k| k.lineage.clone()).collect(),
@@ -510,7 +515,9 @@ fn literal_usize(e: Option<&Expr>) -> Result<Option<usize>, Refusal> {
                 .to_string()
                 .parse()
                 .map_err(|_| Refusal::new("limit", &v.to_string()))?;
-            usize::try_from(n).map(Some).map_err(|_| Refusal::new("limit", &v.to_string()))
+            usize::try_from(n)
+                .map(Some)
+                .map_err(|_| Refusal::new("limit", &v.to_string()))
         }
         Some(other) => Err(Refusal::new("limit", &other.to_string())),
     }
@@ -624,14 +631,19 @@ fn has_unlinked(rel: &Relation) -> bool {
 }
 
 /// The relation under the WHERE: scans of the scenario's tables, joined on linking keys.
-fn relation(node: &LogicalPlan, catalog: &Catalog, r: &mut Resolver, extra: &mut Vec<Expr>) -> Result<Relation, Refusal> {
+fn relation(
+    node: &LogicalPlan,
+    catalog: &Catalog,
+    r: &mut Resolver,
+    extra: &mut Vec<Expr>,
+) -> Result<Relation, Refusal> {
     match node {
         LogicalPlan::TableScan(scan) => {
             let name = scan.table_name.table().to_string();
             scan_of(&name, &name, catalog, r)
         }
         LogicalPlan::SubqueryAlias(a) => match a.input.as_ref() {
-            LogicalPlan::TableScan(scan) => scan_of(&scan.table_name.table().to_string(), a.alias.table(), catalog, r),
+            LogicalPlan::TableScan(scan) => scan_of(scan.table_name.table(), a.alias.table(), catalog, r),
             other => Err(refusal_within(other)),
         },
         LogicalPlan::Join(j) => {
@@ -739,7 +751,10 @@ fn refusal_within(node: &LogicalPlan) -> Refusal {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     let mut found = None;
     let _ = node.apply(|n| {
-        if matches!(n, LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) | LogicalPlan::Unnest(_)) {
+        if matches!(
+            n,
+            LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) | LogicalPlan::Unnest(_)
+        ) {
             found = Some(refusal_of(n));
             return Ok(TreeNodeRecursion::Stop);
         }
@@ -763,11 +778,7 @@ fn refusal_of(node: &LogicalPlan) -> Refusal {
 }
 
 /// `SELECT … FROM … [WHERE …] [GROUP BY …] [HAVING …]`.
-fn core(
-    p: &datafusion::logical_expr::Projection,
-    catalog: &Catalog,
-    profile: Profile,
-) -> Result<Admitted, Refusal> {
+fn core(p: &datafusion::logical_expr::Projection, catalog: &Catalog, profile: Profile) -> Result<Admitted, Refusal> {
     let names: Vec<String> = p.schema.fields().iter().map(|f| f.name().clone()).collect();
     let mut node = p.input.as_ref();
     let mut having = None;
@@ -1004,7 +1015,11 @@ fn aggregate(
         "sum" | "avg" | "mean" => {
             let (a, sources) = one(Place::Argument)?;
             return Ok(Aggregate {
-                kind: if name == "sum" { AggKind::Sum(a) } else { AggKind::Mean(a) },
+                kind: if name == "sum" {
+                    AggKind::Sum(a)
+                } else {
+                    AggKind::Mean(a)
+                },
                 sources,
             });
         }
@@ -1087,7 +1102,10 @@ fn measure_shape(e: &Expr, schema: &DFSchema, n_groups: usize, keys_seen: &mut b
             }
         }
         Expr::ScalarFunction(f)
-            if matches!(f.func.name().to_ascii_lowercase().as_str(), "round" | "floor" | "ceil" | "trunc" | "abs") =>
+            if matches!(
+                f.func.name().to_ascii_lowercase().as_str(),
+                "round" | "floor" | "ceil" | "trunc" | "abs"
+            ) =>
         {
             let mut out = Vec::new();
             for (i, a) in f.args.iter().enumerate() {

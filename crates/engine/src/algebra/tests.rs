@@ -52,12 +52,16 @@ fn people() -> Table {
             (
                 "region",
                 FieldType::Integer,
-                Arc::new(Int64Array::from((0..n).map(|i| if i < 30 { 379901 } else { 379902 }).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(
+                    (0..n).map(|i| if i < 30 { 379901 } else { 379902 }).collect::<Vec<_>>(),
+                )),
             ),
             (
                 "gender",
                 FieldType::Category,
-                Arc::new(StringArray::from((0..n).map(|i| if i % 2 == 0 { "F" } else { "M" }).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    (0..n).map(|i| if i % 2 == 0 { "F" } else { "M" }).collect::<Vec<_>>(),
+                )),
             ),
             (
                 "birth_year",
@@ -68,7 +72,9 @@ fn people() -> Table {
                 "income",
                 FieldType::Decimal,
                 Arc::new(Float64Array::from(
-                    (0..n).map(|i| if i == 7 { 1_000_000.0 } else { 3000.0 + i as f64 }).collect::<Vec<_>>(),
+                    (0..n)
+                        .map(|i| if i == 7 { 1_000_000.0 } else { 3000.0 + i as f64 })
+                        .collect::<Vec<_>>(),
                 )),
             ),
         ],
@@ -113,7 +119,9 @@ fn enterprises() -> Table {
             (
                 "uscc",
                 FieldType::Uscc,
-                Arc::new(StringArray::from((0..20).map(|i| format!("E{i:02}")).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    (0..20).map(|i| format!("E{i:02}")).collect::<Vec<_>>(),
+                )),
             ),
             (
                 "region",
@@ -123,7 +131,9 @@ fn enterprises() -> Table {
             (
                 "industry",
                 FieldType::Category,
-                Arc::new(StringArray::from((0..20).map(|i| if i < 15 { "C" } else { "F" }).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    (0..20).map(|i| if i < 15 { "C" } else { "F" }).collect::<Vec<_>>(),
+                )),
             ),
         ],
     }
@@ -144,9 +154,11 @@ fn scenario(tables: Vec<Table>) -> Scenario {
         let approved: Vec<String> = t.columns.iter().map(|(n, _, _)| n.to_string()).collect();
         let view = Arc::new(
             View::new(
-                t.name,
-                t.name,
-                &format!("v-{}", t.name),
+                crate::scenario::Names {
+                    table: t.name,
+                    dataset: t.name,
+                    version: &format!("v-{}", t.name),
+                },
                 &columns,
                 &approved,
                 &[],
@@ -282,7 +294,9 @@ async fn identifiers_are_refused_in_every_place() {
         "SELECT region, SUM(CAST(substr(person_id, 2, 3) AS BIGINT)) FROM population GROUP BY region",
     ] {
         match compile(&s, sql, JOB).await {
-            Err(EngineError::Refused { rule, .. }) => assert!(rule == "function" || rule == "identifier", "{sql}: {rule}"),
+            Err(EngineError::Refused { rule, .. }) => {
+                assert!(rule == "function" || rule == "identifier", "{sql}: {rule}")
+            }
             // Not even a function in this build: it does not plan.
             Err(EngineError::Query(_)) => {}
             other => panic!("{sql}: {other:?}"),
@@ -294,17 +308,50 @@ async fn identifiers_are_refused_in_every_place() {
 async fn aggregates_that_return_one_persons_value_or_list_values_are_refused() {
     let s = all();
     for (sql, rule) in [
-        ("SELECT region, MAX(income) FROM population GROUP BY region", "order_statistic"),
-        ("SELECT region, MIN(birth_year) FROM population GROUP BY region", "order_statistic"),
-        ("SELECT region, MEDIAN(income) FROM population GROUP BY region", "order_statistic"),
-        ("SELECT region, first_value(income) FROM population GROUP BY region", "order_statistic"),
-        ("SELECT region, string_agg(gender, ',') FROM population GROUP BY region", "aggregate"),
-        ("SELECT region, array_agg(income) FROM population GROUP BY region", "aggregate"),
-        ("SELECT region, bit_or(birth_year) FROM population GROUP BY region", "aggregate"),
-        ("SELECT region, approx_distinct(income) FROM population GROUP BY region", "aggregate"),
-        ("SELECT region, COUNT(DISTINCT income) FROM population GROUP BY region", "entity_count"),
-        ("SELECT region, SUM(DISTINCT income) FROM population GROUP BY region", "distinct_aggregate"),
-        ("SELECT region, regr_avgy(income, birth_year) FROM population GROUP BY region", "aggregate"),
+        (
+            "SELECT region, MAX(income) FROM population GROUP BY region",
+            "order_statistic",
+        ),
+        (
+            "SELECT region, MIN(birth_year) FROM population GROUP BY region",
+            "order_statistic",
+        ),
+        (
+            "SELECT region, MEDIAN(income) FROM population GROUP BY region",
+            "order_statistic",
+        ),
+        (
+            "SELECT region, first_value(income) FROM population GROUP BY region",
+            "order_statistic",
+        ),
+        (
+            "SELECT region, string_agg(gender, ',') FROM population GROUP BY region",
+            "aggregate",
+        ),
+        (
+            "SELECT region, array_agg(income) FROM population GROUP BY region",
+            "aggregate",
+        ),
+        (
+            "SELECT region, bit_or(birth_year) FROM population GROUP BY region",
+            "aggregate",
+        ),
+        (
+            "SELECT region, approx_distinct(income) FROM population GROUP BY region",
+            "aggregate",
+        ),
+        (
+            "SELECT region, COUNT(DISTINCT income) FROM population GROUP BY region",
+            "entity_count",
+        ),
+        (
+            "SELECT region, SUM(DISTINCT income) FROM population GROUP BY region",
+            "distinct_aggregate",
+        ),
+        (
+            "SELECT region, regr_avgy(income, birth_year) FROM population GROUP BY region",
+            "aggregate",
+        ),
     ] {
         refused(&s, sql, rule).await;
     }
@@ -314,17 +361,47 @@ async fn aggregates_that_return_one_persons_value_or_list_values_are_refused() {
 async fn guards_and_arithmetic_across_measures_are_refused() {
     let s = all();
     for (sql, rule) in [
-        ("SELECT SUM(income) FILTER (WHERE birth_year = 1957) AS x FROM population", "filtered_aggregate"),
-        ("SELECT SUM(CASE WHEN birth_year = 1957 THEN income END) AS x FROM population", "conditional_measure"),
-        ("SELECT SUM(income * (birth_year = 1957)::int) AS x FROM population", "conditional_measure"),
-        ("SELECT SUM(income) - SUM(birth_year) AS x FROM population", "measure_arithmetic"),
-        ("SELECT SUM(income) * COUNT(*) AS x FROM population", "measure_arithmetic"),
-        ("SELECT SUM(income) / COUNT(*) / COUNT(*) AS x FROM population", "measure_arithmetic"),
-        ("SELECT CASE WHEN COUNT(*) > 5 THEN SUM(income) END AS x FROM population", "measure_arithmetic"),
-        ("SELECT region, region + COUNT(*) AS x FROM population GROUP BY region", "key_expression"),
+        (
+            "SELECT SUM(income) FILTER (WHERE birth_year = 1957) AS x FROM population",
+            "filtered_aggregate",
+        ),
+        (
+            "SELECT SUM(CASE WHEN birth_year = 1957 THEN income END) AS x FROM population",
+            "conditional_measure",
+        ),
+        (
+            "SELECT SUM(income * (birth_year = 1957)::int) AS x FROM population",
+            "conditional_measure",
+        ),
+        (
+            "SELECT SUM(income) - SUM(birth_year) AS x FROM population",
+            "measure_arithmetic",
+        ),
+        (
+            "SELECT SUM(income) * COUNT(*) AS x FROM population",
+            "measure_arithmetic",
+        ),
+        (
+            "SELECT SUM(income) / COUNT(*) / COUNT(*) AS x FROM population",
+            "measure_arithmetic",
+        ),
+        (
+            "SELECT CASE WHEN COUNT(*) > 5 THEN SUM(income) END AS x FROM population",
+            "measure_arithmetic",
+        ),
+        (
+            "SELECT region, region + COUNT(*) AS x FROM population GROUP BY region",
+            "key_expression",
+        ),
         ("SELECT COUNT(*) AS n FROM population GROUP BY region", "key_not_shown"),
-        ("SELECT region, COUNT(*) FROM population GROUP BY region HAVING SUM(income) > AVG(income)", "having"),
-        ("SELECT region, COUNT(*) AS n FROM population GROUP BY region ORDER BY SUM(income)", "order_by"),
+        (
+            "SELECT region, COUNT(*) FROM population GROUP BY region HAVING SUM(income) > AVG(income)",
+            "having",
+        ),
+        (
+            "SELECT region, COUNT(*) AS n FROM population GROUP BY region ORDER BY SUM(income)",
+            "order_by",
+        ),
     ] {
         refused(&s, sql, rule).await;
     }
@@ -334,20 +411,53 @@ async fn guards_and_arithmetic_across_measures_are_refused() {
 async fn row_multipliers_subqueries_and_other_shapes_do_not_exist_in_a_job() {
     let s = all();
     for (sql, rule) in [
-        ("SELECT COUNT(*) FROM population, generate_series(1, 10)", "unknown_table"),
-        ("SELECT value, COUNT(*) FROM generate_series(1, 10) GROUP BY value", "unknown_table"),
+        (
+            "SELECT COUNT(*) FROM population, generate_series(1, 10)",
+            "unknown_table",
+        ),
+        (
+            "SELECT value, COUNT(*) FROM generate_series(1, 10) GROUP BY value",
+            "unknown_table",
+        ),
         ("SELECT COUNT(*) FROM population CROSS JOIN medical_visit", "cross_join"),
-        ("SELECT p.gender, COUNT(*) FROM population p JOIN enterprise e ON p.region = e.region GROUP BY p.gender", "join_key"),
-        ("SELECT region, COUNT(*) FROM population WHERE person_id IN (SELECT person_id FROM medical_visit) GROUP BY region", "subquery"),
-        ("SELECT region, COUNT(*) * 1.0 / (SELECT COUNT(*) FROM population) FROM population GROUP BY region", "subquery"),
-        ("SELECT region, n FROM (SELECT region, COUNT(*) AS n FROM population GROUP BY region) t", "nested_aggregate"),
-        ("SELECT region, COUNT(*) FROM population GROUP BY region UNION ALL SELECT region, COUNT(*) FROM population GROUP BY region", "union"),
-        ("SELECT region, COUNT(*) OVER (PARTITION BY region) FROM population", "window"),
+        (
+            "SELECT p.gender, COUNT(*) FROM population p JOIN enterprise e ON p.region = e.region GROUP BY p.gender",
+            "join_key",
+        ),
+        (
+            "SELECT region, COUNT(*) FROM population WHERE person_id IN (SELECT person_id FROM medical_visit) GROUP BY region",
+            "subquery",
+        ),
+        (
+            "SELECT region, COUNT(*) * 1.0 / (SELECT COUNT(*) FROM population) FROM population GROUP BY region",
+            "subquery",
+        ),
+        (
+            "SELECT region, n FROM (SELECT region, COUNT(*) AS n FROM population GROUP BY region) t",
+            "nested_aggregate",
+        ),
+        (
+            "SELECT region, COUNT(*) FROM population GROUP BY region UNION ALL SELECT region, COUNT(*) FROM population GROUP BY region",
+            "union",
+        ),
+        (
+            "SELECT region, COUNT(*) OVER (PARTITION BY region) FROM population",
+            "window",
+        ),
         ("SELECT * FROM (VALUES (1), (2)) t(x)", "literal_rows"),
         ("SELECT 1", "literal_rows"),
-        ("SELECT region, COUNT(*) FROM population GROUP BY ROLLUP (region)", "grouping_sets"),
-        ("SELECT p.region, COUNT(*) FROM population p RIGHT JOIN medical_visit v ON p.person_id = v.person_id GROUP BY p.region", "join_type"),
-        ("SELECT p.region, COUNT(*) FROM population p LEFT JOIN medical_visit v ON p.person_id = v.person_id AND v.icd10 = 'X99' GROUP BY p.region", "join_condition"),
+        (
+            "SELECT region, COUNT(*) FROM population GROUP BY ROLLUP (region)",
+            "grouping_sets",
+        ),
+        (
+            "SELECT p.region, COUNT(*) FROM population p RIGHT JOIN medical_visit v ON p.person_id = v.person_id GROUP BY p.region",
+            "join_type",
+        ),
+        (
+            "SELECT p.region, COUNT(*) FROM population p LEFT JOIN medical_visit v ON p.person_id = v.person_id AND v.icd10 = 'X99' GROUP BY p.region",
+            "join_condition",
+        ),
     ] {
         refused(&s, sql, rule).await;
     }
@@ -357,12 +467,22 @@ async fn row_multipliers_subqueries_and_other_shapes_do_not_exist_in_a_job() {
 async fn record_level_rows_only_where_the_manifest_permits_them() {
     let s = all();
     refused(&s, "SELECT region, gender FROM population", "record_level").await;
-    let a = compile(&s, "SELECT region, gender FROM population", Profile::Job { microdata: true })
-        .await
-        .expect("permitted");
+    let a = compile(
+        &s,
+        "SELECT region, gender FROM population",
+        Profile::Job { microdata: true },
+    )
+    .await
+    .expect("permitted");
     assert!(matches!(a.body, super::Body::Microdata));
     // Never an identifier, even where microdata is permitted.
-    match compile(&s, "SELECT person_id, region FROM population", Profile::Job { microdata: true }).await {
+    match compile(
+        &s,
+        "SELECT person_id, region FROM population",
+        Profile::Job { microdata: true },
+    )
+    .await
+    {
         Err(EngineError::Refused { rule, .. }) => assert_eq!(rule, "identifier"),
         other => panic!("{other:?}"),
     }
@@ -371,8 +491,24 @@ async fn record_level_rows_only_where_the_manifest_permits_them() {
 #[tokio::test]
 async fn order_statistics_are_admitted_offline_as_acro_checks_them() {
     let s = all();
-    assert!(compile(&s, "SELECT region, MAX(income) AS m FROM population GROUP BY region", Profile::Offline).await.is_ok());
-    assert!(compile(&s, "SELECT region, MEDIAN(income) AS m FROM population GROUP BY region", Profile::Offline).await.is_ok());
+    assert!(
+        compile(
+            &s,
+            "SELECT region, MAX(income) AS m FROM population GROUP BY region",
+            Profile::Offline
+        )
+        .await
+        .is_ok()
+    );
+    assert!(
+        compile(
+            &s,
+            "SELECT region, MEDIAN(income) AS m FROM population GROUP BY region",
+            Profile::Offline
+        )
+        .await
+        .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -426,7 +562,11 @@ async fn a_self_join_multiplies_rows_but_not_people() {
 #[tokio::test]
 async fn the_evidence_sees_the_rows_the_output_saw() {
     let s = all();
-    let (out, _) = run(&s, "SELECT region, COUNT(*) AS n FROM population WHERE birth_year = 1957 GROUP BY region").await;
+    let (out, _) = run(
+        &s,
+        "SELECT region, COUNT(*) AS n FROM population WHERE birth_year = 1957 GROUP BY region",
+    )
+    .await;
     let c = cell_of(&out, &["379901"]);
     assert_eq!((c.records, c.entities), (1, 1));
 }
@@ -441,9 +581,13 @@ async fn raw(tables: Vec<Table>, sql: &str) -> HashMap<String, Vec<Option<f64>>>
                 .map(|(n, _, a)| Field::new(*n, a.data_type().clone(), true))
                 .collect::<Vec<_>>(),
         ));
-        let batch = RecordBatch::try_new(schema.clone(), t.columns.iter().map(|(_, _, a)| a.clone()).collect()).expect("batch");
-        ctx.register_table(t.name, Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![vec![batch]]).expect("mem")))
-            .expect("register");
+        let batch =
+            RecordBatch::try_new(schema.clone(), t.columns.iter().map(|(_, _, a)| a.clone()).collect()).expect("batch");
+        ctx.register_table(
+            t.name,
+            Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![vec![batch]]).expect("mem")),
+        )
+        .expect("register");
     }
     let out = ctx.sql(sql).await.expect("plan").collect().await.expect("run");
     rows(&out)
@@ -499,11 +643,19 @@ async fn the_measures_are_those_plain_sql_computes() {
 async fn dominance_is_judged_on_each_entitys_total() {
     let s = all();
     // Person 7 earns 1 000 000: in 379901 the two largest incomes are most of the total.
-    let (out, _) = run(&s, "SELECT region, SUM(income) AS total FROM population GROUP BY region").await;
+    let (out, _) = run(
+        &s,
+        "SELECT region, SUM(income) AS total FROM population GROUP BY region",
+    )
+    .await;
     let report = shuyu_gate::checks::run(&out, &shuyu_gate::Context::alone(&shuyu_gate::Rules::default()));
     let nk = report.finding("nk-dominance").expect("nk");
     assert_eq!(nk.result(), shuyu_gate::Outcome::Fail);
-    assert!(nk.cells().iter().any(|c| c.keys.get("region").map(String::as_str) == Some("379901")));
+    assert!(
+        nk.cells()
+            .iter()
+            .any(|c| c.keys.get("region").map(String::as_str) == Some("379901"))
+    );
     // Person 0's 25 visits of 100 are one contributor of 2 500.
     let (out, _) = run(&s, "SELECT icd10, SUM(cost) AS total FROM medical_visit GROUP BY icd10").await;
     let x = cell_of(&out, &["X99"]);
@@ -519,7 +671,10 @@ async fn the_members_say_who_is_behind_each_cell() {
     assert_eq!(m.num_rows(), 40, "one row per (cell, person)");
     let keys = m.column(0).as_string::<i32>();
     let records = m.column(2).as_primitive::<Int64Type>();
-    let x: Vec<i64> = (0..m.num_rows()).filter(|r| keys.value(*r) == "X99").map(|r| records.value(r)).collect();
+    let x: Vec<i64> = (0..m.num_rows())
+        .filter(|r| keys.value(*r) == "X99")
+        .map(|r| records.value(r))
+        .collect();
     assert_eq!(x, vec![25]);
     assert!(m.column(1).null_count() == 0);
 }
@@ -527,17 +682,32 @@ async fn the_members_say_who_is_behind_each_cell() {
 #[tokio::test]
 async fn an_empty_output_fails_the_threshold_like_a_small_one() {
     let s = all();
-    let (out, _) = run(&s, "SELECT region, COUNT(*) AS n FROM population WHERE birth_year = 1800 GROUP BY region").await;
+    let (out, _) = run(
+        &s,
+        "SELECT region, COUNT(*) AS n FROM population WHERE birth_year = 1800 GROUP BY region",
+    )
+    .await;
     assert_eq!(out.num_rows(), 0);
     let report = shuyu_gate::checks::run(&out, &shuyu_gate::Context::alone(&shuyu_gate::Rules::default()));
-    assert_eq!(report.finding("threshold").map(|f| f.result()), Some(shuyu_gate::Outcome::Fail));
+    assert_eq!(
+        report.finding("threshold").map(|f| f.result()),
+        Some(shuyu_gate::Outcome::Fail)
+    );
 }
 
 #[tokio::test]
 async fn an_indicator_sum_is_judged_by_its_non_zero_contributors() {
     let s = all();
     // (birth_year - 1950) / 78 rounds to 0 for all but person 39: a one-person indicator.
-    let (out, _) = run(&s, "SELECT gender, SUM(round((birth_year - 1950) / 78.0)) AS n FROM population GROUP BY gender").await;
+    let (out, _) = run(
+        &s,
+        "SELECT gender, SUM(round((birth_year - 1950) / 78.0)) AS n FROM population GROUP BY gender",
+    )
+    .await;
     let report = shuyu_gate::checks::run(&out, &shuyu_gate::Context::alone(&shuyu_gate::Rules::default()));
-    assert_eq!(report.finding("threshold").map(|f| f.result()), Some(shuyu_gate::Outcome::Fail), "{report:?}");
+    assert_eq!(
+        report.finding("threshold").map(|f| f.result()),
+        Some(shuyu_gate::Outcome::Fail),
+        "{report:?}"
+    );
 }

@@ -327,7 +327,11 @@ async fn reviewers_see_flagged_cells_marked_and_never_raw_rows() {
 
     let (output, report) = check("SELECT note, COUNT(*) AS n FROM people GROUP BY note").await;
     let copy = shuyu_gate::review_copy(&output, &report, 100);
-    assert!(matches!(copy.withheld_by(), Some("raw-rows" | "personal-info")), "{:?}", copy.withheld_by());
+    assert!(
+        matches!(copy.withheld_by(), Some("raw-rows" | "personal-info")),
+        "{:?}",
+        copy.withheld_by()
+    );
     assert!(copy.rows().is_empty());
     let shown = serde_json::to_string(&copy).expect("json");
     assert!(!shown.contains(&id(1)), "no ID number reaches a reviewer: {shown}");

@@ -5,8 +5,8 @@ use shuyu_core::error::Message;
 
 use super::{Check, Context, flag};
 use crate::output::{MeasureKind, Output, Role};
-use crate::rules::Contributors;
 use crate::report::{Finding, FlaggedCell, Outcome, Remedy};
+use crate::rules::Contributors;
 
 /// Minimum entities per cell (ACRO `MinimumThresholdCheck`, counting people or enterprises, not
 /// rows): a cell of fewer than `threshold` entities — including an empty one — lets a reader

@@ -14,12 +14,12 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use shuyu_core::actor::Principal;
 use shuyu_core::i18n::t;
+use shuyu_engine::RenderedReleaseReport;
+use shuyu_engine::views::{Comparison, FlaggedCell, RenderedReport, ReportSummary, ReviewCopy, ReviewPoint};
 use shuyu_engine::{
     DelistRequest, JobOutputSpec, JobRequest, JobView, OutputCheck, ProductKind, ProductView, PublishRequest,
     ReleaseRequest, ReleaseReview, ReleaseView, WorkspaceSummary,
 };
-use shuyu_engine::RenderedReleaseReport;
-use shuyu_engine::views::{Comparison, FlaggedCell, RenderedReport, ReportSummary, ReviewCopy, ReviewPoint};
 
 use super::pages::{error_page, explain, form_page, page_for};
 use super::{ConsoleForm, ConsoleUser, Page, html};
@@ -456,28 +456,32 @@ async fn render_releases(
             }
         };
         // The output is shown to its reviewers only, while it awaits review.
-        if view.state == "requested" && view.can_review {
-            if let Ok(preview) = state.workspaces.release_preview(p, id, REVIEW_ROWS).await {
-                copy = Some(preview.copy);
-                comparisons = preview
-                    .comparisons
-                    .iter()
-                    .map(|c| match c {
-                        Comparison::Compared { release, keys, groups } => ComparisonRow {
-                            release: release.clone(),
-                            keys: keys.join(", "),
-                            close: groups.iter().filter(|g| g.same > 0 && g.differing > 0 && g.differing < 10).count(),
-                            unreadable: false,
-                        },
-                        Comparison::Unreadable { release } => ComparisonRow {
-                            release: release.clone(),
-                            keys: String::new(),
-                            close: 0,
-                            unreadable: true,
-                        },
-                    })
-                    .collect();
-            }
+        if view.state == "requested"
+            && view.can_review
+            && let Ok(preview) = state.workspaces.release_preview(p, id, REVIEW_ROWS).await
+        {
+            copy = Some(preview.copy);
+            comparisons = preview
+                .comparisons
+                .iter()
+                .map(|c| match c {
+                    Comparison::Compared { release, keys, groups } => ComparisonRow {
+                        release: release.clone(),
+                        keys: keys.join(", "),
+                        close: groups
+                            .iter()
+                            .filter(|g| g.same > 0 && g.differing > 0 && g.differing < 10)
+                            .count(),
+                        unreadable: false,
+                    },
+                    Comparison::Unreadable { release } => ComparisonRow {
+                        release: release.clone(),
+                        keys: String::new(),
+                        close: 0,
+                        unreadable: true,
+                    },
+                })
+                .collect();
         }
         if view.state == "released" {
             product = state

@@ -842,6 +842,16 @@ async fn a_job_runs_is_reviewed_side_by_side_released_and_published_in_the_conso
     click(&c, "#job-check").await;
     wait_until_text(&c, "#check-result", "无法规划").await;
     wait_until_text(&c, "#check-result .outside-field", "phone").await;
+    // An identifier is refused by the output algebra, with its rule.
+    fill(&c, "#job-name", "ids").await;
+    fill(
+        &c,
+        "#job-sql",
+        "SELECT person_id, COUNT(*) AS n FROM population GROUP BY person_id",
+    )
+    .await;
+    click(&c, "#job-check").await;
+    wait_until_text(&c, "#check-result .refusal[data-rule='identifier']", "person_id").await;
     // The real job.
     fill(&c, "#job-name", "by_region_icd").await;
     fill(
@@ -853,17 +863,29 @@ async fn a_job_runs_is_reviewed_side_by_side_released_and_published_in_the_conso
     click(&c, "#job-submit").await;
     wait_for_path(&c, "/console/jobs").await;
     wait_long_for_text(&c, "#job-state", "完成").await;
-    // The gate's report: small cells flagged by their keys, with the suggested remedy.
+    // The gate's report: small cells flagged — their number as a band, never their keys — with
+    // the suggested remedy.
     wait_until_text(&c, "#output-by_region_icd .finding[data-check='threshold']", "不通过").await;
-    wait_until_text(&c, "#output-by_region_icd .finding[data-check='threshold']", "region=").await;
+    wait_until_text(
+        &c,
+        "#output-by_region_icd .finding[data-check='threshold'] .flagged-band",
+        "-",
+    )
+    .await;
+    let report = text_of(&c, "#output-by_region_icd").await;
+    assert!(!report.contains("region="), "no key value for the developer: {report}");
     fill(&c, "#output-by_region_icd .recipient", "示范市卫生健康委员会").await;
     select(&c, "#output-by_region_icd .remedy", "suppress").await;
     click(&c, "#output-by_region_icd .request-submit").await;
     wait_for_path(&c, "/console/releases").await;
     wait_until_text(&c, "#release-state", "待审核").await;
     let release_url = c.current_url().await.expect("url").to_string();
-    // The developer sees the suppressed output beside the report, but cannot review it.
-    wait_until_text(&c, "#review-table thead", "visits").await;
+    // The developer sees the report, not the output, and cannot review it.
+    wait_until_text(&c, ".review-report", "审核结论").await;
+    assert!(
+        c.find(Locator::Css("#review-table")).await.is_err(),
+        "no staged rows for the developer"
+    );
     assert!(
         c.find(Locator::Css("#review-form")).await.is_err(),
         "no review form for the developer"
@@ -879,6 +901,7 @@ async fn a_job_runs_is_reviewed_side_by_side_released_and_published_in_the_conso
         c.goto(&release_url).await.expect("goto");
         wait_until_text(&c, "#review-output", "visits").await;
         wait_until_text(&c, ".review-report", "审核结论").await;
+        wait_until_text(&c, "#release-sql", "GROUP BY").await;
         for point in [
             "fits_approved_use",
             "sources_stated",

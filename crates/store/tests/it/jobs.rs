@@ -270,6 +270,30 @@ async fn a_job_finishes_only_from_running() {
         assert_eq!(j.reason, None, "{}", db.label());
         assert_eq!(j.metering_json.as_deref(), Some(metering), "{}", db.label());
         assert_eq!(j.finished_at, Some(clock.now()), "{}", db.label());
+        assert_eq!(j.diagnostics_wrapped, None, "{}", db.label());
+        // A failure keeps its wrapped diagnostics (and rotation replaces them).
+        insert(&db, &job(&p, "j2", clock.now())).await;
+        let mut c = db.store.read().await.expect("conn");
+        assert!(jobs::claim(&mut c, "j2", clock.now()).await.expect("claim"));
+        assert!(
+            jobs::finish(
+                &mut c,
+                "j2",
+                "failed",
+                Some("job_failed:cast"),
+                None,
+                Some("wrapped-d1"),
+                clock.now()
+            )
+            .await
+            .expect("finish")
+        );
+        jobs::set_diagnostics(&mut c, "j2", "wrapped-d2").await.expect("rewrap");
+        assert_eq!(jobs::all(&mut c).await.expect("all").len(), 2, "{}", db.label());
+        drop(c);
+        let j = state(&db, "j2").await;
+        assert_eq!(j.reason.as_deref(), Some("job_failed:cast"), "{}", db.label());
+        assert_eq!(j.diagnostics_wrapped.as_deref(), Some("wrapped-d2"), "{}", db.label());
         db.finish().await;
     }
 }
@@ -455,8 +479,19 @@ async fn outputs_round_trip_and_their_objects_are_live() {
             "{label}"
         );
 
+        // Members' keys are re-wrapped apart, and members are live objects too.
+        jobs::set_members_key(&mut c, "j1", "by_district", "wrapped-3")
+            .await
+            .expect("rewrap members");
+        let back = jobs::outputs(&mut c, "j1").await.expect("outputs");
+        assert_eq!(back[1].members_wrapped_key.as_deref(), Some("wrapped-3"), "{label}");
+        assert_eq!(back[1].algebra_json.as_deref(), Some(r#"{"shape":"table"}"#), "{label}");
         let live = datasets::live_objects(&mut c).await.expect("live");
-        assert_eq!(live, vec!["jobs/j1/by_district.enc".to_string()], "{label}");
+        assert_eq!(
+            live,
+            vec!["jobs/j1/by_district.enc".to_string(), "jobs/j1/members.enc".to_string()],
+            "{label}"
+        );
         drop(c);
         db.finish().await;
     }

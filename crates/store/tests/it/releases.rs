@@ -60,6 +60,17 @@ pub(crate) fn released(mut r: ReleaseRecord, object_path: &str, at: Timestamp) -
     r
 }
 
+/// A released copy's record.
+fn copy<'a>(object_path: &'a str, wrapped_key: &'a str, mark: &'a str, ledger: &'a str) -> releases::ReleasedCopy<'a> {
+    releases::ReleasedCopy {
+        object_path,
+        wrapped_key,
+        mark_spec_json: mark,
+        ledger_json: ledger,
+        evidence_json: r#"{"columns":[]}"#,
+    }
+}
+
 pub(crate) async fn insert(db: &TestDb, r: &ReleaseRecord) {
     let mut c = db.store.read().await.expect("conn");
     releases::insert(&mut c, r).await.expect("insert release");
@@ -204,7 +215,7 @@ async fn a_release_is_released_only_once_approved_and_only_once() {
         let mut c = db.store.read().await.expect("conn");
         for id in ["requested", "rejected", "nope"] {
             assert!(
-                !releases::set_released(&mut c, id, "releases/x.enc", "w", mark, ledger, "{}", clock.now())
+                !releases::set_released(&mut c, id, &copy("releases/x.enc", "w", mark, ledger), clock.now())
                     .await
                     .expect("release"),
                 "{label} {id}"
@@ -214,11 +225,7 @@ async fn a_release_is_released_only_once_approved_and_only_once() {
             releases::set_released(
                 &mut c,
                 "approved",
-                "releases/approved.enc",
-                "w1",
-                mark,
-                ledger,
-                r#"{"columns":[]}"#,
+                &copy("releases/approved.enc", "w1", mark, ledger),
                 clock.now()
             )
             .await
@@ -228,9 +235,14 @@ async fn a_release_is_released_only_once_approved_and_only_once() {
         let at = clock.now();
         clock.advance(SignedDuration::from_secs(30));
         assert!(
-            !releases::set_released(&mut c, "approved", "releases/again.enc", "w2", "{}", "{}", "{}", clock.now())
-                .await
-                .expect("release"),
+            !releases::set_released(
+                &mut c,
+                "approved",
+                &copy("releases/again.enc", "w2", "{}", "{}"),
+                clock.now()
+            )
+            .await
+            .expect("release"),
             "{label}: released only once"
         );
         drop(c);
