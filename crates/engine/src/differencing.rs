@@ -19,7 +19,54 @@ use arrow::datatypes::Int64Type;
 use serde::{Deserialize, Serialize};
 use shuyu_gate::{Comparison, GroupDifference, Output};
 
+use crate::algebra::{Admitted, AggKind, Body, ColumnRole};
 use crate::jobs::{KeyMeta, OutputMeta, job_members_key_id};
+
+/// What an output's values depend on: who is behind a cell, how many records each has there, or
+/// which rows. Two releases are compared on the finer of their bases — a count of people cannot
+/// tell two row sets of the same people apart, a sum can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Basis {
+    /// Who: counts of distinct entities (or counts of records where every entity has one).
+    Membership,
+    /// How many records of each: counts.
+    Records,
+    /// Which rows: sums, means, spreads, models.
+    Rows,
+}
+
+/// The basis of an admitted output, from its measures (and its members, which tell whether every
+/// entity has one record in each cell).
+pub(crate) fn basis_of(a: &Admitted, members: Option<&RecordBatch>) -> Basis {
+    let Body::Table { aggregates, .. } = &a.body else {
+        return Basis::Rows;
+    };
+    let shown: Vec<&AggKind> = a
+        .columns
+        .iter()
+        .filter_map(|c| match &c.role {
+            ColumnRole::Measure { aggregates: g, .. } => Some(g.iter().map(|i| &aggregates[*i].kind)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if shown.iter().all(|k| matches!(k, AggKind::Entities(_))) {
+        return Basis::Membership;
+    }
+    if !shown
+        .iter()
+        .all(|k| matches!(k, AggKind::Records | AggKind::NonNull(_) | AggKind::Entities(_)))
+    {
+        return Basis::Rows;
+    }
+    let one_each = members.is_some_and(|m| {
+        m.column_by_name("records")
+            .and_then(|r| r.as_primitive_opt::<Int64Type>())
+            .is_some_and(|r| r.iter().all(|v| v == Some(1)))
+    });
+    if one_each { Basis::Membership } else { Basis::Records }
+}
 
 /// What one release revealed, as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +87,8 @@ pub(crate) struct LedgerEntry {
     pub(crate) keys: Vec<KeyMeta>,
     /// The cells it showed (key values in the members' order); suppressed ones are not here.
     pub(crate) shown: Vec<Vec<String>>,
+    /// What its values depend on.
+    pub(crate) basis: Basis,
 }
 
 impl LedgerEntry {
@@ -61,6 +110,7 @@ impl LedgerEntry {
             entity: meta.shape.entity.clone(),
             keys: meta.keys.clone(),
             shown: shown_cells(meta, output),
+            basis: meta.basis,
         }
     }
 }
@@ -136,13 +186,15 @@ pub(crate) fn members_key(job: &str, output: &str) -> String {
 
 /// Compares a new output (its keys, shown cells and members) with an earlier release.
 pub(crate) fn compare(
-    new_keys: &[KeyMeta],
-    new_entity: &str,
+    new: &OutputMeta,
     new_shown: &[Vec<String>],
     new_members: &Members,
     prior: &LedgerEntry,
     prior_members: &Members,
 ) -> Comparison {
+    let new_keys = &new.keys;
+    let new_entity = new.shape.entity.as_str();
+    let basis = new.basis.max(prior.basis);
     // The keys both share, by lineage: (position in the new, position in the prior).
     let common: Vec<(usize, usize)> = new_keys
         .iter()
@@ -191,19 +243,27 @@ pub(crate) fn compare(
     let mut groups = Vec::new();
     for (key, n) in &new_groups {
         let Some(p) = prior_groups.get(key) else { continue };
-        let mut same = 0u64;
-        let mut differing = 0u64;
+        let (mut common, mut only, mut changed) = (0u64, 0u64, 0u64);
         for (e, v) in n {
             match p.get(e) {
-                Some(w) if w == v => same += 1,
-                _ => differing += 1,
+                Some(w) => {
+                    common += 1;
+                    let differs = match basis {
+                        Basis::Membership => false,
+                        Basis::Records => w.0 != v.0,
+                        Basis::Rows => w != v,
+                    };
+                    changed += u64::from(differs);
+                }
+                None => only += 1,
             }
         }
-        differing += p.keys().filter(|e| !n.contains_key(*e)).count() as u64;
+        only += p.keys().filter(|e| !n.contains_key(*e)).count() as u64;
         groups.push(GroupDifference {
             key: key.clone(),
-            same,
-            differing,
+            common,
+            only,
+            changed,
         });
     }
     groups.sort_by(|a, b| a.key.cmp(&b.key));
@@ -235,6 +295,23 @@ mod tests {
             entity: "person".into(),
             keys,
             shown,
+            basis: Basis::Rows,
+        }
+    }
+
+    fn meta(keys: Vec<KeyMeta>, basis: Basis) -> OutputMeta {
+        OutputMeta {
+            sql: String::new(),
+            shape: crate::algebra::ShapeDescription {
+                shape: "table".into(),
+                tables: Vec::new(),
+                keys: Vec::new(),
+                measures: Vec::new(),
+                predicates: Vec::new(),
+                entity: "person".into(),
+            },
+            keys,
+            basis,
         }
     }
 
@@ -242,11 +319,12 @@ mod tests {
         ids.map(|i| (vec![region.to_string()], Some(i), 1, i * 7)).collect()
     }
 
-    fn flagged(c: &Comparison) -> Vec<(Vec<String>, u64, u64)> {
+    fn flagged(c: &Comparison) -> Vec<(Vec<String>, u64, u64, u64)> {
         match c {
-            Comparison::Compared { groups, .. } => {
-                groups.iter().map(|g| (g.key.clone(), g.same, g.differing)).collect()
-            }
+            Comparison::Compared { groups, .. } => groups
+                .iter()
+                .map(|g| (g.key.clone(), g.common, g.only, g.changed))
+                .collect(),
             Comparison::Unreadable { .. } => panic!("unreadable"),
         }
     }
@@ -256,17 +334,15 @@ mod tests {
         // Released: people by region. New: the same, one person excluded, the key renamed.
         let old = prior(vec![key("region", "ds.region")], vec![vec!["379901".into()]]);
         let old_members = people("379901", 0..50);
-        let new_keys = vec![key("district", "ds.region")];
-        let new_members = people("379901", 1..50);
+        let new = meta(vec![key("district", "ds.region")], Basis::Rows);
         let c = compare(
-            &new_keys,
-            "person",
+            &new,
             &[vec!["379901".into()]],
-            &new_members,
+            &people("379901", 1..50),
             &old,
             &old_members,
         );
-        assert_eq!(flagged(&c), vec![(vec!["379901".into()], 49, 1)]);
+        assert_eq!(flagged(&c), vec![(vec!["379901".into()], 49, 1, 0)]);
         let Comparison::Compared { keys, .. } = c else {
             unreachable!()
         };
@@ -274,40 +350,43 @@ mod tests {
     }
 
     #[test]
-    fn other_rows_of_the_same_people_differ_and_other_keys_do_not_compare() {
+    fn other_rows_of_the_same_people_differ_as_rows_not_as_people() {
         let old = prior(vec![key("region", "ds.region")], vec![vec!["379901".into()]]);
         let old_members = people("379901", 0..20);
-        // The same people, other rows (another month): every one of them differs.
+        // The same people, other rows (another month): every one of them changed.
         let other: Members = (0..20)
             .map(|i| (vec!["379901".to_string()], Some(i), 1, i * 7 + 1))
             .collect();
-        let c = compare(
-            &[key("region", "ds.region")],
-            "person",
-            &[vec!["379901".into()]],
-            &other,
-            &old,
-            &old_members,
-        );
-        assert_eq!(flagged(&c), vec![(vec!["379901".into()], 0, 20)]);
+        let region = || meta(vec![key("region", "ds.region")], Basis::Rows);
+        let c = compare(&region(), &[vec!["379901".into()]], &other, &old, &old_members);
+        assert_eq!(flagged(&c), vec![(vec!["379901".into()], 20, 0, 20)]);
+        // Counted as people (both tables), they are the same people.
+        let mut counted = old.clone();
+        counted.basis = Basis::Membership;
+        let people_only = meta(vec![key("region", "ds.region")], Basis::Membership);
+        let c = compare(&people_only, &[vec!["379901".into()]], &other, &counted, &old_members);
+        assert_eq!(flagged(&c), vec![(vec!["379901".into()], 20, 0, 0)]);
+        // Counted as records, the same counts.
+        counted.basis = Basis::Records;
+        let records = meta(vec![key("region", "ds.region")], Basis::Records);
+        let c = compare(&records, &[vec!["379901".into()]], &other, &counted, &old_members);
+        assert_eq!(flagged(&c), vec![(vec!["379901".into()], 20, 0, 0)]);
         // No key in common: the totals are compared.
         let c = compare(
-            &[key("year", "ds.year")],
-            "person",
+            &meta(vec![key("year", "ds.year")], Basis::Rows),
             &[vec!["379901".into()]],
             &people("379901", 0..20),
             &old,
             &old_members,
         );
-        assert_eq!(flagged(&c), vec![(Vec::<String>::new(), 20, 0)]);
+        assert_eq!(flagged(&c), vec![(Vec::<String>::new(), 20, 0, 0)]);
     }
 
     #[test]
     fn suppressed_cells_of_the_earlier_release_are_not_compared() {
         let old = prior(vec![key("region", "ds.region")], vec![]);
         let c = compare(
-            &[key("region", "ds.region")],
-            "person",
+            &meta(vec![key("region", "ds.region")], Basis::Rows),
             &[vec!["379901".into()]],
             &people("379901", 1..50),
             &old,

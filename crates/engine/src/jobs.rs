@@ -219,6 +219,8 @@ pub(crate) struct OutputMeta {
     pub(crate) shape: ShapeDescription,
     /// Its keys in the members' order: the output column and the lineage.
     pub(crate) keys: Vec<KeyMeta>,
+    /// What its values depend on, for the ledger's comparisons.
+    pub(crate) basis: crate::differencing::Basis,
 }
 
 /// One key of an admitted output.
@@ -591,7 +593,22 @@ impl Workspaces {
         let (ctx, catalog) = planning_session(&views)?;
         let profile = profile_of(&manifest);
         for o in &req.outputs {
-            prepare(&ctx, &catalog, &o.name, &o.sql, profile).await?;
+            if let Err(e) = prepare(&ctx, &catalog, &o.name, &o.sql, profile).await {
+                // An output the algebra refuses is an attempt the supervisors see: which rule
+                // refused what, the query recorded without identifiers.
+                if let EngineError::Refused { rule, subject, .. } = &e {
+                    let now = self.inner.identity.clock().now();
+                    let mut event =
+                        shuyu_identity::audit::by(p, now, "job.refused", "workspace", w.id.clone(), None, None);
+                    event.outcome = shuyu_audit::entry::Outcome::Denied;
+                    event.payload = Some(serde_json::json!({
+                        "output": o.name, "rule": rule, "subject": crate::sql::recorded_text(subject),
+                        "sql": crate::sql::recorded(&o.sql),
+                    }));
+                    self.record(event).await?;
+                }
+                return Err(e);
+            }
         }
         self.inner.lifecycle.require_in_force(&w.agreement_id).await?;
         let now = self.inner.identity.clock().now();
@@ -616,7 +633,7 @@ impl Workspaces {
         e.payload = Some(serde_json::json!({
             "workspace": w.id,
             "outputs": req.outputs.iter().map(|o| serde_json::json!({
-                "name": o.name, "sql": o.sql,
+                "name": o.name, "sql": crate::sql::recorded(&o.sql),
                 "sql_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(o.sql.as_bytes())),
             })).collect::<Vec<_>>(),
         }));
@@ -654,8 +671,12 @@ impl Workspaces {
             Some(m) => Some(serde_json::from_str(m).map_err(corrupt("metering_json"))?),
             None => None,
         };
+        let mut request: JobRequest = serde_json::from_str(&j.spec_json).map_err(corrupt("spec_json"))?;
+        for o in &mut request.outputs {
+            o.sql = crate::sql::recorded(&o.sql);
+        }
         Ok(JobView {
-            request: serde_json::from_str(&j.spec_json).map_err(corrupt("spec_json"))?,
+            request,
             metering: metering.map(|m| m.banded()),
             outputs: outputs
                 .into_iter()
@@ -1039,9 +1060,10 @@ impl Workspaces {
                     })?;
                 let report = shuyu_gate::checks::run(&built.output, &Context::alone(&rules));
                 let meta = OutputMeta {
-                    sql: o.sql.clone(),
+                    sql: crate::sql::recorded(&o.sql),
                     shape: admitted.describe(),
                     keys: key_meta(&admitted),
+                    basis: crate::differencing::basis_of(&admitted, built.members.as_ref()),
                 };
                 staged.push(self.stage(job, &o.name, &built, &report, &meta).await?);
             }

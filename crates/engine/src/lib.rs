@@ -50,5 +50,5 @@ pub mod views {
     };
 }
 pub use sample::{FieldOverride, Method, SampleField, SampleRisk, SampleSpec};
-pub use sql::{QueryColumn, QueryLimits, QueryPage, QueryRequest};
+pub use sql::{QueryColumn, QueryLimits, QueryPage, QueryRequest, recorded as recorded_sql};
 pub use workspace::{SampleView, SyncReport, WorkspaceSummary, WorkspaceView, Workspaces, keys_purpose};

@@ -409,14 +409,7 @@ impl Workspaces {
                 cache.insert(key.clone(), members);
             }
             match cache.get(&key).and_then(Option::as_ref) {
-                Some(theirs) => out.push(differencing::compare(
-                    &staged.meta.keys,
-                    &staged.meta.shape.entity,
-                    &shown,
-                    &mine,
-                    &entry,
-                    theirs,
-                )),
+                Some(theirs) => out.push(differencing::compare(&staged.meta, &shown, &mine, &entry, theirs)),
                 None => out.push(Comparison::Unreadable { release: p.id.clone() }),
             }
         }
@@ -443,7 +436,7 @@ impl Workspaces {
         );
         let output = match r.remedy.as_str() {
             "suppress" => {
-                shuyu_gate::remedy::suppress(&staged.output, &first)
+                shuyu_gate::remedy::suppress(&staged.output, &first, &rules)
                     .map_err(|e| EngineError::Task(e.to_string()))?
                     .output
             }

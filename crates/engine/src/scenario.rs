@@ -8,8 +8,8 @@
 //!   too, by the same technique as in the samples;
 //! - the **row scope**, one rule ([`Scope`]) compiled once to a DataFusion expression and
 //!   evaluated on the stored rows for samples and jobs alike;
-//! - the **entity** its records belong to (a person or an enterprise key, else the record
-//!   itself), exposed to the engine's own plans as the hidden column [`ENTITY`], with each
+//! - the **entity** its records belong to (a person or an enterprise key, else — and for a
+//!   record whose key is missing — the record itself), exposed to the engine's own plans as the hidden column [`ENTITY`], with each
 //!   record's identity as [`ROW`] — never to the developer's SQL, which is planned against the
 //!   approved fields only.
 //!
@@ -702,10 +702,22 @@ impl ScenarioTable {
             let field = self.schema.field(i);
             let array: ArrayRef = match field.name().as_str() {
                 ENTITY => match &self.view.entity_column {
-                    Some(c) => self
-                        .key
-                        .column(scoped.column_by_name(c).ok_or_else(|| missing(c))?)
-                        .map_err(ext)?,
+                    // A record without a key (a household's meter, a dirty row) is an entity
+                    // of its own.
+                    Some(c) => {
+                        let keys = self
+                            .key
+                            .column(scoped.column_by_name(c).ok_or_else(|| missing(c))?)
+                            .map_err(ext)?;
+                        let rows = rows_of();
+                        let keys = keys.as_primitive::<arrow::datatypes::Int64Type>();
+                        Arc::new(
+                            keys.iter()
+                                .zip(rows.iter())
+                                .map(|(k, r)| k.or(r))
+                                .collect::<Int64Array>(),
+                        )
+                    }
                     // No key: each record is its own entity.
                     None => Arc::new(rows_of()),
                 },

@@ -931,7 +931,7 @@ impl Workspaces {
             }
         };
         event.payload = Some(serde_json::json!({
-            "sql": req.sql, "sql_sha256": digest, "offset": req.offset, "limit": req.limit, "result": status,
+            "sql": crate::sql::recorded(&req.sql), "sql_sha256": digest, "offset": req.offset, "limit": req.limit, "result": status,
         }));
         if result.is_err() {
             event.outcome = shuyu_audit::entry::Outcome::Failure;

@@ -140,8 +140,8 @@ pub struct Cell {
     pub row: Option<usize>,
     /// How many records (rows, after every predicate) the cell aggregates.
     pub records: u64,
-    /// How many distinct entities (people or enterprises; records without a key count as one)
-    /// those records belong to: what the threshold counts.
+    /// How many distinct entities (people or enterprises; a record without a key counts as an
+    /// entity of its own) those records belong to: what the threshold counts.
     pub entities: u64,
     /// Per-entity statistics of each measure argument (see [`Role::Measure`]).
     pub contributions: Vec<Contribution>,

@@ -3,7 +3,10 @@
 //! Suppression blanks the flagged cells (primary) and then, in every line of the table (all
 //! keys fixed but one) holding exactly one suppressed cell, the smallest other cell too
 //! (secondary), until no line has a lone suppressed cell — so no suppressed value can be
-//! recomputed from a row or column total. Rounding rounds counts to a base.
+//! recomputed from a row or column total. It goes on until, in every line and in the table as a
+//! whole, the suppressed cells together stand for at least the threshold's entities, or for none:
+//! a margin released elsewhere (a total, another table of the same people) then reveals only an
+//! aggregate of enough people. Rounding rounds counts to a base.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -53,8 +56,9 @@ const SUPPRESSIBLE: [&str; 6] = [
     "differencing",
 ];
 
-/// Suppresses what `report` flags in `output`, with secondary suppression.
-pub fn suppress(output: &Output, report: &Report) -> Result<Remedied, RemedyError> {
+/// Suppresses what `report` flags in `output`, with secondary suppression (`rules.threshold`
+/// entities at least behind what is suppressed in any line or in the whole table).
+pub fn suppress(output: &Output, report: &Report, rules: &crate::Rules) -> Result<Remedied, RemedyError> {
     let Shape::Table(table) = &output.shape else {
         return Err(RemedyError::NotATable);
     };
@@ -74,32 +78,44 @@ pub fn suppress(output: &Output, report: &Report) -> Result<Remedied, RemedyErro
         .collect();
     let primary: BTreeSet<usize> = suppressed.clone();
     let dims = output.key_columns().len();
+    // The groups margins are taken over: each line (all keys fixed but one), and the whole table.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for d in 0..dims.max(1) {
+        let mut lines: HashMap<Vec<&String>, Vec<usize>> = HashMap::new();
+        for (i, c) in table.cells.iter().enumerate() {
+            let line: Vec<&String> = c
+                .key
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != d)
+                .map(|(_, k)| k)
+                .collect();
+            lines.entry(line).or_default().push(i);
+        }
+        let mut lines: Vec<Vec<usize>> = lines.into_values().collect();
+        lines.sort();
+        groups.extend(lines);
+    }
+    groups.push((0..table.cells.len()).collect());
+    let smallest = |members: &[usize], suppressed: &BTreeSet<usize>| {
+        members
+            .iter()
+            .filter(|i| !suppressed.contains(i) && table.cells[**i].row.is_some())
+            .min_by_key(|i| (table.cells[**i].entities, table.cells[**i].key.clone()))
+            .copied()
+    };
     loop {
         let mut added = false;
-        for d in 0..dims.max(1) {
-            let mut lines: HashMap<Vec<&String>, Vec<usize>> = HashMap::new();
-            for (i, c) in table.cells.iter().enumerate() {
-                let line: Vec<&String> = c
-                    .key
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != d)
-                    .map(|(_, k)| k)
-                    .collect();
-                lines.entry(line).or_default().push(i);
-            }
-            for members in lines.values() {
-                if members.iter().filter(|i| suppressed.contains(i)).count() != 1 {
-                    continue;
-                }
-                let partner = members
-                    .iter()
-                    .filter(|i| !suppressed.contains(i) && table.cells[**i].row.is_some())
-                    .min_by_key(|i| (table.cells[**i].records, table.cells[**i].key.clone()));
-                if let Some(p) = partner {
-                    suppressed.insert(*p);
-                    added = true;
-                }
+        for members in &groups {
+            let hidden: Vec<usize> = members.iter().copied().filter(|i| suppressed.contains(i)).collect();
+            let behind: u64 = hidden.iter().map(|i| table.cells[*i].entities).sum();
+            let lone = hidden.len() == 1 && members.len() > 1;
+            let few = !hidden.is_empty() && behind > 0 && behind < rules.threshold;
+            if (lone || few)
+                && let Some(p) = smallest(members, &suppressed)
+            {
+                suppressed.insert(p);
+                added = true;
             }
         }
         if !added {

@@ -60,14 +60,27 @@ impl Default for Rules {
     }
 }
 
-/// Rules per data grade: the grade of the most sensitive source picks the rules.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// Rules per data grade: the grade of the most sensitive source picks the rules. By default
+/// ACRO's rules apply to every grade but L1 (open data: 公开), whose outputs carry no one's
+/// confidential values — there the statistical rules stand down (a count of bus boardings is not
+/// a disclosure about anyone) while raw rows, personal information, differencing and the
+/// destination are still checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GateConfig {
     /// Rules for grades with no entry of their own.
     pub default: Rules,
     /// Rules by level code (`L1` … `L4`).
     pub levels: BTreeMap<String, Rules>,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            default: Rules::default(),
+            levels: BTreeMap::from([("L1".to_string(), Rules::open())]),
+        }
+    }
 }
 
 impl GateConfig {
@@ -78,6 +91,18 @@ impl GateConfig {
 }
 
 impl Rules {
+    /// The rules for open (L1) data: no minimum count, zeros and dominance not disclosive.
+    pub fn open() -> Rules {
+        Rules {
+            threshold: 1,
+            zeros_disclosive: false,
+            // The two largest never make more than all of a non-negative total.
+            nk_share: 1.01,
+            p_ratio: 0.0,
+            ..Rules::default()
+        }
+    }
+
     /// ACRO's rules exactly (its `default.yaml`), including how it counts contributors — for
     /// parity with ACRO's own reports.
     pub fn acro() -> Rules {

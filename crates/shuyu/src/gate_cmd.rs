@@ -71,7 +71,7 @@ async fn check(args: CheckArgs) -> Result<()> {
     if let Some(kind) = args.remedy.as_deref() {
         let remedied = match kind {
             "round" => remedy::round(&output, rules.round_base),
-            _ => remedy::suppress(&output, &report),
+            _ => remedy::suppress(&output, &report, &rules),
         }
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let after = checks::run(&remedied.output, &shuyu_gate::Context::alone(&rules));

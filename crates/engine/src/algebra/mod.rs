@@ -519,7 +519,7 @@ fn literal_usize(e: Option<&Expr>) -> Result<Option<usize>, Refusal> {
                 .map(Some)
                 .map_err(|_| Refusal::new("limit", &v.to_string()))
         }
-        Some(other) => Err(Refusal::new("limit", &other.to_string())),
+        Some(other) => Err(Refusal::new("limit", &expression_name(other))),
     }
 }
 
@@ -696,7 +696,7 @@ fn relation(
                         }
                     }
                     if kind != JoinType::Inner {
-                        return Err(Refusal::new("join_condition", &p.to_string()));
+                        return Err(Refusal::new("join_condition", &columns_of(&p, &schema, r)));
                     }
                     if is_column_equality(&p) {
                         return Err(join_refusal(&p, &schema, r));
@@ -708,6 +708,23 @@ fn relation(
         }
         other => Err(refusal_of(other)),
     }
+}
+
+/// The fields an expression names (never its literals, which the developer may have typed data
+/// into).
+fn columns_of(e: &Expr, schema: &DFSchema, r: &Resolver) -> String {
+    let mut names: Vec<String> = e
+        .column_refs()
+        .into_iter()
+        .map(|c| {
+            r.field(schema, c)
+                .map(|(_, f)| f.name.clone())
+                .unwrap_or_else(|_| c.name.clone())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names.join(", ")
 }
 
 fn is_column_equality(e: &Expr) -> bool {
@@ -925,6 +942,43 @@ fn microdata(
     })
 }
 
+/// Whether an expression holds a condition (CASE, a comparison, a predicate).
+fn conditional(e: &Expr) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut found = false;
+    let _ = e.apply(|x| {
+        let cond = match x {
+            Expr::Case(_)
+            | Expr::Like(_)
+            | Expr::SimilarTo(_)
+            | Expr::Not(_)
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::Between(_)
+            | Expr::InList(_) => true,
+            Expr::BinaryExpr(b) => matches!(
+                b.op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+                    | Operator::And
+                    | Operator::Or
+            ),
+            Expr::ScalarFunction(f) => matches!(f.func.name(), "nullif" | "coalesce"),
+            _ => false,
+        };
+        if cond {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
 fn aggregate_fn(e: &Expr) -> Option<&AggregateFunction> {
     match e {
         Expr::Alias(a) => aggregate_fn(&a.expr),
@@ -941,7 +995,7 @@ fn aggregate(
     rel: &Relation,
     profile: Profile,
 ) -> Result<Aggregate, Refusal> {
-    let f = aggregate_fn(e).ok_or_else(|| Refusal::new("aggregate", &e.to_string()))?;
+    let f = aggregate_fn(e).ok_or_else(|| Refusal::new("aggregate", &expression_name(e)))?;
     let name = f.func.name().to_ascii_lowercase();
     let params = &f.params;
     if params.filter.is_some() {
@@ -1003,6 +1057,24 @@ fn aggregate(
                 [] => AggKind::Records,
                 [Expr::Literal(v, _)] if !v.is_null() => AggKind::Records,
                 _ => {
+                    // COUNT(x) counts records with a value: x may be any admitted field, but no
+                    // condition (COUNT(CASE WHEN … THEN 1 END) hides a subgroup as a SUM would).
+                    let [a] = args.as_slice() else {
+                        return Err(Refusal::new("aggregate", &name));
+                    };
+                    if conditional(a) {
+                        return Err(Refusal::new("conditional_measure", &name));
+                    }
+                    // The records with a (linked) key: its value is never read.
+                    if let Expr::Column(c) = a
+                        && let Ok((_, field)) = r.field(schema, c)
+                        && field.entity().is_some()
+                    {
+                        return Ok(Aggregate {
+                            kind: AggKind::NonNull(a.clone()),
+                            sources: vec![field.field_type],
+                        });
+                    }
                     let (a, sources) = one(Place::Key)?;
                     return Ok(Aggregate {
                         kind: AggKind::NonNull(a),

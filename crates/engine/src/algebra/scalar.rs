@@ -83,10 +83,19 @@ const KEY_FUNCTIONS: &[&str] = &[
     "least",
 ];
 
-/// Functions of a measure's argument: continuous ones (and date parts, for ages).
+/// Functions of a measure's argument: continuous ones, and those that read a number or a date
+/// out of a field (a year out of `YYYY-MM`, an age out of two dates).
 const ARGUMENT_FUNCTIONS: &[&str] = &[
     "date_part",
     "datepart",
+    "date_trunc",
+    "to_date",
+    "make_date",
+    "substr",
+    "substring",
+    "left",
+    "right",
+    "split_part",
     "abs",
     "round",
     "ln",

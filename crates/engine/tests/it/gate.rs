@@ -192,7 +192,7 @@ async fn suppression_hides_small_cells_and_their_partners() {
     )
     .await;
     assert_eq!(result(&report, "threshold"), Outcome::Fail);
-    let remedied = shuyu_gate::remedy::suppress(&out, &report).expect("suppress");
+    let remedied = shuyu_gate::remedy::suppress(&out, &report, &rules).expect("suppress");
     assert!(!remedied.primary.is_empty());
     assert!(
         !remedied.secondary.is_empty(),

@@ -45,10 +45,23 @@ pub enum Comparison {
 pub struct GroupDifference {
     /// The values of the comparison's keys.
     pub key: Vec<String>,
-    /// Entities in both tables' cells of the group, with the same rows.
-    pub same: u64,
-    /// Entities in one table's cells of the group and not the other's, or with other rows.
-    pub differing: u64,
+    /// Entities behind both tables' cells of the group.
+    pub common: u64,
+    /// Entities behind one table's cells of the group and not the other's.
+    pub only: u64,
+    /// Entities behind both whose contribution differs (other records, or other numbers of them,
+    /// as far as the two tables' measures can tell).
+    pub changed: u64,
+}
+
+impl GroupDifference {
+    /// Whether subtracting the two groups tells about fewer than `t` entities: they overlap, and
+    /// the entities whose contribution differs — in one and not the other, or in both with other
+    /// records — are a few.
+    pub fn discloses(&self, t: u64) -> bool {
+        let differing = self.only + self.changed;
+        self.common > 0 && differing > 0 && differing < t
+    }
 }
 
 /// The differencing check.
@@ -89,7 +102,7 @@ impl Check for Differencing {
                 continue;
             };
             for g in groups {
-                if g.same == 0 || g.differing == 0 || g.differing >= ctx.rules.threshold {
+                if !g.discloses(ctx.rules.threshold) {
                     continue;
                 }
                 releases.insert(release.clone());

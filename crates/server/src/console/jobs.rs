@@ -468,10 +468,7 @@ async fn render_releases(
                     Comparison::Compared { release, keys, groups } => ComparisonRow {
                         release: release.clone(),
                         keys: keys.join(", "),
-                        close: groups
-                            .iter()
-                            .filter(|g| g.same > 0 && g.differing > 0 && g.differing < 10)
-                            .count(),
+                        close: groups.iter().filter(|g| g.discloses(10)).count(),
                         unreadable: false,
                     },
                     Comparison::Unreadable { release } => ComparisonRow {

@@ -335,7 +335,7 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
 }
 
 /// The (username, password) pairs the demo printed.
-fn demo_logins(lines: &[String]) -> Vec<(String, String)> {
+pub(crate) fn demo_logins(lines: &[String]) -> Vec<(String, String)> {
     lines
         .iter()
         .filter_map(|l| {

@@ -6,6 +6,7 @@
 mod anonymize;
 mod api;
 mod audit;
+mod boundary;
 mod browser;
 mod catalogs;
 mod cli;
