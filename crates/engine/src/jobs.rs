@@ -734,9 +734,14 @@ impl Workspaces {
         Ok(out)
     }
 
-    /// The engine's own explanation of a failed job — which may quote full data — for the
-    /// operator's security staff (`job.diagnostics`); every read is an audit entry.
-    pub async fn job_diagnostics(&self, p: &Principal, job_id: &str) -> Result<String, EngineError> {
+    /// The engine's own explanation of a failed job for the operator's security staff
+    /// (`job.diagnostics`), with every value-like run taken out (the full text, which may
+    /// quote full data, stays wrapped in the store); every read is an audit entry.
+    pub async fn job_diagnostics(
+        &self,
+        p: &Principal,
+        job_id: &str,
+    ) -> Result<crate::diagnostics::JobDiagnostics, EngineError> {
         let j = jobs::get(&mut *self.inner.identity.store().read().await?, job_id)
             .await?
             .ok_or(EngineError::NotFound("job"))?;
@@ -753,7 +758,14 @@ impl Workspaces {
         let now = self.inner.identity.clock().now();
         let e = shuyu_identity::audit::by(p, now, "job.diagnostics_read", "job", j.id.clone(), None, None);
         self.record(e).await?;
-        String::from_utf8(text).map_err(|_| EngineError::NotFound("job_diagnostics"))
+        let text = String::from_utf8_lossy(&text);
+        let (text, redacted) = crate::diagnostics::scrub(&text);
+        Ok(crate::diagnostics::JobDiagnostics {
+            job_id: j.id,
+            reason: j.reason,
+            text,
+            redacted,
+        })
     }
 
     /// Cancels a queued or running job (a running one is stopped at once).

@@ -16,6 +16,7 @@
 
 pub mod algebra;
 pub mod bench;
+pub mod diagnostics;
 mod differencing;
 mod error;
 pub mod jobs;

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
+use shuyu_engine::diagnostics::JobDiagnostics;
 use shuyu_engine::views::ReportSummary;
 use shuyu_engine::{JobRequest, JobView, MeteringView, ShapeDescription};
 use utoipa::ToSchema;
@@ -264,4 +265,26 @@ pub async fn cancel_job(
     Path(id): Path<String>,
 ) -> Result<Json<JobBody>, ApiError> {
     Ok(Json(body(state.workspaces.cancel_job(&p, &id).await?, lang)))
+}
+
+/// A failed job's diagnostics for the operator's security staff: the engine's text with every
+/// value-like run taken out. Never the job's own organisation. Each read is audited.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/diagnostics",
+    tag = "jobs",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The diagnostics, scrubbed of values", body = JobDiagnostics),
+        (status = 403, description = "Not the operator's security staff (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job, or it has no diagnostics (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn job_diagnostics(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<JobDiagnostics>, ApiError> {
+    Ok(Json(state.workspaces.job_diagnostics(&p, &id).await?))
 }

@@ -112,6 +112,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::check_job))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::cancel_job))
+        .routes(routes!(jobs::job_diagnostics))
         .routes(routes!(releases::request_release, releases::list_releases))
         .routes(routes!(releases::get_release))
         .routes(routes!(releases::review_release))

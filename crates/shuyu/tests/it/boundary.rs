@@ -535,6 +535,49 @@ impl Demo {
     }
 }
 
+/// A failed job's diagnostics: its own developer is refused, the operator's security staff
+/// read them scrubbed of values (what they read joins the canary scan), and the read is audited.
+async fn diagnostics(demo: &Demo, ws: Ws, job: &Value, readable: &mut Vec<String>, failures: &mut Vec<String>) {
+    let id = job["id"].as_str().expect("job id");
+    let path = format!("/api/v1/jobs/{id}/diagnostics");
+    let own = demo.api.get(&path, Some(&demo.token(ws.developer()).await)).await;
+    readable.push(own.text.clone());
+    if own.status != 403 {
+        failures.push(format!(
+            "{id}: its own developer read the diagnostics ({}) {}",
+            own.status, own.text
+        ));
+    }
+    let staff = demo.token("yunying.zhou").await;
+    let read = demo.api.get(&path, Some(&staff)).await;
+    readable.push(read.text.clone());
+    if read.status != 200
+        || read.json["reason"] != job["reason"]
+        || read.json["text"].as_str().is_none_or(str::is_empty)
+    {
+        failures.push(format!(
+            "{id}: the security staff could not read the diagnostics ({}) {}",
+            read.status, read.text
+        ));
+    }
+    let supervisor = demo.token("wangxin.jiang").await;
+    let audit = demo
+        .api
+        .get(
+            &format!("/api/v1/audit/search?action=job.diagnostics_read&object_id={id}"),
+            Some(&supervisor),
+        )
+        .await;
+    readable.push(audit.text.clone());
+    let entries = audit.json["items"].as_array().map(Vec::len).unwrap_or(0);
+    if entries == 0 {
+        failures.push(format!(
+            "{id}: reading the diagnostics left no audit entry: {}",
+            audit.text
+        ));
+    }
+}
+
 /// The checks of a rendered report that did not pass.
 fn not_passed(rendered: &Value) -> Vec<String> {
     rendered["checks"]
@@ -618,6 +661,7 @@ async fn the_boundary_holds_against_an_adversarial_developer() {
     // 3. What the algebra admits: run on full data, then it must not leave without a human
     // override — asked for as it is, and with the automatic suppression remedy.
     let mut released_without_override = Vec::new();
+    let mut diagnosed = 0;
     for ws in [Health, Finance, Verify, Bus] {
         let held: Vec<&Case> = all.iter().filter(|c| c.expect == Held && c.ws == ws).collect();
         for chunk in held.chunks(20) {
@@ -646,6 +690,10 @@ async fn the_boundary_holds_against_an_adversarial_developer() {
                     let reason = j["reason"].as_str().unwrap_or_default().to_string();
                     if j["state"] == "failed" && !(reason.starts_with("job_failed:") && reason.len() < 40) {
                         failures.push(format!("{}: failure reason says too much: {reason}", f.0));
+                    }
+                    if j["state"] == "failed" {
+                        diagnostics(&demo, ws, &j, &mut readable, &mut failures).await;
+                        diagnosed += 1;
                     }
                 }
                 if rest.is_empty() {
@@ -676,6 +724,11 @@ async fn the_boundary_holds_against_an_adversarial_developer() {
             .await;
         }
     }
+    // The casts of codes to numbers fail on full data: their diagnostics were read.
+    assert!(
+        diagnosed >= 2,
+        "the failing side-channel cases did not fail: {diagnosed}"
+    );
     // Repetition gives nothing to average: the same query, the same report.
     let repeated: Vec<&Case> = all.iter().filter(|c| c.category == "repetition").collect();
     assert_eq!(repeated.len(), 3);

@@ -5,6 +5,7 @@
 
 mod anonymize;
 mod api;
+mod architecture;
 mod audit;
 mod boundary;
 mod browser;
