@@ -25,8 +25,9 @@ pub struct JobDiagnostics {
 }
 
 /// Takes every value-like run out of an engine message: anything between quotes (`'…'`,
-/// `"…"`, `` `…` ``), every run of two or more digits, and every run of non-ASCII characters.
-/// Single digits stay (`Int64`, `Utf8View` and arity words need them); a value cannot be
+/// `"…"`, `` `…` ``), every run of two or more digits (but the two-digit width ending a type
+/// name, `Int64`), and every run of non-ASCII characters. Single digits stay (`Utf8View` and
+/// arity words need them); a value cannot be
 /// spelled in single digits separated by ASCII words without a quote, a longer digit run or
 /// a non-ASCII character, except as a string of letters — and letters alone are taken out
 /// when they stand in quotes, which is how every DataFusion and Arrow message quotes a value.
@@ -50,14 +51,26 @@ pub fn scrub(text: &str) -> (String, usize) {
                 n += 1;
             }
             d if d.is_ascii_digit() && chars.peek().is_some_and(|e| e.is_ascii_digit()) => {
+                let after_letter = out.chars().last().is_some_and(|p| p.is_ascii_alphabetic());
+                let mut run = String::from(d);
                 while chars
                     .peek()
                     .is_some_and(|e| e.is_ascii_digit() || *e == '.' || *e == '-')
                 {
-                    chars.next();
+                    run.extend(chars.next());
                 }
-                out.push_str(REDACTED);
-                n += 1;
+                // The width of a type name (`Int64`, `Float32`) is a word of the engine, not a
+                // value: two digits right after letters, ending the word.
+                let type_width = after_letter
+                    && run.len() == 2
+                    && run.bytes().all(|b| b.is_ascii_digit())
+                    && !chars.peek().is_some_and(|e| e.is_ascii_alphanumeric());
+                if type_width {
+                    out.push_str(&run);
+                } else {
+                    out.push_str(REDACTED);
+                    n += 1;
+                }
             }
             d if !d.is_ascii() => {
                 while chars.peek().is_some_and(|e| !e.is_ascii()) {

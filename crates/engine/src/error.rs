@@ -62,6 +62,18 @@ pub enum EngineError {
     /// A worker task failed.
     #[error("task failed: {0}")]
     Task(String),
+    /// A workspace query outside what queries may do (a function not offered, a size argument
+    /// that is not a small literal, a table that is not a sample): the rule and what it names.
+    #[error("query refused by rule {rule} ({subject})")]
+    QueryRefused {
+        /// The rule.
+        rule: &'static str,
+        /// What it names (the developer's own SQL: a function or a table name).
+        subject: String,
+    },
+    /// The principal already runs as many queries as one may at once.
+    #[error("{0} queries already running")]
+    QueryBusy(usize),
     /// A job's output names a field the manifest does not approve (refused at planning).
     #[error("output {output}: no approved field {field}")]
     NotApproved {
@@ -135,6 +147,8 @@ impl UserFacing for EngineError {
             EngineError::BadSpec(_) | EngineError::NoStratum(_) | EngineError::BadOverride { .. } => ErrorKind::Invalid,
             EngineError::Sealed(_) => ErrorKind::Conflict,
             EngineError::Query(_) | EngineError::QueryTimeout(_) | EngineError::QueryMemory(_) => ErrorKind::BadRequest,
+            EngineError::QueryRefused { .. } => ErrorKind::Invalid,
+            EngineError::QueryBusy(_) => ErrorKind::TooManyRequests,
             EngineError::Refused { .. }
             | EngineError::FailsGate { .. }
             | EngineError::BadFile { .. }
@@ -167,6 +181,8 @@ impl UserFacing for EngineError {
             EngineError::Query(_) => "query_failed",
             EngineError::QueryTimeout(_) => "query_timeout",
             EngineError::QueryMemory(_) => "query_memory",
+            EngineError::QueryRefused { .. } => "query_refused",
+            EngineError::QueryBusy(_) => "query_busy",
             EngineError::Refused { .. } => "output_refused",
             EngineError::FailsGate { .. } => "release_fails_gate",
             EngineError::JobNotDone(_) => "job_not_done",
@@ -191,6 +207,10 @@ impl UserFacing for EngineError {
             EngineError::Query(detail) => Message::new("error.query_failed").arg("detail", detail),
             EngineError::QueryTimeout(s) => Message::new("error.query_timeout").arg("seconds", s.to_string()),
             EngineError::QueryMemory(m) => Message::new("error.query_memory").arg("mib", m.to_string()),
+            EngineError::QueryRefused { rule, subject } => Message::new("error.query_refused")
+                .arg_key("rule", format!("query_rule.{rule}"))
+                .arg("subject", subject),
+            EngineError::QueryBusy(n) => Message::new("error.query_busy").arg("running", n.to_string()),
             EngineError::Refused {
                 output,
                 rule,

@@ -713,9 +713,7 @@ impl Workspaces {
             .ok_or(EngineError::NotFound("job"))?;
         let w = self.load(&j.workspace_id).await?;
         let resource = self.resource(&w).await?;
-        if !self.inner.identity.allows(p, Action::WorkspaceRead, &resource) {
-            return Err(EngineError::NotFound("job"));
-        }
+        self.authorize_hidden(p, Action::JobRead, &resource, "job").await?;
         self.view(j).await
     }
 
@@ -723,9 +721,8 @@ impl Workspaces {
     pub async fn jobs_of(&self, p: &Principal, workspace_id: &str) -> Result<Vec<JobView>, EngineError> {
         let w = self.load(workspace_id).await?;
         let resource = self.resource(&w).await?;
-        if !self.inner.identity.allows(p, Action::WorkspaceRead, &resource) {
-            return Err(EngineError::NotFound("workspace"));
-        }
+        self.authorize_hidden(p, Action::JobRead, &resource, "workspace")
+            .await?;
         let list = jobs::of_workspace(&mut *self.inner.identity.store().read().await?, &w.id).await?;
         let mut out = Vec::with_capacity(list.len());
         for j in list {

@@ -483,13 +483,14 @@ impl Workspaces {
             .ok_or(EngineError::NotFound("job"))?;
         let w = self.load(&job.workspace_id).await?;
         let resource = self.resource(&w).await?;
-        if !self.inner.identity.allows(p, Action::WorkspaceRead, &resource) {
-            return Err(EngineError::NotFound("job"));
-        }
+        self.authorize_hidden(p, Action::JobRead, &resource, "job").await?;
         self.inner
             .identity
             .authorize(p, Action::WorkspaceQuery, &resource)
             .await?;
+        // Nothing is asked for beneath an agreement not in force (suspended, in
+        // rectification, expired, ended).
+        self.inner.lifecycle.require_in_force(&w.agreement_id).await?;
         if job.state != "done" {
             return Err(EngineError::JobNotDone(job.state.clone()));
         }
@@ -594,6 +595,9 @@ impl Workspaces {
         let (Some(path), Some(wrapped), "released") = (&r.object_path, &r.wrapped_key, r.state.as_str()) else {
             return Err(EngineError::ReleaseClosed(r.state.clone()));
         };
+        // Every door a copy leaves by (a release's download, a product's, publishing) closes
+        // with the agreement it was made under.
+        self.in_force_for(r).await?;
         let batches = self
             .inner
             .vault
@@ -624,6 +628,13 @@ impl Workspaces {
         )
         .map_err(EngineError::Gate)?;
         minted.released.to_csv().map_err(EngineError::Gate)
+    }
+
+    /// Refused (`not_in_force`) unless the agreement of the release's workspace is in force.
+    async fn in_force_for(&self, r: &ReleaseRecord) -> Result<(), EngineError> {
+        let w = self.load(&r.workspace_id).await?;
+        self.inner.lifecycle.require_in_force(&w.agreement_id).await?;
+        Ok(())
     }
 
     pub(crate) async fn release_record(&self, id: &str) -> Result<ReleaseRecord, EngineError> {
@@ -672,9 +683,9 @@ impl Workspaces {
         max_rows: usize,
     ) -> Result<ReleasePreview, EngineError> {
         let r = self.release_record(id).await?;
-        if !self.reviews(p, &r).await? {
-            return Err(EngineError::NotFound("release"));
-        }
+        let resource = self.inner.lifecycle.data_request_resource(&r.request_id).await?;
+        self.authorize_hidden(p, Action::ReleasePreview, &resource, "release")
+            .await?;
         let judged = self.judged(&r).await?;
         Ok(ReleasePreview {
             copy: shuyu_gate::review_copy(&judged.output, &judged.report, max_rows),
@@ -757,6 +768,9 @@ impl Workspaces {
         if r.state != "requested" {
             return Err(EngineError::ReleaseClosed(r.state.clone()));
         }
+        // Reviewed and minted only while the agreement is in force: a suspension holds the
+        // review, an ending cancels the release.
+        self.in_force_for(&r).await?;
         if review.reasons.trim().is_empty() {
             return Err(EngineError::BadSpec(shuyu_core::error::Validation(vec![
                 shuyu_core::error::FieldError::new("reasons", "field_required"),
@@ -923,12 +937,7 @@ impl Workspaces {
         let r = self.release_record(id).await?;
         let w = self.load(&r.workspace_id).await?;
         let resource = self.resource(&w).await?;
-        if !self.inner.identity.allows(p, Action::WorkspaceRead, &resource) {
-            return Err(EngineError::NotFound("release"));
-        }
-        self.inner
-            .identity
-            .authorize(p, Action::WorkspaceQuery, &resource)
+        self.authorize_hidden(p, Action::ReleaseDownload, &resource, "release")
             .await?;
         let released = self.mint_copy(&r).await?;
         let now = self.inner.identity.clock().now();

@@ -41,6 +41,9 @@ pub enum Method {
     },
 }
 
+/// Rows strata may always add above the fraction, however small the draw.
+pub const MIN_STRATA_EXTRA: usize = 50;
+
 /// How a sample is drawn and how safe it must be.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -374,6 +377,12 @@ fn draw(batch: &RecordBatch, plan: &Plan<'_>) -> Result<Vec<u32>, EngineError> {
                 .or_default()
                 .push(i);
         }
+        // Strata bring rare values in, not people: rows added above the fraction are capped at
+        // half of what the fraction drew (at least `MIN_STRATA_EXTRA`); past it the drawing is
+        // refused rather than quietly shaped.
+        let drawn = kept.iter().filter(|k| **k).count();
+        let cap = (drawn / 2).max(MIN_STRATA_EXTRA);
+        let mut added = 0usize;
         for rows in groups.values_mut() {
             let have = rows.iter().filter(|&&i| kept[i]).count();
             if have < *min_per_stratum {
@@ -384,6 +393,12 @@ fn draw(batch: &RecordBatch, plan: &Plan<'_>) -> Result<Vec<u32>, EngineError> {
                     .filter(|&i| !kept[i])
                     .take(min_per_stratum - have)
                     .collect();
+                added += extra.len();
+                if added > cap {
+                    return Err(EngineError::BadSpec(Validation(vec![
+                        FieldError::new("method.min_per_stratum", "strata_add_too_many").arg("max", cap),
+                    ])));
+                }
                 for i in extra {
                     kept[i] = true;
                 }

@@ -45,15 +45,23 @@ pub struct QueryLimits {
     pub max_page: usize,
     /// Longest SQL text accepted (bytes).
     pub max_sql: usize,
+    /// Queries one user may run at once.
+    pub per_user: usize,
+    /// Queries one organisation may run at once.
+    pub per_org: usize,
 }
 
 impl Default for QueryLimits {
     fn default() -> Self {
         QueryLimits {
-            time: Duration::from_secs(30),
+            // Below the server's 30 s request timeout, so the developer is told that the
+            // query's own limit stopped it.
+            time: Duration::from_secs(25),
             memory: 256 * 1024 * 1024,
             max_page: 1000,
             max_sql: 64 * 1024,
+            per_user: 2,
+            per_org: 4,
         }
     }
 }
@@ -82,8 +90,36 @@ pub struct QueryPage {
     pub elapsed_ms: u64,
 }
 
-/// Runs `req` over `tables` (name → masked sample batches).
+/// Runs `req` over `tables` (name → masked sample batches) on a thread of its own, apart from
+/// the server's: the operating system shares the cores between running queries, so a query that
+/// keeps its thread busy (a cross join running out its time) slows others a little and never
+/// stalls the API or another user's query. How many run at once is bounded by the caller
+/// (per user, per organisation); each stops itself at its time limit.
 pub(crate) async fn run(
+    tables: Vec<(String, Vec<RecordBatch>)>,
+    req: &QueryRequest,
+    limits: QueryLimits,
+) -> Result<QueryPage, EngineError> {
+    let req = req.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("shuyu-query".into())
+        .spawn(move || {
+            let out = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+                Ok(rt) => rt.block_on(run_here(tables, &req, limits)),
+                Err(e) => Err(EngineError::Task(e.to_string())),
+            };
+            let _ = tx.send(out);
+        })
+        .map_err(|e| EngineError::Task(e.to_string()))?;
+    match tokio::time::timeout(limits.time + Duration::from_secs(2), rx).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(EngineError::Task("the query thread ended without an answer".into())),
+        Err(_) => Err(EngineError::QueryTimeout(limits.time.as_secs())),
+    }
+}
+
+async fn run_here(
     tables: Vec<(String, Vec<RecordBatch>)>,
     req: &QueryRequest,
     limits: QueryLimits,
@@ -105,15 +141,20 @@ pub(crate) async fn run(
         .with_target_partitions(2)
         .with_batch_size(8192);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let mut names = Vec::new();
     for (name, batches) in tables {
+        names.push(name.clone());
         let Some(schema) = batches.first().map(|b| b.schema()) else {
             continue;
         };
         let table = MemTable::try_new(schema, vec![batches]).map_err(df)?;
         ctx.register_table(name.as_str(), Arc::new(table)).map_err(df)?;
     }
+    let known: std::collections::BTreeSet<String> = names.into_iter().collect();
     let work = async {
         let frame = ctx.sql_with_options(&req.sql, options()).await.map_err(df)?;
+        // Admitted before anything runs (constant folding would already evaluate a call).
+        admit(frame.logical_plan(), &known)?;
         let frame = frame.limit(req.offset, Some(page + 1)).map_err(df)?;
         let schema = frame.schema().as_arrow().clone();
         let mut stream = frame.execute_stream().await.map_err(df)?;
@@ -165,6 +206,167 @@ pub(crate) async fn run(
     };
     out.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(out)
+}
+
+/// Longest value a sizing argument (`repeat`'s count, `lpad`'s length) may ask for.
+pub const MAX_SIZE_ARGUMENT: i64 = 1000;
+
+/// Scalar functions a workspace query may call besides the algebra's: string, number, date and
+/// conditional functions whose result is no larger than their arguments (plus the sized ones,
+/// bounded by [`MAX_SIZE_ARGUMENT`]). Generators (`generate_series`, `range`), `array_repeat`
+/// and everything not named here are not offered: allowed is only what is understood.
+const QUERY_FUNCTIONS: &[&str] = &[
+    "concat_ws",
+    "replace",
+    "reverse",
+    "strpos",
+    "instr",
+    "translate",
+    "initcap",
+    "ascii",
+    "chr",
+    "octet_length",
+    "bit_length",
+    "regexp_like",
+    "regexp_match",
+    "regexp_replace",
+    "regexp_count",
+    "md5",
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512",
+    "to_hex",
+    "to_timestamp",
+    "to_timestamp_seconds",
+    "to_timestamp_millis",
+    "to_unixtime",
+    "from_unixtime",
+    "now",
+    "current_date",
+    "current_time",
+    "date_format",
+    "nvl",
+    "nvl2",
+    "ifnull",
+    "isnan",
+    "iszero",
+    "signum",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "atan2",
+    "degrees",
+    "radians",
+    "pi",
+    "cbrt",
+    "gcd",
+    "lcm",
+    "factorial",
+    "random",
+    "arrow_typeof",
+    "get_field",
+    "named_struct",
+    "struct",
+    "make_array",
+    "array_length",
+    "array_element",
+    "cardinality",
+    "array_has",
+    "array_position",
+    "array_sort",
+    "array_distinct",
+];
+
+/// Functions whose result can be larger than their arguments, with the position of the argument
+/// that sizes it: admitted with a literal size of at most [`MAX_SIZE_ARGUMENT`].
+const SIZED_FUNCTIONS: &[(&str, usize)] = &[("repeat", 1), ("lpad", 1), ("rpad", 1)];
+
+/// Admits a planned workspace query: it reads the workspace's samples only, and calls only
+/// offered functions, sized ones with small literal sizes — so no query inflates values past
+/// what the memory limit can see, or generates rows from nothing.
+pub(crate) fn admit(
+    plan: &datafusion::logical_expr::LogicalPlan,
+    tables: &std::collections::BTreeSet<String>,
+) -> Result<(), EngineError> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Expr, LogicalPlan};
+    let mut refused: Option<EngineError> = None;
+    let check_expr = |e: &Expr, refused: &mut Option<EngineError>| {
+        let _ = e.apply(|x| {
+            if let Expr::ScalarFunction(f) = x {
+                let name = f.func.name().to_ascii_lowercase();
+                if let Some((_, at)) = SIZED_FUNCTIONS.iter().find(|(n, _)| *n == name) {
+                    let small = f
+                        .args
+                        .get(*at)
+                        .and_then(literal_int)
+                        .is_some_and(|n| (0..=MAX_SIZE_ARGUMENT).contains(&n));
+                    if !small {
+                        *refused = Some(EngineError::QueryRefused {
+                            rule: "size_argument",
+                            subject: name,
+                        });
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                } else if !crate::algebra::scalar::offered(&name) && !QUERY_FUNCTIONS.contains(&name.as_str()) {
+                    *refused = Some(EngineError::QueryRefused {
+                        rule: "function_not_allowed",
+                        subject: name,
+                    });
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+    };
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let name = scan.table_name.table().to_string();
+            if !tables.contains(&name) {
+                refused = Some(EngineError::QueryRefused {
+                    rule: "table_not_in_workspace",
+                    subject: name,
+                });
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        let _ = node.apply_expressions(|e| {
+            check_expr(e, &mut refused);
+            Ok(if refused.is_some() {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        });
+        Ok(if refused.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    refused.map_or(Ok(()), Err)
+}
+
+/// The value of an integer literal (through casts), if `e` is one.
+fn literal_int(e: &datafusion::logical_expr::Expr) -> Option<i64> {
+    use datafusion::logical_expr::Expr;
+    match e {
+        Expr::Literal(v, _) => v
+            .cast_to(&arrow::datatypes::DataType::Int64)
+            .ok()
+            .and_then(|v| match v {
+                datafusion::common::ScalarValue::Int64(n) => n,
+                _ => None,
+            }),
+        Expr::Cast(c) => literal_int(&c.expr),
+        Expr::TryCast(c) => literal_int(&c.expr),
+        Expr::Alias(a) => literal_int(&a.expr),
+        _ => None,
+    }
 }
 
 /// Queries only: no DDL (`CREATE EXTERNAL TABLE …` would read files), no DML, no `SET`.

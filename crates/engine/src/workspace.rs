@@ -115,12 +115,35 @@ pub(crate) struct Inner {
     pub(crate) limits: QueryLimits,
     /// One sync at a time (the server's periodic one and an approval's).
     syncing: tokio::sync::Mutex<()>,
+    /// Workspace queries running now, per user (`user:…`) and per organisation (`org:…`).
+    running: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     /// Jobs' limits.
     pub(crate) job_limits: crate::jobs::JobLimits,
     /// The job runner's state.
     pub(crate) jobs: Arc<crate::jobs::JobRuntime>,
     /// The gate's rules, by grade.
     pub(crate) gate: shuyu_gate::GateConfig,
+}
+
+/// A query slot held while a workspace query runs (see `Workspaces::query_slot`).
+struct QuerySlot {
+    inner: Arc<Inner>,
+    keys: [String; 2],
+}
+
+impl Drop for QuerySlot {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.inner.running.lock() {
+            for k in &self.keys {
+                if let Some(n) = running.get_mut(k) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        running.remove(k);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The workspace service.
@@ -157,6 +180,7 @@ impl Workspaces {
                 spec: SampleSpec::default(),
                 limits: QueryLimits::default(),
                 syncing: tokio::sync::Mutex::new(()),
+                running: std::sync::Mutex::new(std::collections::HashMap::new()),
                 job_limits: crate::jobs::JobLimits::default(),
                 jobs: Arc::default(),
                 gate: shuyu_gate::GateConfig::default(),
@@ -176,6 +200,7 @@ impl Workspaces {
                 spec: i.spec.clone(),
                 limits: i.limits,
                 syncing: tokio::sync::Mutex::new(()),
+                running: std::sync::Mutex::new(std::collections::HashMap::new()),
                 job_limits: limits,
                 jobs: i.jobs.clone(),
                 gate: i.gate.clone(),
@@ -196,6 +221,7 @@ impl Workspaces {
                 spec,
                 limits,
                 syncing: tokio::sync::Mutex::new(()),
+                running: std::sync::Mutex::new(std::collections::HashMap::new()),
                 job_limits: i.job_limits,
                 jobs: i.jobs.clone(),
                 gate: i.gate.clone(),
@@ -215,6 +241,7 @@ impl Workspaces {
                 spec: i.spec.clone(),
                 limits: i.limits,
                 syncing: tokio::sync::Mutex::new(()),
+                running: std::sync::Mutex::new(std::collections::HashMap::new()),
                 job_limits: i.job_limits,
                 jobs: i.jobs.clone(),
                 gate,
@@ -689,6 +716,23 @@ impl Workspaces {
         })
     }
 
+    /// Authorizes `action` on what `p` may not even know exists: a denial is audited and
+    /// answers `NotFound(object)`, exactly as an object that does not exist — another
+    /// organisation's workspace, job or release is no existence oracle.
+    pub(crate) async fn authorize_hidden(
+        &self,
+        p: &Principal,
+        action: Action,
+        resource: &Resource,
+        object: &'static str,
+    ) -> Result<(), EngineError> {
+        match self.inner.identity.authorize(p, action, resource).await {
+            Ok(()) => Ok(()),
+            Err(shuyu_identity::IdentityError::Forbidden { .. }) => Err(EngineError::NotFound(object)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub(crate) async fn load(&self, id: &str) -> Result<WorkspaceRecord, EngineError> {
         workspaces::get(&mut *self.inner.identity.store().read().await?, id)
             .await?
@@ -727,9 +771,7 @@ impl Workspaces {
     pub async fn get(&self, p: &Principal, id: &str) -> Result<WorkspaceView, EngineError> {
         let w = self.load(id).await?;
         let resource = self.resource(&w).await?;
-        self.inner
-            .identity
-            .authorize(p, Action::WorkspaceRead, &resource)
+        self.authorize_hidden(p, Action::WorkspaceRead, &resource, "workspace")
             .await?;
         let samples = workspaces::samples(&mut *self.inner.identity.store().read().await?, &w.id).await?;
         let corrupt = |column: &'static str, e: serde_json::Error| StoreError::Corrupt {
@@ -771,15 +813,7 @@ impl Workspaces {
         table: &str,
         spec: &SampleSpec,
     ) -> Result<WorkspaceView, EngineError> {
-        let w = self.load(id).await?;
-        let resource = self.resource(&w).await?;
-        if w.state != "open" {
-            return Err(EngineError::Sealed(w.id.clone()));
-        }
-        self.inner
-            .identity
-            .authorize(p, Action::WorkspaceQuery, &resource)
-            .await?;
+        let w = self.open_for_query(p, id).await?;
         let floor = &self.inner.spec;
         let mut errs = match spec.validate() {
             Ok(()) => Vec::new(),
@@ -822,6 +856,29 @@ impl Workspaces {
                 .iter()
                 .find(|s| s.table == table)
                 .ok_or(EngineError::NotFound("sample"))?;
+            // Strata are approved, discrete, non-identifying fields only (a category, a code, a
+            // county, a month — never an identifier, an exact date or an amount): stratifying by
+            // an identifier (one row per stratum) or an unapproved field would draw the people
+            // behind it into the sample; the drawing itself caps the rows strata add.
+            if let Method::Stratified { by, .. } = &spec.method {
+                let allowed = source.approved.contains(by)
+                    && source.columns.iter().any(|c| {
+                        &c.name == by
+                            && matches!(
+                                c.class.field_type,
+                                shuyu_classify::FieldType::Category
+                                    | shuyu_classify::FieldType::Text
+                                    | shuyu_classify::FieldType::Integer
+                                    | shuyu_classify::FieldType::Month
+                            )
+                    });
+                if !allowed {
+                    return Err(EngineError::BadSpec(Validation(vec![
+                        FieldError::new("method.by", "stratum_not_allowed")
+                            .arg("value", by.chars().take(64).collect::<String>()),
+                    ])));
+                }
+            }
             let old = workspaces::samples(&mut *store.read().await?, &w.id)
                 .await?
                 .into_iter()
@@ -867,6 +924,31 @@ impl Workspaces {
         self.get(p, id).await
     }
 
+    /// Takes one of the principal's query slots (and one of its organisation's), given back when
+    /// the returned guard drops: one attacker's queries cannot take every query thread.
+    fn query_slot(&self, p: &Principal) -> Result<QuerySlot, EngineError> {
+        let keys = [format!("user:{}", p.user_id), format!("org:{}", p.org_id)];
+        let caps = [self.inner.limits.per_user, self.inner.limits.per_org];
+        let mut running = self
+            .inner
+            .running
+            .lock()
+            .map_err(|_| EngineError::Task("query slots poisoned".into()))?;
+        for (k, cap) in keys.iter().zip(caps) {
+            let n = running.get(k).copied().unwrap_or(0);
+            if n >= cap {
+                return Err(EngineError::QueryBusy(n));
+            }
+        }
+        for k in &keys {
+            *running.entry(k.clone()).or_default() += 1;
+        }
+        Ok(QuerySlot {
+            inner: self.inner.clone(),
+            keys,
+        })
+    }
+
     /// An open workspace `p` may run work in (queries, jobs): sealed is said only to those who
     /// may read it; to others it does not exist.
     pub(crate) async fn open_for_query(
@@ -876,11 +958,10 @@ impl Workspaces {
     ) -> Result<WorkspaceRecord, EngineError> {
         let w = self.load(workspace_id).await?;
         let resource = self.resource(&w).await?;
+        self.authorize_hidden(p, Action::WorkspaceRead, &resource, "workspace")
+            .await?;
         if w.state != "open" {
-            if self.inner.identity.allows(p, Action::WorkspaceRead, &resource) {
-                return Err(EngineError::Sealed(w.id.clone()));
-            }
-            return Err(EngineError::NotFound("workspace"));
+            return Err(EngineError::Sealed(w.id.clone()));
         }
         self.inner
             .identity
@@ -894,6 +975,7 @@ impl Workspaces {
     /// is an audit entry — its text, its outcome and the rows returned.
     pub async fn query(&self, p: &Principal, id: &str, req: &QueryRequest) -> Result<QueryPage, EngineError> {
         let w = self.open_for_query(p, id).await?;
+        let _slot = self.query_slot(p)?;
         let samples = workspaces::samples(&mut *self.inner.identity.store().read().await?, &w.id).await?;
         let limits = self.inner.limits;
         let vault = self.inner.vault.clone();

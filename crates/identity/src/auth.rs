@@ -60,18 +60,26 @@ impl Identity {
         let user_subject = format!("user:{}", name.chars().take(64).collect::<String>());
         let ip_subject = client.ip.as_ref().map(|ip| format!("ip:{ip}"));
 
-        {
-            let mut c = self.store.read().await?;
-            for subject in std::iter::once(&user_subject).chain(ip_subject.as_ref()) {
-                if let Some(t) = throttle::get(&mut c, subject).await?
-                    && let Some(until) = t.locked_until
-                    && until > now
-                {
-                    return Err(IdentityError::Locked {
-                        retry_after_secs: until.duration_since(now).as_secs().max(1),
-                    });
-                }
-            }
+        // The attempt is reserved before the password is verified, and counted as a failure
+        // until it proves otherwise: concurrent guesses cannot all pass the lock check while
+        // argon2 runs (at most the limit's number of attempts is ever verified per window).
+        let cfg = self.cfg.clone();
+        let subjects: Vec<(String, i64)> = std::iter::once((user_subject.clone(), cfg.max_failures_per_user))
+            .chain(ip_subject.clone().map(|s| (s, cfg.max_failures_per_ip)))
+            .collect();
+        let reserve = subjects.clone();
+        let refused = self
+            .store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let r = reserve_attempt(tx.conn(), &reserve, now, &cfg).await?;
+                    tx.housekeeping("a login attempt reserved");
+                    Ok::<_, StoreError>(r)
+                })
+            })
+            .await?;
+        if let Some(secs) = refused {
+            return Err(IdentityError::Locked { retry_after_secs: secs });
         }
 
         let user = users::find_by_username(&mut *self.store.read().await?, &name).await?;
@@ -101,15 +109,12 @@ impl Identity {
             event.request = client.request_id.clone();
             event.payload = Some(serde_json::json!({ "client_ip": client.ip }));
             let cfg = self.cfg.clone();
-            let subjects: Vec<(String, i64)> = std::iter::once((user_subject, cfg.max_failures_per_user))
-                .chain(ip_subject.map(|s| (s, cfg.max_failures_per_ip)))
-                .collect();
             let locked = self
                 .store
                 .write(move |tx| {
                     Box::pin(async move {
                         tx.record(event);
-                        record_failures(tx.conn(), &subjects, now, &cfg).await
+                        lock_if_spent(tx.conn(), &subjects, now, &cfg).await
                     })
                 })
                 .await?;
@@ -120,6 +125,19 @@ impl Identity {
             });
         };
 
+        // Checked again after verifying: guesses that ran beside this attempt may have locked
+        // the account meanwhile, and a lock holds even against the right password.
+        {
+            let mut c = self.store.read().await?;
+            if let Some(t) = throttle::get(&mut c, &user_subject).await?
+                && let Some(until) = t.locked_until
+                && until > now
+            {
+                return Err(IdentityError::Locked {
+                    retry_after_secs: until.duration_since(now).as_secs().max(1),
+                });
+            }
+        }
         let org = orgs::get(&mut *self.store.read().await?, user.org_id)
             .await?
             .ok_or(IdentityError::Disabled)?;
@@ -162,6 +180,13 @@ impl Identity {
                 Box::pin(async move {
                     sessions::insert(tx.conn(), &session).await?;
                     throttle::clear(tx.conn(), &clear_subject).await?;
+                    // The address's reserved attempt was not a failure: given back.
+                    if let Some(ip) = ip_subject
+                        && let Some(mut t) = throttle::get(tx.conn(), &ip).await?
+                    {
+                        t.failures = (t.failures - 1).max(0);
+                        throttle::put(tx.conn(), &t).await?;
+                    }
                     tx.record(event);
                     Ok::<_, StoreError>(())
                 })
@@ -281,7 +306,9 @@ impl Identity {
                 org_name: org.name,
                 org_kind: org.kind,
                 region: org.region,
-                roles: k.roles,
+                // A key acts with no more than its creator may now: roles the creator lost
+                // since the key was made are gone from the key too.
+                roles: k.roles.intersection(&creator.roles),
                 session_id: None,
                 must_change_password: false,
                 request_id: None,
@@ -310,14 +337,15 @@ impl Identity {
     }
 }
 
-/// Counts one failure for each subject; returns the lock's remaining seconds if any subject is now locked.
-async fn record_failures(
+/// Reserves one attempt against each subject's limit: `Some(retry_after)` when a subject is
+/// locked or its attempts of the window are spent (reserved by attempts still verifying).
+async fn reserve_attempt(
     c: &mut Conn,
     subjects: &[(String, i64)],
     now: Timestamp,
     cfg: &crate::IdentityConfig,
 ) -> Result<Option<i64>, StoreError> {
-    let mut locked = None;
+    let mut counters = Vec::new();
     for (subject, max) in subjects {
         let mut t = throttle::get(&mut *c, subject).await?.unwrap_or(ThrottleRecord {
             subject: subject.clone(),
@@ -325,17 +353,49 @@ async fn record_failures(
             window_start: now,
             locked_until: None,
         });
+        if let Some(until) = t.locked_until
+            && until > now
+        {
+            return Ok(Some(until.duration_since(now).as_secs().max(1)));
+        }
         if t.window_start + cfg.failure_window <= now {
             t.failures = 0;
             t.window_start = now;
             t.locked_until = None;
         }
-        t.failures += 1;
         if t.failures >= *max {
-            t.locked_until = Some(now + cfg.lockout);
-            locked = Some(cfg.lockout.as_secs());
+            // Spent by attempts that have not finished verifying: refused like a lock.
+            return Ok(Some(cfg.lockout.as_secs().max(1)));
         }
-        throttle::put(&mut *c, &t).await?;
+        t.failures += 1;
+        counters.push(t);
+    }
+    for t in &counters {
+        throttle::put(&mut *c, t).await?;
+    }
+    Ok(None)
+}
+
+/// After a failed attempt (already counted when it was reserved): locks each subject whose
+/// failures reached its limit; returns the lock's remaining seconds if any is now locked.
+async fn lock_if_spent(
+    c: &mut Conn,
+    subjects: &[(String, i64)],
+    now: Timestamp,
+    cfg: &crate::IdentityConfig,
+) -> Result<Option<i64>, StoreError> {
+    let mut locked = None;
+    for (subject, max) in subjects {
+        let Some(mut t) = throttle::get(&mut *c, subject).await? else {
+            continue;
+        };
+        if t.failures >= *max && t.locked_until.is_none_or(|u| u <= now) {
+            t.locked_until = Some(now + cfg.lockout);
+            throttle::put(&mut *c, &t).await?;
+        }
+        if t.locked_until.is_some_and(|u| u > now) {
+            locked = Some(t.locked_until.map_or(0, |u| u.duration_since(now).as_secs().max(1)));
+        }
     }
     Ok(locked)
 }

@@ -58,6 +58,9 @@ pub enum IdentityError {
     /// The new password equals the current one.
     #[error("password reuse")]
     PasswordReuse,
+    /// The account's password is temporary: it must be changed before anything else.
+    #[error("password change required")]
+    PasswordChangeRequired,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -86,7 +89,7 @@ impl UserFacing for IdentityError {
             | IdentityError::Expired
             | IdentityError::Disabled => ErrorKind::Unauthenticated,
             IdentityError::Locked { .. } => ErrorKind::TooManyRequests,
-            IdentityError::Forbidden { .. } => ErrorKind::Forbidden,
+            IdentityError::Forbidden { .. } | IdentityError::PasswordChangeRequired => ErrorKind::Forbidden,
             IdentityError::NotFound { .. } => ErrorKind::NotFound,
             IdentityError::UsernameTaken(_) | IdentityError::OrgNameTaken(_) | IdentityError::LastPlatformAdmin => {
                 ErrorKind::Conflict
@@ -111,6 +114,7 @@ impl UserFacing for IdentityError {
             IdentityError::LastPlatformAdmin => "last_platform_admin",
             IdentityError::WrongCurrentPassword => "wrong_current_password",
             IdentityError::PasswordReuse => "password_reuse",
+            IdentityError::PasswordChangeRequired => "password_change_required",
             IdentityError::Store(e) => e.code(),
             IdentityError::Hash(_) | IdentityError::Random(_) => "internal",
         }

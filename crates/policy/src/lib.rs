@@ -129,6 +129,9 @@ actions! {
     CustomRequestServe => "custom_request.serve", "Estimate, deliver or decline a custom service (the agreement's grantor).";
     WorkspaceRead => "workspace.read", "See a workspace: its samples, their risk figures and techniques (its organisation; oversight).";
     WorkspaceQuery => "workspace.query", "Run SQL on a workspace's masked samples (its organisation's operators and developers).";
+    JobRead => "job.read", "Read a job: its SQL, its state and reason, its outputs' reports (its organisation's operators and developers).";
+    ReleasePreview => "release.preview", "See a requested release's output as it would leave, flagged cells marked (the data request's reviewers only).";
+    ReleaseDownload => "release.download", "Download a released copy, watermarked for its recipient (the releasing organisation's operators and developers).";
     JobDiagnostics => "job.diagnostics", "Read a failed job's own diagnostics, which may quote full data (the operator's security staff, never the job's own organisation).";
     SigningKeyRegister => "signing_key.register", "Register the public key one signs agreements with.";
     ApiKeyList => "apikey.list", "List an organisation's API keys.";

@@ -59,6 +59,15 @@ impl FromRequestParts<AppState> for Auth {
         }
         let token = bearer(parts).ok_or_else(|| ApiError::from(IdentityError::Unauthenticated))?;
         let mut principal = state.identity.authenticate(token).await?;
+        // A temporary password opens nothing but its own change (and reading who one is, and
+        // logging out) — over the API as in the console.
+        let own = matches!(
+            (parts.method.as_str(), parts.uri.path()),
+            ("POST", "/api/v1/me/password") | ("GET", "/api/v1/me") | ("POST", "/api/v1/auth/logout")
+        );
+        if principal.must_change_password && !own {
+            return Err(IdentityError::PasswordChangeRequired.into());
+        }
         principal.request_id = request_id(parts);
         parts.extensions.insert(principal.clone());
         Ok(Auth(principal))

@@ -226,6 +226,28 @@ pub async fn set_review(
     Ok(done.rows_affected() == 1)
 }
 
+/// The releases of a data request still waiting for review (`requested`) — what closes with
+/// the request when its agreement ends for good.
+pub async fn pending_of_request(c: &mut Conn, request_id: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT id FROM releases WHERE request_id = $1 AND state = 'requested' ORDER BY id")
+        .bind(request_id.to_string())
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(|r| crate::row::text(r, "releases", "id")).collect()
+}
+
+/// Cancels a release still `requested` (its agreement ended for good); sets `decided_at`.
+/// Returns whether it changed — a release already decided stays as it was.
+pub async fn cancel_pending(c: &mut Conn, id: &str, now: Timestamp) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE releases SET state = 'cancelled', decided_at = $2 WHERE id = $1 AND state = 'requested'")
+            .bind(id.to_string())
+            .bind(to_millis(now))
+            .execute(c)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Where a released copy is and what is kept with it.
 #[derive(Debug, Clone, Copy)]
 pub struct ReleasedCopy<'a> {

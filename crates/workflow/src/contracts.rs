@@ -285,20 +285,20 @@ impl Lifecycle {
         let rec = agreements::get(&mut *self.identity.store().read().await?, id)
             .await?
             .ok_or(LifecycleError::NotFound("agreement"))?;
-        let machine: Agreement =
-            serde_json::from_str(&rec.machine_json).map_err(|_| LifecycleError::NotFound("agreement"))?;
-        let doc: AgreementDocument =
-            serde_json::from_str(&rec.body_json).map_err(|_| LifecycleError::NotFound("agreement"))?;
+        let machine: Agreement = crate::service::stored("agreements", "machine_json", &rec.machine_json)?;
+        let doc: AgreementDocument = crate::service::stored("agreements", "body_json", &rec.body_json)?;
         let grantor = self.org(&rec.grantor_org).await?;
         let grantee = self.org(&rec.grantee_org).await?;
-        let rect = lifecycle::get_state(
+        let rect = match lifecycle::get_state(
             &mut *self.identity.store().read().await?,
             StateTable::Rectification,
             &rec.application_id,
         )
         .await?
-        .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or_default();
+        {
+            Some(j) => crate::service::stored("lifecycle_states", "rectification", &j)?,
+            None => RectificationFile::default(),
+        };
         Ok(Loaded {
             rect,
             rec,
@@ -563,11 +563,8 @@ impl Lifecycle {
         let event = match event {
             // Issuing is blocked while the notice has unanswered objections.
             Event::Issue { .. } => Event::Issue {
-                objections_open: self
-                    .notice_of(&l.rec.application_id)
-                    .await
-                    .map(|n| n.notice.open_objections())
-                    .unwrap_or(0),
+                // A notice that cannot be read is an error, never "no objections".
+                objections_open: self.notice_of(&l.rec.application_id).await?.notice.open_objections(),
             },
             e => e,
         };
@@ -613,6 +610,14 @@ impl Lifecycle {
         } else {
             Vec::new()
         };
+        // Releases still waiting for review beneath a revoked request close with it: nothing
+        // asked for under an agreement that ended can still be reviewed and leave.
+        let mut cancelled = Vec::new();
+        for r in &revoked {
+            cancelled.extend(
+                shuyu_store::releases::pending_of_request(&mut *self.identity.store().read().await?, &r.id).await?,
+            );
+        }
         let mut audit = match who {
             Some(p) => shuyu_identity::audit::by(p, now, &action, "agreement", l.rec.id.clone(), None, None),
             None => shuyu_identity::audit::change(
@@ -640,6 +645,7 @@ impl Lifecycle {
             "state": l.rec.state,
             "effects": effects,
             "revoked_data_requests": revoked.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            "cancelled_releases": cancelled,
             "detail": detail,
         }));
         if let Some(json) = &rectification {
@@ -660,6 +666,9 @@ impl Lifecycle {
                     let read_at = r.updated_at;
                     r.updated_at = crate::service::later(read_at, now);
                     shuyu_store::data_requests::update(tx.conn(), &r, read_at).await?;
+                }
+                for id in &cancelled {
+                    shuyu_store::releases::cancel_pending(tx.conn(), id, now).await?;
                 }
                 Ok(())
             })
@@ -828,6 +837,57 @@ impl Lifecycle {
                 action.into(),
                 None,
                 serde_json::json!({}),
+            )
+            .await?;
+            changed += 1;
+        }
+        changed += self.sweep_rectifications(today).await?;
+        Ok(changed)
+    }
+
+    /// Rectifications past their 30 days without a report fail: the case closes as
+    /// failed and the agreement is terminated — its requests revoked, its pending releases
+    /// cancelled — in one transaction, with the failure on the agreement's record and in the
+    /// grantor's and grantee's reminders (`rectification_failed`).
+    async fn sweep_rectifications(&self, today: Date) -> Result<usize, LifecycleError> {
+        use crate::rectification::{self as rect, RectificationActor, RectificationEffect, RectificationEvent};
+        let all = agreements::all(&mut *self.identity.store().read().await?).await?;
+        let mut changed = 0;
+        for rec in all {
+            let l = self.load_agreement(&rec.id).await?;
+            let Some(case) = &l.rect.open else { continue };
+            let (next, effects) = rect::transition(
+                &case.rectification,
+                RectificationEvent::Tick,
+                RectificationActor::System,
+                today,
+            )?;
+            if next.state != rect::RectificationState::Failed {
+                continue;
+            }
+            let mut file = l.rect.clone();
+            if let Some(mut case) = file.open.take() {
+                case.rectification = next;
+                case.decision_note = Some("overdue".into());
+                file.closed.push(case);
+            }
+            let terminate = effects.contains(&RectificationEffect::TerminateAgreement)
+                && machine::transition(&l.machine, Event::Terminate, Actor::Party(Party::Grantor), today).is_ok();
+            let event = terminate.then_some((Event::Terminate, Actor::Party(Party::Grantor)));
+            let json = serde_json::to_string(&file).map_err(|e| {
+                LifecycleError::Store(shuyu_store::StoreError::Corrupt {
+                    table: "lifecycle_states",
+                    column: "state_json",
+                    detail: e.to_string(),
+                })
+            })?;
+            self.apply(
+                None,
+                l,
+                event,
+                "agreement.rectification_overdue".into(),
+                Some(json),
+                serde_json::json!({ "deadline": next.deadline.to_string() }),
             )
             .await?;
             changed += 1;

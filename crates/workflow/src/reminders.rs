@@ -78,6 +78,17 @@ impl Lifecycle {
             if grantee && a.effective && a.renewed_until.is_none() && term.is_some_and(|t| t.in_renewal_window(today)) {
                 push("agreement_renewal", &d.id, &title, Some(d.term_end.clone()));
             }
+            // A rectification that failed ended the agreement: both parties have what follows
+            // to do (the grantee returns or destroys what it holds, the grantor confirms it).
+            if a.state == "terminated"
+                && (grantor || grantee)
+                && a.rectification
+                    .closed
+                    .last()
+                    .is_some_and(|c| c.rectification.state == crate::rectification::RectificationState::Failed)
+            {
+                push("rectification_failed", &d.id, &title, None);
+            }
             if let Some(case) = &a.rectification.open {
                 let due = Some(case.rectification.deadline.to_string());
                 if grantee && case.report.is_none() {

@@ -461,6 +461,22 @@ where
 /// The `updated_at` of a change to a row read at `read_at`: now, but strictly later than what
 /// was read, so optimistic checks (`… AND updated_at = read_at`) tell every write apart even
 /// when the clock has not moved.
+/// Parses a stored JSON value; what does not parse is `Corrupt` — never a default (a review of
+/// quorum 0, a call without conditions, a notice without objections would each open a door).
+pub(crate) fn stored<T: serde::de::DeserializeOwned>(
+    table: &'static str,
+    column: &'static str,
+    json: &str,
+) -> Result<T, LifecycleError> {
+    serde_json::from_str(json).map_err(|e| {
+        LifecycleError::Store(StoreError::Corrupt {
+            table,
+            column,
+            detail: e.to_string(),
+        })
+    })
+}
+
 pub(crate) fn later(read_at: Timestamp, now: Timestamp) -> Timestamp {
     if now > read_at {
         now
@@ -690,12 +706,7 @@ impl Lifecycle {
         let mut c = self.identity.store().read().await?;
         v.attachments = lifecycle::attachments(&mut c, &r.id).await?.iter().map(meta).collect();
         if let Some(json) = lifecycle::get_state(&mut c, StateTable::Review, &r.id).await? {
-            let rv: Review = serde_json::from_str(&json).unwrap_or(Review {
-                criteria: 0,
-                quorum: 0,
-                experts: Default::default(),
-                closed: true,
-            });
+            let rv: Review = stored("lifecycle_states", "review", &json)?;
             // Scores are for the issuer and oversight; the applicant sees progress only.
             let sees_scores = p.org_id == call_org.id
                 || p.has_role(shuyu_core::party::Role::Supervisor)
@@ -720,9 +731,8 @@ impl Lifecycle {
                 closed: rv.closed,
             });
         }
-        if let Some(json) = lifecycle::get_state(&mut c, StateTable::Notice, &r.id).await?
-            && let Ok(n) = serde_json::from_str::<NoticeRecord>(&json)
-        {
+        if let Some(json) = lifecycle::get_state(&mut c, StateTable::Notice, &r.id).await? {
+            let n: NoticeRecord = stored("lifecycle_states", "notice", &json)?;
             v.notice = Some(NoticeView {
                 until: n.notice.until.to_string(),
                 objections: n.objections,
@@ -1029,7 +1039,7 @@ impl Lifecycle {
             .authorize(p, Action::ApplicationEdit, &Self::app_resource(&rec, &org, &call_org))
             .await?;
         let today = self.today();
-        let body: ApplicationBody = serde_json::from_str(&rec.body_json).unwrap_or_default();
+        let body: ApplicationBody = stored("applications", "body_json", &rec.body_json)?;
         let event = if what == "submit" {
             let call_open = call::accepts_applications(&call_of(&call), today);
             if !call_open {
@@ -1184,7 +1194,7 @@ impl Lifecycle {
             }
         }
         drop(c);
-        let body: CallBody = serde_json::from_str(&call.body_json).unwrap_or_default();
+        let body: CallBody = stored("calls", "body_json", &call.body_json)?;
         if panel.len() < body.quorum as usize {
             errs.push(FieldError::new("experts", "quorum_range"));
         }
@@ -1267,7 +1277,7 @@ impl Lifecycle {
         )
         .await?;
         if next == ApplicationState::OnNotice {
-            let body: CallBody = serde_json::from_str(&call.body_json).unwrap_or_default();
+            let body: CallBody = stored("calls", "body_json", &call.body_json)?;
             let until = today
                 .checked_add(jiff::Span::new().days(i64::from(body.notice_days.max(1))))
                 .unwrap_or(today);
@@ -1294,7 +1304,7 @@ impl Lifecycle {
         let json = lifecycle::get_state(&mut *self.identity.store().read().await?, StateTable::Notice, id)
             .await?
             .ok_or(LifecycleError::NotFound("notice"))?;
-        serde_json::from_str(&json).map_err(|_| LifecycleError::NotFound("notice"))
+        stored("lifecycle_states", "notice", &json)
     }
 
     /// Anyone with an account objects to a result on public notice, during its period.

@@ -108,6 +108,11 @@ const ARGUMENT_FUNCTIONS: &[&str] = &[
     "exp",
 ];
 
+/// Whether the algebra offers `name` in any place (workspace queries offer these too).
+pub(crate) fn offered(name: &str) -> bool {
+    KEY_FUNCTIONS.contains(&name) || ARGUMENT_FUNCTIONS.contains(&name)
+}
+
 /// The source fields an admitted expression reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Lineage {

@@ -15,7 +15,8 @@ async fn kernel_paths_answer_as_specified() {
         assert_eq!(r.status, 200, "{}: {r:?}", s.label);
         assert!(r.headers.get("x-request-id").is_some());
 
-        let token = api.login(&s.admin, &s.admin_password).await;
+        let (token, temporary) = api.login_as_is(&s.admin, &s.admin_password).await;
+        assert!(temporary);
         let me = api.get("/api/v1/me", Some(&token)).await;
         assert_eq!(me.status, 200);
         assert_eq!(me.json["username"], s.admin.as_str());
@@ -26,6 +27,13 @@ async fn kernel_paths_answer_as_specified() {
             me.json["must_change_password"], true,
             "init's admin is asked for a new password in the console"
         );
+        // …and over the API too: nothing but the change itself until it is made.
+        api.get("/api/v1/users", Some(&token))
+            .await
+            .assert_problem(403, "password_change_required");
+        api.get("/api/v1/orgs", Some(&token))
+            .await
+            .assert_problem(403, "password_change_required");
 
         let docs = api.get("/api/v1/docs/", None).await;
         assert_eq!(docs.status, 200);
@@ -144,6 +152,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/api/v1/workspaces/{id}/jobs/check"),
     ("get", "/api/v1/jobs/{id}"),
     ("post", "/api/v1/jobs/{id}/cancel"),
+    ("get", "/api/v1/jobs/{id}/diagnostics"),
     ("post", "/api/v1/releases"),
     ("get", "/api/v1/releases"),
     ("get", "/api/v1/releases/{id}"),

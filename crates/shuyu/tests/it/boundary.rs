@@ -86,7 +86,7 @@ fn city() -> City {
 
 /// The demo's workspaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ws {
+pub(crate) enum Ws {
     /// 医疗健康 (health.lin): population, medical_visit.
     Health,
     /// 普惠金融 (fintech.huang): enterprise, social_insurance, tax_payment, electricity.
@@ -98,7 +98,7 @@ enum Ws {
 }
 
 impl Ws {
-    fn developer(self) -> &'static str {
+    pub(crate) fn developer(self) -> &'static str {
         match self {
             Ws::Health | Ws::Bus => "health.lin",
             Ws::Finance | Ws::Verify => "fintech.huang",
@@ -419,16 +419,16 @@ fn attacks(c: &City) -> Vec<Case> {
 }
 
 /// The demo, its logins and workspaces.
-struct Demo {
-    api: Api,
-    logins: Vec<(String, String)>,
-    workspaces: Vec<(Ws, String)>,
+pub(crate) struct Demo {
+    pub(crate) api: Api,
+    pub(crate) logins: Vec<(String, String)>,
+    pub(crate) workspaces: Vec<(Ws, String)>,
     _child: std::process::Child,
     _dir: tempfile::TempDir,
 }
 
 impl Demo {
-    async fn start() -> Demo {
+    pub(crate) async fn start() -> Demo {
         let dir = tempfile::tempdir().expect("tmp");
         let (child, lines, base) = crate::harness::start_demo(dir.path());
         let logins = crate::cli::demo_logins(&lines);
@@ -459,17 +459,22 @@ impl Demo {
         demo
     }
 
-    async fn token(&self, user: &str) -> String {
+    /// The demo server's process id (for its resident memory).
+    pub(crate) fn pid(&self) -> u32 {
+        self._child.id()
+    }
+
+    pub(crate) async fn token(&self, user: &str) -> String {
         let (u, p) = self.logins.iter().find(|(u, _)| u == user).expect("login");
         self.api.login(u, p).await
     }
 
-    fn workspace(&self, ws: Ws) -> &str {
+    pub(crate) fn workspace(&self, ws: Ws) -> &str {
         &self.workspaces.iter().find(|(w, _)| *w == ws).expect("workspace").1
     }
 
     /// Submits outputs and waits for the job to end; returns the job view.
-    async fn job(&self, ws: Ws, outputs: &[(String, String)], seen: &mut Vec<String>) -> Value {
+    pub(crate) async fn job(&self, ws: Ws, outputs: &[(String, String)], seen: &mut Vec<String>) -> Value {
         let token = self.token(ws.developer()).await;
         let body = json!({"outputs": outputs.iter().map(|(n, s)| json!({"name": n, "sql": s})).collect::<Vec<_>>()});
         let submitted = self
@@ -497,7 +502,7 @@ impl Demo {
     }
 
     /// Asks for a release of one output.
-    async fn request(&self, ws: Ws, job: &str, output: &str, remedy: &str, recipient: &str) -> Reply {
+    pub(crate) async fn request(&self, ws: Ws, job: &str, output: &str, remedy: &str, recipient: &str) -> Reply {
         let token = self.token(ws.developer()).await;
         self.api
             .post(
@@ -509,7 +514,7 @@ impl Demo {
     }
 
     /// Both operator reviewers approve a release on the six points, overriding `overrides`.
-    async fn approve(&self, release: &str, overrides: &[String]) -> Reply {
+    pub(crate) async fn approve(&self, release: &str, overrides: &[String]) -> Reply {
         let points = json!({"fits_approved_use": true, "sources_stated": true, "no_raw_or_sensitive": true,
             "no_personal_or_secret_risk": true, "no_cross_border": true, "other_risks_considered": true});
         let overrides: serde_json::Map<String, Value> =

@@ -1109,8 +1109,9 @@ async fn demo_workspaces(api: &Api, logins: &[(String, String)]) {
         "{r:?}"
     );
 
-    // Another organisation may not query; oversight sees the figures, not the rows.
-    assert_eq!(query(&health, &credit, "SELECT 1", 0).await.status, 403);
+    // Another organisation may not query — to it the workspace does not exist; oversight sees
+    // the figures, not the rows.
+    assert_eq!(query(&health, &credit, "SELECT 1", 0).await.status, 404);
     assert_eq!(
         api.get(&format!("/api/v1/workspaces/{credit}"), Some(&supervisor))
             .await

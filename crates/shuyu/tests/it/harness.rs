@@ -339,7 +339,29 @@ impl Api {
         self.json(reqwest::Method::POST, path, token, body).await
     }
 
+    /// Logs in; an account still on its temporary password changes it first (to a stand-in and
+    /// back, so the test's password keeps working) — over the API nothing else is allowed until
+    /// then. Tests of the temporary password itself use [`Api::login_as_is`].
     pub async fn login(&self, username: &str, password: &str) -> String {
+        let (token, temporary) = self.login_as_is(username, password).await;
+        if temporary {
+            let stand_in = format!("{password}-stand-in");
+            for (current, new) in [(password, stand_in.as_str()), (stand_in.as_str(), password)] {
+                let r = self
+                    .post(
+                        "/api/v1/me/password",
+                        Some(&token),
+                        serde_json::json!({"current_password": current, "new_password": new}),
+                    )
+                    .await;
+                assert_eq!(r.status, 204, "change the temporary password of {username}: {r:?}");
+            }
+        }
+        token
+    }
+
+    /// Logs in and returns the token and whether the password is temporary (must be changed).
+    pub async fn login_as_is(&self, username: &str, password: &str) -> (String, bool) {
         let r = self
             .post(
                 "/api/v1/auth/login",
@@ -348,7 +370,10 @@ impl Api {
             )
             .await;
         assert_eq!(r.status, 200, "login {username}: {r:?}");
-        r.json["token"].as_str().expect("token").to_string()
+        (
+            r.json["token"].as_str().expect("token").to_string(),
+            r.json["must_change_password"] == true,
+        )
     }
 
     /// Registers an organisation and one account in it with a known password; returns (org id, user id).

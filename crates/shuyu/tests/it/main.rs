@@ -12,6 +12,7 @@ mod browser;
 mod catalogs;
 mod cli;
 mod datasets;
+mod doors;
 mod gate;
 mod harness;
 mod lifecycle;
