@@ -25,7 +25,7 @@ pub struct JobDiagnostics {
 }
 
 /// Takes every value-like run out of an engine message: anything between quotes (`'…'`,
-/// `"…"`, `` `…` ``), every run of two or more digits (but the two-digit width ending a type
+/// `"…"`, `` `…` ``), every run of two or more digits (but the width 16, 32 or 64 ending a type
 /// name, `Int64`), and every run of non-ASCII characters. Single digits stay (`Utf8View` and
 /// arity words need them); a value cannot be
 /// spelled in single digits separated by ASCII words without a quote, a longer digit run or
@@ -60,10 +60,10 @@ pub fn scrub(text: &str) -> (String, usize) {
                     run.extend(chars.next());
                 }
                 // The width of a type name (`Int64`, `Float32`) is a word of the engine, not a
-                // value: two digits right after letters, ending the word.
+                // value: 16, 32 or 64 right after letters, ending the word — nothing else that follows
+                // letters is kept, so an unquoted code like `A12` is still taken out.
                 let type_width = after_letter
-                    && run.len() == 2
-                    && run.bytes().all(|b| b.is_ascii_digit())
+                    && matches!(run.as_str(), "16" | "32" | "64")
                     && !chars.peek().is_some_and(|e| e.is_ascii_alphanumeric());
                 if type_width {
                     out.push_str(&run);
