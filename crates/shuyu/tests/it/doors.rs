@@ -34,6 +34,20 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// An API client of the demo at `base`.
+fn api_at(base: String) -> crate::harness::Api {
+    crate::harness::Api {
+        http: crate::harness::http(),
+        base,
+    }
+}
+
+/// Logs in a demo user with the password the demo printed.
+async fn login(api: &crate::harness::Api, logins: &[(String, String)], user: &str) -> String {
+    let (u, p) = logins.iter().find(|(u, _)| u == user).expect("login");
+    api.login(u, p).await
+}
+
 /// The workspace view's agreement.
 async fn agreement_of(demo: &Demo, ws: &str, token: &str) -> String {
     let view = demo.api.get(&format!("/api/v1/workspaces/{ws}"), Some(token)).await;
@@ -443,17 +457,9 @@ async fn an_overdue_rectification_ends_the_agreement_and_tells_both_parties() {
     let dir = tempfile::tempdir().expect("tmp");
     let (mut child, lines, base) = crate::harness::start_demo(dir.path());
     let logins = crate::cli::demo_logins(&lines);
-    let api = crate::harness::Api {
-        http: crate::harness::http(),
-        base,
-    };
-    let login = |user: &str| {
-        let (u, p) = logins.iter().find(|(u, _)| u == user).expect("login").clone();
-        let api = api.clone();
-        async move { api.login(&u, &p).await }
-    };
-    let dev = login("health.lin").await;
-    let grantor = login("yunying.liu").await;
+    let api = api_at(base);
+    let dev = login(&api, &logins, "health.lin").await;
+    let grantor = login(&api, &logins, "yunying.liu").await;
     let list = api.get("/api/v1/workspaces", Some(&dev)).await;
     let ws = list.json["items"]
         .as_array()
@@ -522,17 +528,9 @@ async fn an_overdue_rectification_ends_the_agreement_and_tells_both_parties() {
         .trim()
         .trim_end_matches("/console/")
         .to_string();
-    let api = crate::harness::Api {
-        http: crate::harness::http(),
-        base,
-    };
-    let login = |user: &str| {
-        let (u, p) = logins.iter().find(|(u, _)| u == user).expect("login").clone();
-        let api = api.clone();
-        async move { api.login(&u, &p).await }
-    };
-    let dev = login("health.lin").await;
-    let grantor = login("yunying.liu").await;
+    let api = api_at(base);
+    let dev = login(&api, &logins, "health.lin").await;
+    let grantor = login(&api, &logins, "yunying.liu").await;
     let mut ended = Value::Null;
     for _ in 0..100 {
         ended = api
