@@ -419,6 +419,65 @@ impl fmt::Display for Uscc {
     }
 }
 
+/// Where an organisation is, as the data authority recorded it in the directory: what the
+/// cross-border rule (R-38(5)) reads for a recipient — never a flag from whoever asks for a
+/// release. Hong Kong, Macao and Taiwan are outside the mainland for data leaving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Jurisdiction {
+    /// 境内 — the mainland.
+    Mainland,
+    /// 香港特别行政区.
+    HongKong,
+    /// 澳门特别行政区.
+    Macao,
+    /// 台湾地区.
+    Taiwan,
+    /// 境外 — any other country or region.
+    Abroad,
+}
+
+impl Jurisdiction {
+    /// Every jurisdiction.
+    pub const ALL: [Jurisdiction; 5] = [
+        Jurisdiction::Mainland,
+        Jurisdiction::HongKong,
+        Jurisdiction::Macao,
+        Jurisdiction::Taiwan,
+        Jurisdiction::Abroad,
+    ];
+
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Jurisdiction::Mainland => "mainland",
+            Jurisdiction::HongKong => "hong_kong",
+            Jurisdiction::Macao => "macao",
+            Jurisdiction::Taiwan => "taiwan",
+            Jurisdiction::Abroad => "abroad",
+        }
+    }
+
+    /// Whether data sent there leaves the mainland.
+    pub fn cross_border(self) -> bool {
+        self != Jurisdiction::Mainland
+    }
+}
+
+impl FromStr for Jurisdiction {
+    type Err = FieldError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Jurisdiction::ALL.into_iter().find(|j| j.code() == s).ok_or_else(|| {
+            FieldError::new("jurisdiction", "unknown_value").arg("value", s.chars().take(40).collect::<String>())
+        })
+    }
+}
+
+impl fmt::Display for Jurisdiction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

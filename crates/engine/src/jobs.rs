@@ -470,13 +470,8 @@ impl Workspaces {
 
     /// The gate's rules for a scenario: those of the strictest grade among its approved fields.
     pub(crate) fn rules_for(&self, sources: &[Source]) -> shuyu_gate::Rules {
-        let level = sources
-            .iter()
-            .flat_map(|s| s.columns.iter().filter(|c| s.approved.contains(&c.name)))
-            .filter_map(|c| c.class.grade.level)
-            .max();
-        match level {
-            Some(l) => self.inner.gate.for_level(&format!("{l:?}")).clone(),
+        match grade_of(sources) {
+            Some(l) => self.inner.gate.for_level(&l).clone(),
             None => self.inner.gate.default.clone(),
         }
     }
@@ -567,6 +562,8 @@ impl Workspaces {
         req: &JobRequest,
     ) -> Result<Vec<OutputCheck>, EngineError> {
         let w = self.open_for_query(p, workspace_id).await?;
+        // Planning touches no data, but it is work beneath the agreement: it stops with it.
+        self.inner.lifecycle.require_in_force(&w.agreement_id).await?;
         self.validate_request(req)?;
         let (manifest, sources) = self.job_sources(&w).await?;
         Ok(self
@@ -1022,6 +1019,7 @@ impl Workspaces {
         let masking = self.keys(&w.keys_wrapped, &w.id)?;
         let key = self.entity_key().await?;
         let rules = self.rules_for(&sources);
+        let grade = grade_of(&sources);
         let limits = self.inner.job_limits;
         let profile = profile_of(&manifest);
         let work = async {
@@ -1067,7 +1065,7 @@ impl Workspaces {
                         }
                         other => other,
                     })?;
-                let report = shuyu_gate::checks::run(&built.output, &Context::alone(&rules));
+                let report = shuyu_gate::checks::run(&built.output, &Context::alone(&rules)).with_grade(grade.clone());
                 let meta = OutputMeta {
                     sql: crate::sql::recorded(&o.sql),
                     shape: admitted.describe(),
@@ -1171,10 +1169,12 @@ impl Workspaces {
         let members = match &built.members {
             Some(m) => {
                 let path = format!("jobs/{}/{name}.members.parquet", job.id);
-                let mut w = self
-                    .inner
-                    .vault
-                    .writer(&job_members_key_id(&job.id, name), &path, m.schema())?;
+                let mut w = self.inner.vault.writer_with(
+                    &job_members_key_id(&job.id, name),
+                    &path,
+                    m.schema(),
+                    &["entity", "fingerprint"],
+                )?;
                 if let Err(e) = w.write(m) {
                     self.inner.vault.abandon(w);
                     let _ = self.inner.vault.delete(&sealed.path).await;
@@ -1201,6 +1201,17 @@ impl Workspaces {
             members_wrapped_key: members.map(|m| m.wrapped_key),
         })
     }
+}
+
+/// The strictest grade (`L1` … `L4`) among a scenario's approved fields: it picks the gate's
+/// rules, and the report names it.
+pub(crate) fn grade_of(sources: &[Source]) -> Option<String> {
+    sources
+        .iter()
+        .flat_map(|s| s.columns.iter().filter(|c| s.approved.contains(&c.name)))
+        .filter_map(|c| c.class.grade.level)
+        .max()
+        .map(|l| format!("{l:?}"))
 }
 
 /// The profile a manifest's outputs allow.

@@ -46,8 +46,8 @@ pub use releases::{
 pub mod views {
     pub use shuyu_gate::release::Decision;
     pub use shuyu_gate::{
-        Comparison, FlaggedCell, GroupDifference, Outcome, RedactedReport, RenderedFinding, RenderedReport,
-        ReportSummary, ReviewCell, ReviewCopy, ReviewPoint, SummaryFinding,
+        AppliedRules, Comparison, FlaggedCell, GroupDifference, Outcome, RedactedReport, RenderedFinding,
+        RenderedReport, ReportSummary, ReviewCell, ReviewCopy, ReviewPoint, SummaryFinding,
     };
 }
 pub use sample::{FieldOverride, Method, SampleField, SampleRisk, SampleSpec};

@@ -418,7 +418,13 @@ impl Workspaces {
             Some(p) => {
                 let resource = self.inner.lifecycle.data_request_resource(&r.request_id).await?;
                 let publisher = self.inner.identity.allows(p, Action::ProductPublish, &resource);
-                let recipient = r.access == "open" || p.org_name == release.recipient;
+                // The recipient by its directory id, never by a name that another
+                // organisation could also write.
+                let recipient = r.access == "open"
+                    || release
+                        .recipient_org_id
+                        .as_deref()
+                        .is_some_and(|id| id == p.org_id.to_string());
                 (listed && (recipient || publisher), r.state == "listed" && publisher)
             }
             None => (false, false),

@@ -62,11 +62,10 @@ pub struct ReleaseRequest {
     pub job_id: String,
     /// The output's name.
     pub output: String,
-    /// The recipient (an organisation's name).
+    /// The recipient: an organisation of the directory, by its id or its registered name, or
+    /// the public (`社会公众` / `public`). Whether it is outside the mainland is what the data
+    /// authority recorded for that organisation, never something the requester says.
     pub recipient: String,
-    /// Whether the recipient is outside the mainland (refused, R-38(5)).
-    #[serde(default)]
-    pub cross_border: bool,
     /// `none` (default), `suppress` (primary and secondary) or `round`.
     #[serde(default)]
     pub remedy: Option<String>,
@@ -155,9 +154,11 @@ pub struct ReleaseView {
     pub job_id: String,
     /// The output.
     pub output: String,
-    /// The recipient.
+    /// The recipient (a directory organisation's name, or the public).
     pub recipient: String,
-    /// Whether the recipient is abroad.
+    /// The recipient organisation's id (none for the public).
+    pub recipient_org_id: Option<String>,
+    /// Whether the recipient is outside the mainland, as the directory records it.
     pub cross_border: bool,
     /// The remedy applied.
     pub remedy: String,
@@ -243,6 +244,17 @@ fn mark_spec(output: &Output) -> MarkSpec {
         key_columns: keys,
         mark_columns: marks,
     }
+}
+
+/// A release's recipient as the directory knows it.
+struct Recipient {
+    /// Its registered name (or the public's).
+    name: String,
+    /// Its organisation (none for the public).
+    org_id: Option<String>,
+    /// Whether data sent there leaves the mainland: the jurisdiction the authority recorded;
+    /// an organisation with none recorded counts as outside (fail closed).
+    cross_border: bool,
 }
 
 /// Whether a recipient is the public.
@@ -420,7 +432,7 @@ impl Workspaces {
     /// destination.
     async fn judged(&self, r: &ReleaseRecord) -> Result<Judged, EngineError> {
         let staged = self.staged(&r.job_id, &r.output_name).await?;
-        let rules = self.rules_of_request(r).await?;
+        let (grade, rules) = self.rules_of_request(r).await?;
         let destination = Destination {
             recipient: r.recipient.clone(),
             cross_border: r.cross_border,
@@ -459,7 +471,8 @@ impl Workspaces {
                 ledger: &comparisons,
                 destination: Some(&destination),
             },
-        );
+        )
+        .with_grade(grade);
         Ok(Judged {
             output,
             report,
@@ -469,10 +482,45 @@ impl Workspaces {
     }
 
     /// The gate's rules for the scenario a release's job served.
-    async fn rules_of_request(&self, r: &ReleaseRecord) -> Result<shuyu_gate::Rules, EngineError> {
+    async fn rules_of_request(&self, r: &ReleaseRecord) -> Result<(Option<String>, shuyu_gate::Rules), EngineError> {
         let w = self.load(&r.workspace_id).await?;
         let (_, sources) = self.job_sources(&w).await?;
-        Ok(self.rules_for(&sources))
+        Ok((crate::jobs::grade_of(&sources), self.rules_for(&sources)))
+    }
+
+    /// The recipient a developer named: the public, or an active organisation of the directory
+    /// by id or exact registered name. Anything else is refused, naming the field and the rule.
+    async fn recipient_of(&self, named: &str) -> Result<Recipient, EngineError> {
+        let named = named.trim();
+        let refuse = |rule: &'static str| {
+            EngineError::BadSpec(shuyu_core::error::Validation(vec![shuyu_core::error::FieldError::new(
+                "recipient",
+                rule,
+            )]))
+        };
+        if named.is_empty() || named.chars().count() > 200 {
+            return Err(refuse("field_required"));
+        }
+        if is_public(named) {
+            return Ok(Recipient {
+                name: named.to_string(),
+                org_id: None,
+                cross_border: false,
+            });
+        }
+        let mut c = self.inner.identity.store().read().await?;
+        let org = match named.parse::<shuyu_core::id::OrgId>() {
+            Ok(id) => shuyu_store::orgs::get(&mut c, id).await?,
+            Err(_) => shuyu_store::orgs::find_by_name(&mut c, named).await?,
+        };
+        match org {
+            Some(o) if o.status == shuyu_core::party::Status::Active => Ok(Recipient {
+                name: o.name,
+                org_id: Some(o.id.to_string()),
+                cross_border: o.jurisdiction.is_none_or(|j| j.cross_border()),
+            }),
+            _ => Err(refuse("recipient_not_in_directory")),
+        }
     }
 
     /// Asks to release one output of a finished job to a recipient. An output that still fails
@@ -501,11 +549,7 @@ impl Workspaces {
                 technique: remedy,
             });
         }
-        if req.recipient.trim().is_empty() || req.recipient.chars().count() > 200 {
-            return Err(EngineError::BadSpec(shuyu_core::error::Validation(vec![
-                shuyu_core::error::FieldError::new("recipient", "field_required"),
-            ])));
-        }
+        let recipient = self.recipient_of(&req.recipient).await?;
         // Two-person review when any approved field of the scenario is L3 or above, or
         // important data; one reviewer otherwise.
         let (_, sources) = self.job_sources(&w).await?;
@@ -524,8 +568,9 @@ impl Workspaces {
             workspace_id: w.id.clone(),
             org_id: w.org_id.clone(),
             requested_by: p.user_id.to_string(),
-            recipient: req.recipient.trim().to_string(),
-            cross_border: req.cross_border,
+            recipient: recipient.name,
+            recipient_org_id: recipient.org_id,
+            cross_border: recipient.cross_border,
             remedy,
             state: "requested".into(),
             required_reviewers: if sensitive { 2 } else { 1 },
@@ -610,7 +655,7 @@ impl Workspaces {
             None => RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())),
         };
         let output = Output::from_parts(&r.output_name, batch, evidence);
-        let rules = self.rules_of_request(r).await?;
+        let (_, rules) = self.rules_of_request(r).await?;
         let destination = Destination {
             recipient: r.recipient.clone(),
             cross_border: r.cross_border,
@@ -719,6 +764,7 @@ impl Workspaces {
             job_id: r.job_id.clone(),
             output: r.output_name.clone(),
             recipient: r.recipient.clone(),
+            recipient_org_id: r.recipient_org_id.clone(),
             cross_border: r.cross_border,
             remedy: r.remedy.clone(),
             state: r.state.clone(),
@@ -805,7 +851,7 @@ impl Workspaces {
             r.required_reviewers.max(1) as usize,
         );
         let judged = self.judged(&r).await?;
-        let rules = self.rules_of_request(&r).await?;
+        let (_, rules) = self.rules_of_request(&r).await?;
         let destination = Destination {
             recipient: r.recipient.clone(),
             cross_border: r.cross_border,

@@ -304,9 +304,14 @@ fn prefix_test(c: Expr, data_type: Option<&DataType>, prefix: &str) -> Expr {
 }
 
 /// The key that turns entity keys and record identities into opaque numbers (one per
-/// installation, derived from its wrapped secret; it never leaves the engine).
+/// installation, derived from its wrapped secret; it never leaves the engine). The keyed
+/// hash states with the domain byte already absorbed are kept, so each value costs only its
+/// own bytes.
 #[derive(Clone)]
-pub(crate) struct EntityKey([u8; 16]);
+pub(crate) struct EntityKey {
+    keys: siphasher::sip::SipHasher24,
+    rows: siphasher::sip::SipHasher24,
+}
 
 impl std::fmt::Debug for EntityKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -317,28 +322,30 @@ impl std::fmt::Debug for EntityKey {
 impl EntityKey {
     /// The key from 16 secret bytes.
     pub(crate) fn new(bytes: [u8; 16]) -> EntityKey {
-        EntityKey(bytes)
-    }
-
-    fn hasher(&self, domain: u8) -> siphasher::sip::SipHasher24 {
-        let mut h = siphasher::sip::SipHasher24::new_with_key(&self.0);
-        h.write_u8(domain);
-        h
+        let domain = |d: u8| {
+            let mut h = siphasher::sip::SipHasher24::new_with_key(&bytes);
+            h.write_u8(d);
+            h
+        };
+        EntityKey {
+            keys: domain(1),
+            rows: domain(2),
+        }
     }
 
     /// The opaque number of one key value (SipHash-2-4 under the key).
     pub(crate) fn of(&self, value: &str) -> i64 {
-        let mut h = self.hasher(1);
+        let mut h = self.keys;
         h.write(value.trim().as_bytes());
         h.finish() as i64
     }
 
-    /// The opaque identity of row `ordinal` of version `version`.
-    pub(crate) fn row(&self, version: &str, ordinal: u64) -> i64 {
-        let mut h = self.hasher(2);
+    /// The row identities of one version: the keyed hash with the version already absorbed,
+    /// so each row costs one more word, not the version's id again.
+    pub(crate) fn rows_of(&self, version: &str) -> RowDigest {
+        let mut h = self.rows;
         h.write(version.as_bytes());
-        h.write_u64(ordinal);
-        h.finish() as i64
+        RowDigest(h)
     }
 
     /// The opaque numbers of a column of keys (nulls stay null).
@@ -347,6 +354,19 @@ impl EntityKey {
         let text = text.as_string::<i32>();
         let out: Int64Array = text.iter().map(|v| v.map(|v| self.of(v))).collect();
         Ok(Arc::new(out))
+    }
+}
+
+/// The row identities of one version ([`EntityKey::rows_of`]).
+#[derive(Clone, Copy)]
+pub(crate) struct RowDigest(siphasher::sip::SipHasher24);
+
+impl RowDigest {
+    /// The opaque identity of row `ordinal`.
+    pub(crate) fn of(&self, ordinal: u64) -> i64 {
+        let mut h = self.0;
+        h.write_u64(ordinal);
+        h.finish() as i64
     }
 }
 
@@ -554,6 +574,7 @@ impl View {
 }
 
 /// The table provider of a [`View`]: what a job's session (or the check-only planner) holds.
+#[derive(Clone)]
 pub(crate) struct ScenarioTable {
     view: Arc<View>,
     schema: SchemaRef,
@@ -635,43 +656,117 @@ impl ScenarioTable {
         out
     }
 
-    /// Reads the stored columns, numbering each row by its position in the version.
-    async fn read(&self, columns: &[String]) -> DfResult<Vec<(RecordBatch, u64)>> {
-        let batches = match &self.rows {
-            Rows::None => Vec::new(),
-            Rows::Vault { vault, path, wrapped } => vault
-                .read(&self.view.version_id, path, wrapped, Some(columns))
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(EngineError::Vault(e))))?,
-            Rows::Batches(b) => {
-                let mut out = Vec::with_capacity(b.len());
-                for batch in b {
-                    let idx: Vec<usize> = columns
-                        .iter()
-                        .map(|c| batch.schema().index_of(c))
-                        .collect::<Result<_, _>>()?;
-                    out.push(batch.project(&idx)?);
+    /// Counts a decoded batch against the job's scan limit.
+    fn count(&self, b: &RecordBatch) -> DfResult<()> {
+        let n = b.num_rows() as u64;
+        self.meter
+            .bytes
+            .fetch_add(b.get_array_memory_size() as u64, Ordering::Relaxed);
+        let total = self.meter.rows.fetch_add(n, Ordering::Relaxed) + n;
+        if self.meter.max_rows > 0 && total > self.meter.max_rows {
+            return Err(DataFusionError::External(Box::new(EngineError::TooManyRows(
+                self.meter.max_rows,
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Shapes rows held in memory (the offline gate, tests), numbering each row by its
+    /// position.
+    fn shape_batches(
+        &self,
+        b: &[RecordBatch],
+        columns: &[String],
+        wanted: &[usize],
+        out: &SchemaRef,
+        filters: &[Expr],
+    ) -> DfResult<Vec<RecordBatch>> {
+        let mut first = 0u64;
+        let mut shaped = Vec::with_capacity(b.len());
+        for batch in b {
+            let idx: Vec<usize> = columns
+                .iter()
+                .map(|c| batch.schema().index_of(c))
+                .collect::<Result<_, _>>()?;
+            let batch = batch.project(&idx)?;
+            self.count(&batch)?;
+            let s = prefilter(&self.shape(&batch, first, wanted, out)?, filters)?;
+            first += batch.num_rows() as u64;
+            if s.num_rows() > 0 {
+                shaped.push(s);
+            }
+        }
+        Ok(shaped)
+    }
+
+    /// Decodes a vault object's row groups and shapes them, the groups spread over the
+    /// machine's cores (each row numbered by its position in the version, whichever thread
+    /// decodes it); the result is in the object's order.
+    fn shape_groups(
+        &self,
+        opened: &shuyu_vault::Opened,
+        wanted: &[usize],
+        out: &SchemaRef,
+        filters: &[Expr],
+    ) -> DfResult<Vec<RecordBatch>> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        let groups = opened.row_groups();
+        let mut firsts = Vec::with_capacity(groups);
+        let mut at = 0u64;
+        for g in 0..groups {
+            firsts.push(at);
+            at += opened.rows_in(g);
+        }
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, groups.max(1));
+        let work = || -> DfResult<Vec<(usize, Vec<RecordBatch>)>> {
+            let mut mine = Vec::new();
+            loop {
+                let g = next.fetch_add(1, Ordering::Relaxed);
+                if g >= groups || stop.load(Ordering::Relaxed) {
+                    return Ok(mine);
                 }
-                out
+                let run = || -> DfResult<Vec<RecordBatch>> {
+                    let mut first = firsts[g];
+                    let mut shaped = Vec::new();
+                    for b in opened.decode(g).map_err(vault_error)? {
+                        self.count(&b)?;
+                        let s = prefilter(&self.shape(&b, first, wanted, out)?, filters)?;
+                        first += b.num_rows() as u64;
+                        if s.num_rows() > 0 {
+                            shaped.push(s);
+                        }
+                    }
+                    Ok(shaped)
+                };
+                match run() {
+                    Ok(shaped) => mine.push((g, shaped)),
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
             }
         };
-        let mut start = 0u64;
-        let mut numbered = Vec::with_capacity(batches.len());
-        for b in batches {
-            let n = b.num_rows() as u64;
-            self.meter
-                .bytes
-                .fetch_add(b.get_array_memory_size() as u64, Ordering::Relaxed);
-            let total = self.meter.rows.fetch_add(n, Ordering::Relaxed) + n;
-            if self.meter.max_rows > 0 && total > self.meter.max_rows {
-                return Err(DataFusionError::External(Box::new(EngineError::TooManyRows(
-                    self.meter.max_rows,
-                ))));
-            }
-            numbered.push((b, start));
-            start += n;
+        let results: Vec<DfResult<Vec<(usize, Vec<RecordBatch>)>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(DataFusionError::Internal("a decoding thread panicked".into())))
+                })
+                .collect()
+        });
+        let mut all = Vec::with_capacity(groups);
+        for r in results {
+            all.extend(r?);
         }
-        Ok(numbered)
+        all.sort_by_key(|(g, _)| *g);
+        Ok(all.into_iter().flat_map(|(_, b)| b).collect())
     }
 
     /// One stored batch as the view's projected columns: scoped, keyed, withheld, generalized.
@@ -685,15 +780,16 @@ impl ScenarioTable {
             Some(k) => filter_record_batch(batch, k)?,
             None => batch.clone(),
         };
+        let digest = self.key.rows_of(&self.view.version_id);
         let rows_of = || -> Int64Array {
-            let all = (0..n as u64).map(|i| self.key.row(&self.view.version_id, first + i));
             match &keep {
-                Some(k) => all
-                    .zip(k.iter())
+                Some(k) => k
+                    .iter()
+                    .enumerate()
                     .filter(|(_, k)| k == &Some(true))
-                    .map(|(v, _)| Some(v))
+                    .map(|(i, _)| Some(digest.of(first + i as u64)))
                     .collect(),
-                None => all.map(Some).collect(),
+                None => (0..n as u64).map(|i| Some(digest.of(first + i))).collect(),
             }
         };
         let ext = |e: EngineError| DataFusionError::External(Box::new(e));
@@ -709,14 +805,18 @@ impl ScenarioTable {
                             .key
                             .column(scoped.column_by_name(c).ok_or_else(|| missing(c))?)
                             .map_err(ext)?;
-                        let rows = rows_of();
-                        let keys = keys.as_primitive::<arrow::datatypes::Int64Type>();
-                        Arc::new(
-                            keys.iter()
-                                .zip(rows.iter())
-                                .map(|(k, r)| k.or(r))
-                                .collect::<Int64Array>(),
-                        )
+                        if keys.null_count() == 0 {
+                            keys
+                        } else {
+                            let rows = rows_of();
+                            let keys = keys.as_primitive::<arrow::datatypes::Int64Type>();
+                            Arc::new(
+                                keys.iter()
+                                    .zip(rows.iter())
+                                    .map(|(k, r)| k.or(r))
+                                    .collect::<Int64Array>(),
+                            )
+                        }
                     }
                     // No key: each record is its own entity.
                     None => Arc::new(rows_of()),
@@ -746,6 +846,10 @@ impl ScenarioTable {
             &arrow::array::RecordBatchOptions::new().with_row_count(Some(scoped.num_rows())),
         )?)
     }
+}
+
+fn vault_error(e: shuyu_vault::VaultError) -> DataFusionError {
+    DataFusionError::External(Box::new(EngineError::Vault(e)))
 }
 
 fn missing(c: &str) -> DataFusionError {
@@ -779,17 +883,21 @@ impl TableProvider for ScenarioTable {
             None => (0..self.schema.fields().len()).collect(),
         };
         let out = Arc::new(self.schema.project(&wanted)?);
-        let mut batches = Vec::new();
-        if !matches!(self.rows, Rows::None) {
-            let columns = self.stored_columns(&wanted);
-            for (b, first) in self.read(&columns).await? {
-                let shaped = self.shape(&b, first, &wanted, &out)?;
-                let shaped = prefilter(&shaped, filters)?;
-                if shaped.num_rows() > 0 {
-                    batches.push(shaped);
-                }
+        let columns = self.stored_columns(&wanted);
+        let mut batches = match &self.rows {
+            Rows::None => Vec::new(),
+            Rows::Batches(b) => self.shape_batches(b, &columns, &wanted, &out, filters)?,
+            Rows::Vault { vault, path, wrapped } => {
+                let opened = vault
+                    .open(&self.view.version_id, path, wrapped, Some(&columns))
+                    .await
+                    .map_err(vault_error)?;
+                let (me, out, filters) = (self.clone(), out.clone(), filters.to_vec());
+                tokio::task::spawn_blocking(move || me.shape_groups(&opened, &wanted, &out, &filters))
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))??
             }
-        }
+        };
         // Two partitions, so aggregations use both cores.
         let half = batches.len().div_ceil(2);
         let partitions: Vec<Vec<RecordBatch>> = if batches.len() > 1 {
@@ -872,7 +980,24 @@ mod tests {
         assert_eq!(a.of("379901199001011234"), a.of(" 379901199001011234 "));
         assert_ne!(a.of("379901199001011234"), a.of("379901199001011235"));
         assert_ne!(a.of("379901199001011234"), b.of("379901199001011234"));
-        assert_ne!(a.row("v1", 3), a.row("v2", 3));
-        assert_ne!(a.row("v1", 3), a.row("v1", 4));
+        assert_ne!(a.rows_of("v1").of(3), a.rows_of("v2").of(3));
+        assert_ne!(a.rows_of("v1").of(3), a.rows_of("v1").of(4));
+    }
+
+    /// Members stored by earlier jobs are compared with new ones entity by entity: the numbers
+    /// must stay exactly SipHash-2-4 of (domain, bytes) under the key, however they are computed.
+    #[test]
+    fn entity_and_row_numbers_are_the_stored_definition() {
+        use std::hash::Hasher as _;
+        let key = [3u8; 16];
+        let mut h = siphasher::sip::SipHasher24::new_with_key(&key);
+        h.write_u8(1);
+        h.write(b"379901199001011234");
+        assert_eq!(EntityKey::new(key).of("379901199001011234"), h.finish() as i64);
+        let mut h = siphasher::sip::SipHasher24::new_with_key(&key);
+        h.write_u8(2);
+        h.write(b"v1");
+        h.write_u64(42);
+        assert_eq!(EntityKey::new(key).rows_of("v1").of(42), h.finish() as i64);
     }
 }

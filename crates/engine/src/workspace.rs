@@ -960,13 +960,15 @@ impl Workspaces {
         let resource = self.resource(&w).await?;
         self.authorize_hidden(p, Action::WorkspaceRead, &resource, "workspace")
             .await?;
-        if w.state != "open" {
-            return Err(EngineError::Sealed(w.id.clone()));
-        }
+        // The permission before the state: oversight, who may see the workspace but never
+        // query it, hears "forbidden" whether it is open or sealed.
         self.inner
             .identity
             .authorize(p, Action::WorkspaceQuery, &resource)
             .await?;
+        if w.state != "open" {
+            return Err(EngineError::Sealed(w.id.clone()));
+        }
         Ok(w)
     }
 

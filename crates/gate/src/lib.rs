@@ -39,8 +39,8 @@ pub use output::{
 };
 pub use release::{Approval, Decision, GateError, Minted, Override, Released, ReviewPoint, mint};
 pub use report::{
-    Finding, FindingRecord, FlaggedCell, Outcome, RedactedFinding, RedactedReport, Remedy, RenderedFinding,
-    RenderedRemedy, RenderedReport, Report, ReportRecord, ReportSummary, SummaryFinding,
+    AppliedRules, Finding, FindingRecord, FlaggedCell, Outcome, RedactedFinding, RedactedReport, Remedy,
+    RenderedFinding, RenderedRemedy, RenderedReport, Report, ReportRecord, ReportSummary, SummaryFinding,
 };
 pub use review::{ReviewCell, ReviewCopy, review_copy};
 pub use rules::{Contributors, GateConfig, Rules};

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use shuyu_core::error::Message;
 use shuyu_core::i18n::{Lang, render};
 
+use crate::rules::Rules;
+
 /// A check's (or a report's) result, ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -164,17 +166,32 @@ pub struct Report {
     output: String,
     verdict: Outcome,
     checks: Vec<Finding>,
+    rules: Rules,
+    grade: Option<String>,
 }
 
 impl Report {
     /// Builds the report from the findings; the verdict is the worst result.
-    pub(crate) fn new(output: &str, checks: Vec<Finding>) -> Report {
+    pub(crate) fn new(output: &str, checks: Vec<Finding>, rules: &Rules) -> Report {
         let verdict = checks.iter().map(|f| f.result).max().unwrap_or(Outcome::Pass);
         Report {
             output: output.to_string(),
             verdict,
             checks,
+            rules: rules.clone(),
+            grade: None,
         }
+    }
+
+    /// The report, naming the data grade whose rules it applied.
+    pub fn with_grade(mut self, grade: Option<String>) -> Report {
+        self.grade = grade;
+        self
+    }
+
+    /// The thresholds the checks applied.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 
     /// The output's name.
@@ -211,6 +228,10 @@ impl Report {
         ReportRecord {
             output: self.output.clone(),
             verdict: self.verdict,
+            rules: Some(AppliedRules {
+                grade: self.grade.clone(),
+                rules: self.rules.clone(),
+            }),
             checks: self
                 .checks
                 .iter()
@@ -242,6 +263,21 @@ pub struct ReportRecord {
     pub verdict: Outcome,
     /// Every check's finding.
     pub checks: Vec<FindingRecord>,
+    /// The rules the checks applied (absent in reports stored before they were recorded).
+    #[serde(default)]
+    pub rules: Option<AppliedRules>,
+}
+
+/// The thresholds a report's checks applied, and the data grade that chose them (the
+/// strictest grade among the output's sources): policy, not data — everyone who sees the
+/// report sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppliedRules {
+    /// The grade (`L1` … `L4`) whose rules applied; none when the sources carry no grade.
+    pub grade: Option<String>,
+    /// The thresholds.
+    pub rules: Rules,
 }
 
 /// One finding as stored.
@@ -283,6 +319,7 @@ impl ReportRecord {
         RenderedReport {
             output: self.output.clone(),
             verdict: self.verdict,
+            rules: self.rules.clone(),
             checks: self
                 .checks
                 .iter()
@@ -313,6 +350,7 @@ impl ReportRecord {
         RedactedReport {
             output: self.output.clone(),
             verdict: self.verdict,
+            rules: self.rules.clone(),
             checks: self
                 .checks
                 .iter()
@@ -338,6 +376,9 @@ pub struct RedactedReport {
     pub verdict: Outcome,
     /// Each check's outcome.
     pub checks: Vec<RedactedFinding>,
+    /// The rules the checks applied.
+    #[serde(default)]
+    pub rules: Option<AppliedRules>,
 }
 
 /// One finding without its cells.
@@ -367,6 +408,7 @@ impl RedactedReport {
         ReportSummary {
             output: self.output.clone(),
             verdict: self.verdict,
+            rules: self.rules.clone(),
             checks: self
                 .checks
                 .iter()
@@ -416,6 +458,9 @@ pub struct RenderedReport {
     pub verdict: Outcome,
     /// The findings.
     pub checks: Vec<RenderedFinding>,
+    /// The rules the checks applied.
+    #[serde(default)]
+    pub rules: Option<AppliedRules>,
 }
 
 /// A finding in one language, with its flagged cells (reviewers only).
@@ -457,6 +502,9 @@ pub struct ReportSummary {
     pub verdict: Outcome,
     /// Each check's outcome.
     pub checks: Vec<SummaryFinding>,
+    /// The rules the checks applied.
+    #[serde(default)]
+    pub rules: Option<AppliedRules>,
 }
 
 /// One check's outcome in a summary.
@@ -501,6 +549,7 @@ mod tests {
                 Message::new("gate.msg.threshold").arg("threshold", "10"),
                 Remedy::Suppress,
             )],
+            &crate::Rules::default(),
         );
         let summary = report.record().summary(Lang::En);
         let text = serde_json::to_string(&summary).expect("json");

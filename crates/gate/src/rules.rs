@@ -88,6 +88,43 @@ impl GateConfig {
     pub fn for_level(&self, level: &str) -> &Rules {
         self.levels.get(level).unwrap_or(&self.default)
     }
+
+    /// The settings that cannot be right, each as `where: rule` (a level other than `L1` …
+    /// `L4`, a threshold or k of 0, a dominance share outside (0, 1.01], a p-ratio outside
+    /// [0, 1], a rounding base of 0, no enumeration). Empty when all are.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (level, rules) in
+            std::iter::once(("default", &self.default)).chain(self.levels.iter().map(|(k, v)| (k.as_str(), v)))
+        {
+            if level != "default" && !matches!(level, "L1" | "L2" | "L3" | "L4") {
+                out.push(format!("levels.{level}: not a grade (L1 … L4)"));
+            }
+            let mut bad = |field: &str, rule: &str| out.push(format!("{level}.{field}: {rule}"));
+            if rules.threshold == 0 {
+                bad("threshold", "at least 1");
+            }
+            if rules.k == 0 {
+                bad("k", "at least 1");
+            }
+            if !(rules.nk_share > 0.0 && rules.nk_share <= 1.01) {
+                bad("nk_share", "within (0, 1.01]");
+            }
+            if !(0.0..=1.0).contains(&rules.p_ratio) {
+                bad("p_ratio", "within [0, 1]");
+            }
+            if rules.residual_dof < 0 {
+                bad("residual_dof", "at least 0");
+            }
+            if rules.round_base == 0 {
+                bad("round_base", "at least 1");
+            }
+            if rules.max_enumerated_cells == 0 {
+                bad("max_enumerated_cells", "at least 1");
+            }
+        }
+        out
+    }
 }
 
 impl Rules {

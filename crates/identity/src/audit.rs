@@ -30,7 +30,7 @@ pub fn actor(p: &Principal) -> Actor {
 pub fn org_state(o: &OrgRecord) -> Value {
     json!({
         "id": o.id.to_string(), "name": o.name, "kind": o.kind.code(), "region": o.region.as_str(),
-        "uscc": o.uscc, "status": o.status.code(),
+        "uscc": o.uscc, "status": o.status.code(), "jurisdiction": o.jurisdiction.map(|j| j.code()),
     })
 }
 

@@ -60,7 +60,9 @@ pub async fn ensure_org(
         kind,
         region: region.code.clone(),
         uscc: uscc.map(Uscc::parse).transpose()?.map(|u| u.as_str().to_string()),
+        // The city's own bodies: the authority records them as on the mainland.
         status: Status::Active,
+        jurisdiction: Some(shuyu_core::party::Jurisdiction::Mainland),
         created_at: now,
         updated_at: now,
     };
@@ -198,7 +200,9 @@ pub async fn initialise(
         kind: OrgKind::Authority,
         region: city.code.clone(),
         uscc: None,
+        // The city's own bodies: the authority records them as on the mainland.
         status: Status::Active,
+        jurisdiction: Some(shuyu_core::party::Jurisdiction::Mainland),
         created_at: now,
         updated_at: now,
     };

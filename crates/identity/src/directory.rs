@@ -6,7 +6,9 @@ use shuyu_core::actor::{Principal, PrincipalId};
 use shuyu_core::clock::{SignedDuration, Timestamp};
 use shuyu_core::error::{FieldError, Validation};
 use shuyu_core::id::{ApiKeyId, OrgId, UserId};
-use shuyu_core::party::{DisplayName, NewPassword, OrgKind, RegionCode, Role, RoleSet, Status, Uscc, Username};
+use shuyu_core::party::{
+    DisplayName, Jurisdiction, NewPassword, OrgKind, RegionCode, Role, RoleSet, Status, Uscc, Username,
+};
 use shuyu_core::secret::Secret;
 use shuyu_policy::{Action, Resource};
 use shuyu_store::api_keys::{self, ApiKeyRecord};
@@ -29,6 +31,9 @@ pub struct NewOrg {
     pub region: String,
     /// Its unified social credit code, if given.
     pub uscc: Option<String>,
+    /// Where it is (`mainland`, `hong_kong`, `macao`, `taiwan`, `abroad`), as the authority
+    /// verified it; none yet means outside the mainland for receiving data.
+    pub jurisdiction: Option<String>,
 }
 
 /// Changes to an organisation; `None` leaves a field as it is.
@@ -42,6 +47,8 @@ pub struct OrgPatch {
     pub uscc: Option<Option<String>>,
     /// Enable or disable.
     pub status: Option<String>,
+    /// Where it is, as the authority verified it.
+    pub jurisdiction: Option<String>,
 }
 
 /// A request to create an account.
@@ -235,8 +242,14 @@ impl Identity {
             Some(s) => ok_or_push(Uscc::parse(s), &mut errors).map(Some),
             None => Some(None),
         };
+        let jurisdiction = match req.jurisdiction.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(j) => ok_or_push(j.parse::<Jurisdiction>(), &mut errors).map(Some),
+            None => Some(None),
+        };
         collect(errors)?;
-        let (Some(name), Some(kind), Some(region), Some(uscc)) = (name, kind, region, uscc) else {
+        let (Some(name), Some(kind), Some(region), Some(uscc), Some(jurisdiction)) =
+            (name, kind, region, uscc, jurisdiction)
+        else {
             return Err(IdentityError::Validation(Validation(Vec::new())));
         };
         let now = self.clock.now();
@@ -247,6 +260,7 @@ impl Identity {
             region,
             uscc: uscc.map(|u| u.as_str().to_string()),
             status: Status::Active,
+            jurisdiction,
             created_at: now,
             updated_at: now,
         };
@@ -288,6 +302,11 @@ impl Identity {
             && let Some(r) = ok_or_push(self.known_region("region", r), &mut errors)
         {
             next.region = r;
+        }
+        if let Some(j) = &patch.jurisdiction
+            && let Some(j) = ok_or_push(j.trim().parse::<Jurisdiction>(), &mut errors)
+        {
+            next.jurisdiction = Some(j);
         }
         if let Some(u) = &patch.uscc {
             match u.as_deref().map(str::trim).filter(|s| !s.is_empty()) {

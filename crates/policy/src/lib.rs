@@ -117,6 +117,8 @@ actions! {
     CallEdit => "call.edit", "Create, publish or withdraw a call for applications.";
     ApplicationRead => "application.read", "Read an application (its applicant, the call's issuer, oversight).";
     ApplicationEdit => "application.edit", "Write, submit or withdraw one's own application.";
+    ApplicationScores => "application.scores", "See an application's review scores (the call's issuer, oversight; never the applicant).";
+    ReviewScore => "review.score", "Declare a conflict of interest or score an application under review (experts; the panel is the review machine's).";
     AgreementRead => "agreement.read", "Read an agreement (its parties, oversight).";
     AgreementEdit => "agreement.edit", "Draft, issue, suspend, restore or terminate an agreement (its grantor).";
     AgreementSign => "agreement.sign", "Sign an agreement or the data-security commitment (a party).";

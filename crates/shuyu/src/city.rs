@@ -187,6 +187,15 @@ pub const PARTIES: &[Party] = &[
         uscc_head: "91",
         users: &[("bank.han", "韩雪", &[A])],
     },
+    // A recipient of health statistics with no account of its own: releases name it from
+    // the directory.
+    Party {
+        org: "示范市卫生健康委员会",
+        kind: OrgKind::Consumer,
+        region: "379900",
+        uscc_head: "11",
+        users: &[],
+    },
     Party {
         org: "示范市医学研究院",
         kind: OrgKind::Consumer,

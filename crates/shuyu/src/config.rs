@@ -25,6 +25,9 @@ pub struct FileConfig {
     pub audit: AuditSection,
     #[serde(default)]
     pub workspaces: WorkspacesSection,
+    /// `[gate]`: the output checks' thresholds, `[gate.default]` and per grade
+    /// (`[gate.levels.L4]`); a grade without its own table takes the default.
+    pub gate: Option<shuyu_gate::GateConfig>,
 }
 
 /// `[workspaces]`: how samples are drawn and how safe they must be, and query limits.
@@ -97,6 +100,8 @@ pub struct Config {
     pub sample: shuyu_engine::SampleSpec,
     /// The limits of every query on samples.
     pub query: shuyu_engine::QueryLimits,
+    /// The gate's rules per data grade (validated).
+    pub gate: shuyu_gate::GateConfig,
     /// Where the configuration file was read from, if any.
     pub source: Option<PathBuf>,
 }
@@ -246,6 +251,16 @@ impl Config {
         if let Some(v) = env_parse::<usize>("SHUYU_QUERY_MEMORY_MIB")?.or(w.query_memory_mib) {
             query.memory = v.max(1).saturating_mul(1024 * 1024);
         }
+        // A file's grades are added to the built-in ones (L1, open data), not put in their place.
+        let mut gate = shuyu_gate::GateConfig::default();
+        if let Some(g) = file.gate {
+            gate.default = g.default;
+            gate.levels.extend(g.levels);
+        }
+        let problems = gate.problems();
+        if !problems.is_empty() {
+            bail!("[gate] settings out of range: {}", problems.join("; "));
+        }
         let clock_offset_days = env_parse::<i64>("SHUYU_CLOCK_OFFSET_DAYS")?.unwrap_or(0);
         if !(-3660..=3660).contains(&clock_offset_days) {
             bail!("SHUYU_CLOCK_OFFSET_DAYS must be within ±3660 days, not {clock_offset_days}");
@@ -262,6 +277,7 @@ impl Config {
             checkpoint_interval,
             sample,
             query,
+            gate,
             source: path,
         })
     }
@@ -286,6 +302,41 @@ mod tests {
     fn unknown_keys_in_the_file_are_rejected_by_name() {
         let err = toml::from_str::<FileConfig>("listn = \"x\"").expect_err("unknown key");
         assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn the_gate_rules_come_per_grade_from_the_file_and_nonsense_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("shuyu.toml");
+        std::fs::write(&file, "[gate.levels.L4]\nthreshold = 20\nk = 10\n").expect("write");
+        let flags = Overrides {
+            config: Some(file.clone()),
+            data_dir: Some(dir.path().into()),
+            ..Default::default()
+        };
+        let c = Config::load(&flags, DEFAULT_DATA_DIR).expect("load");
+        assert_eq!(c.gate.for_level("L4").threshold, 20);
+        assert_eq!(c.gate.for_level("L4").k, 10);
+        // Fields a level does not name keep their defaults; other grades keep the default rules.
+        assert_eq!(c.gate.for_level("L4").nk_share, shuyu_gate::Rules::default().nk_share);
+        assert_eq!(c.gate.for_level("L3").threshold, shuyu_gate::Rules::default().threshold);
+        assert_eq!(c.gate.for_level("L1"), &shuyu_gate::Rules::open());
+        // Without a [gate] table, the built-in rules (L1 is open data).
+        std::fs::write(&file, "").expect("write");
+        assert_eq!(
+            Config::load(&flags, DEFAULT_DATA_DIR).expect("load").gate,
+            shuyu_gate::GateConfig::default()
+        );
+        for (bad, named) in [
+            ("[gate.levels.L4]\nthreshold = 0\n", "L4.threshold"),
+            ("[gate.levels.L9]\nthreshold = 10\n", "levels.L9"),
+            ("[gate.default]\nnk_share = 2.0\n", "default.nk_share"),
+            ("[gate.levels.L2]\nthresold = 10\n", "thresold"),
+        ] {
+            std::fs::write(&file, bad).expect("write");
+            let err = Config::load(&flags, DEFAULT_DATA_DIR).expect_err(bad);
+            assert!(format!("{err:#}").contains(named), "{bad}: {err:#}");
+        }
     }
 
     #[test]

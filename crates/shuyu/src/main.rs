@@ -660,6 +660,7 @@ pub(crate) fn open_workspaces(
         .with_context(|| format!("cannot open the vault in {}", cfg.data_dir.display()))?;
     shuyu_engine::Workspaces::new(identity, lifecycle, vault, master)
         .with_settings(cfg.sample.clone(), cfg.query)
+        .map(|w| w.with_gate(cfg.gate.clone()))
         .context("the [workspaces] settings are not valid")
 }
 

@@ -672,7 +672,6 @@ pub async fn products(ws: &Workspaces, store: &Store, lang: Lang) -> Result<Vec<
                     job_id: job.id.clone(),
                     output: plan.output.into(),
                     recipient: PUBLIC_RECIPIENTS[0].into(),
-                    cross_border: false,
                     remedy: Some(plan.remedy.into()),
                 },
             )

@@ -107,21 +107,7 @@ pub async fn get(c: &mut Conn, id: &str) -> Result<Option<CustomRequestRecord>> 
         .transpose()
 }
 
-/// The requests an organisation asked or serves, oldest first.
-pub async fn of_org(c: &mut Conn, org_id: &str) -> Result<Vec<CustomRequestRecord>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM custom_requests WHERE requester_org = $1 OR provider_org = $1 ORDER BY created_at, id"
-    ));
-    sqlx::query(sql)
-        .bind(org_id.to_string())
-        .fetch_all(c)
-        .await?
-        .iter()
-        .map(decode)
-        .collect()
-}
-
-/// Every request, oldest first (oversight).
+/// Every request, oldest first (each then filtered by `custom_request.read`).
 pub async fn all(c: &mut Conn) -> Result<Vec<CustomRequestRecord>> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM custom_requests ORDER BY created_at, id"));
     sqlx::query(sql).fetch_all(c).await?.iter().map(decode).collect()

@@ -172,6 +172,7 @@ fn migrator() -> Migrator {
         m(11, "releases", include_str!("../migrations/0011_releases.sql")),
         m(12, "products", include_str!("../migrations/0012_products.sql")),
         m(13, "boundary", include_str!("../migrations/0013_boundary.sql")),
+        m(14, "recipients", include_str!("../migrations/0014_recipients.sql")),
     ])
 }
 

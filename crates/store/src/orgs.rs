@@ -2,14 +2,14 @@
 
 use shuyu_core::clock::{Timestamp, to_millis};
 use shuyu_core::id::OrgId;
-use shuyu_core::party::{OrgKind, RegionCode, Status};
+use shuyu_core::party::{Jurisdiction, OrgKind, RegionCode, Status};
 use sqlx::Row;
 
 use crate::row::{opt_text, parsed, text, time};
 use crate::{Conn, Result, StoreError};
 
 const T: &str = "orgs";
-const COLS: &str = "id, name, kind, region, uscc, status, created_at, updated_at";
+const COLS: &str = "id, name, kind, region, uscc, status, created_at, updated_at, jurisdiction";
 
 /// A stored organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub struct OrgRecord {
     pub uscc: Option<String>,
     /// Active or disabled.
     pub status: Status,
+    /// Where it is, as the data authority recorded it (none yet: treated as outside the
+    /// mainland when it would receive data).
+    pub jurisdiction: Option<Jurisdiction>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it last changed.
@@ -45,6 +48,15 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<OrgRecord> {
         })?,
         uscc: opt_text(row, T, "uscc")?,
         status: parsed(row, T, "status")?,
+        jurisdiction: opt_text(row, T, "jurisdiction")?
+            .map(|j| {
+                j.parse::<Jurisdiction>().map_err(|e| StoreError::Corrupt {
+                    table: T,
+                    column: "jurisdiction",
+                    detail: e.rule.to_string(),
+                })
+            })
+            .transpose()?,
         created_at: time(row, T, "created_at")?,
         updated_at: time(row, T, "updated_at")?,
     })
@@ -53,8 +65,8 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<OrgRecord> {
 /// Adds an organisation.
 pub async fn insert(c: &mut Conn, o: &OrgRecord) -> Result<()> {
     sqlx::query(
-        "INSERT INTO orgs (id, name, kind, region, uscc, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO orgs (id, name, kind, region, uscc, status, created_at, updated_at, jurisdiction) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(o.id.to_string())
     .bind(o.name.clone())
@@ -64,6 +76,7 @@ pub async fn insert(c: &mut Conn, o: &OrgRecord) -> Result<()> {
     .bind(o.status.code())
     .bind(to_millis(o.created_at))
     .bind(to_millis(o.updated_at))
+    .bind(o.jurisdiction.map(|j| j.code().to_string()))
     .execute(c)
     .await?;
     Ok(())
@@ -72,8 +85,8 @@ pub async fn insert(c: &mut Conn, o: &OrgRecord) -> Result<()> {
 /// Writes every mutable column of `o` back.
 pub async fn update(c: &mut Conn, o: &OrgRecord) -> Result<()> {
     sqlx::query(
-        "UPDATE orgs SET name = $2, kind = $3, region = $4, uscc = $5, status = $6, updated_at = $7 \
-         WHERE id = $1",
+        "UPDATE orgs SET name = $2, kind = $3, region = $4, uscc = $5, status = $6, updated_at = $7, \
+         jurisdiction = $8 WHERE id = $1",
     )
     .bind(o.id.to_string())
     .bind(o.name.clone())
@@ -82,6 +95,7 @@ pub async fn update(c: &mut Conn, o: &OrgRecord) -> Result<()> {
     .bind(o.uscc.clone())
     .bind(o.status.code())
     .bind(to_millis(o.updated_at))
+    .bind(o.jurisdiction.map(|j| j.code().to_string()))
     .execute(c)
     .await?;
     Ok(())

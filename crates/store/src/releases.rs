@@ -31,8 +31,12 @@ pub struct ReleaseRecord {
     pub org_id: String,
     /// The user who asked for the release.
     pub requested_by: String,
-    /// Who receives the copy (its watermark names them).
+    /// Who receives the copy (its watermark names them): the directory organisation's name, or
+    /// the public.
     pub recipient: String,
+    /// The recipient organisation's id (none when the recipient is the public, and for releases
+    /// stored before recipients were directory organisations).
+    pub recipient_org_id: Option<String>,
     /// Whether the copy leaves the country (the gate's cross-border check and the review weigh it).
     pub cross_border: bool,
     /// The remedy applied to the output before release (e.g. none, suppression, rounding).
@@ -66,7 +70,7 @@ pub struct ReleaseRecord {
 const COLS: &str = "id, job_id, output_name, request_id, workspace_id, org_id, requested_by, recipient, \
                     cross_border, remedy, state, required_reviewers, report_json, decisions_json, \
                     overrides_json, mark_spec_json, ledger_json, object_path, wrapped_key, created_at, decided_at, \
-                    evidence_json";
+                    evidence_json, recipient_org_id";
 
 fn decode(r: &sqlx::any::AnyRow) -> Result<ReleaseRecord> {
     Ok(ReleaseRecord {
@@ -92,6 +96,7 @@ fn decode(r: &sqlx::any::AnyRow) -> Result<ReleaseRecord> {
         created_at: time(r, T, "created_at")?,
         decided_at: opt_time(r, T, "decided_at")?,
         evidence_json: opt_text(r, T, "evidence_json")?,
+        recipient_org_id: opt_text(r, T, "recipient_org_id")?,
     })
 }
 
@@ -99,7 +104,7 @@ fn decode(r: &sqlx::any::AnyRow) -> Result<ReleaseRecord> {
 pub async fn insert(c: &mut Conn, r: &ReleaseRecord) -> Result<()> {
     let sql = sqlx::AssertSqlSafe(format!(
         "INSERT INTO releases ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19, $20, $21, $22)"
+         $16, $17, $18, $19, $20, $21, $22, $23)"
     ));
     sqlx::query(sql)
         .bind(r.id.clone())
@@ -124,6 +129,7 @@ pub async fn insert(c: &mut Conn, r: &ReleaseRecord) -> Result<()> {
         .bind(to_millis(r.created_at))
         .bind(r.decided_at.map(to_millis))
         .bind(r.evidence_json.clone())
+        .bind(r.recipient_org_id.clone())
         .execute(c)
         .await?;
     Ok(())

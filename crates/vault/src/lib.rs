@@ -10,7 +10,7 @@
 //! wrapped key destroys the version (crypto-shredding). Objects go through
 //! `object_store` (the local filesystem by default).
 //!
-//! Plaintext is read only by `shuyu-engine` ([`Vault::read`]): the server does not
+//! Plaintext is read only by `shuyu-engine` ([`Vault::read`], [`Vault::open`]): the server does not
 //! depend on this crate, so no HTTP handler can name a decrypting function. Writes stage to a local file and become visible only when complete;
 //! [`Vault::sweep`] removes what a crash left behind.
 
@@ -113,6 +113,54 @@ impl parquet::file::reader::ChunkReader for Tail {
     }
 }
 
+/// A stored object opened for reading ([`Vault::open`]): its bytes and its decrypted footer.
+/// Each row group decodes on its own, so a reader can spread them over threads and still
+/// know every row's position in the object (the rows of the groups before it).
+pub struct Opened {
+    bytes: bytes::Bytes,
+    metadata: parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    mask: Option<parquet::arrow::ProjectionMask>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("row_groups", &self.row_groups())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Opened {
+    /// How many row groups the object has.
+    pub fn row_groups(&self) -> usize {
+        self.metadata.metadata().num_row_groups()
+    }
+
+    /// Rows in row group `group` (0 past the last).
+    pub fn rows_in(&self, group: usize) -> u64 {
+        let m = self.metadata.metadata();
+        if group < m.num_row_groups() {
+            m.row_group(group).num_rows().max(0) as u64
+        } else {
+            0
+        }
+    }
+
+    /// Decodes (and decrypts) row group `group`'s projected columns, in row order.
+    pub fn decode(&self, group: usize) -> Result<Vec<RecordBatch>, VaultError> {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(self.bytes.clone(), self.metadata.clone())
+            .with_row_groups(vec![group]);
+        if let Some(mask) = &self.mask {
+            builder = builder.with_projection(mask.clone());
+        }
+        let reader = builder.with_batch_size(64 * 1024).build()?;
+        Ok(reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(parquet::errors::ParquetError::from)?)
+    }
+}
+
 /// The data vault of one installation.
 #[derive(Debug, Clone)]
 pub struct Vault {
@@ -184,17 +232,33 @@ impl Vault {
 
     /// Starts writing object `path` of version `version_id` with `schema`, under a fresh data key.
     pub fn writer(&self, version_id: &str, path: &str, schema: SchemaRef) -> Result<Writer, VaultError> {
+        self.writer_with(version_id, path, schema, &[])
+    }
+
+    /// [`Vault::writer`], with the columns named in `unique` stored without a dictionary:
+    /// columns whose values are (nearly) all distinct — entity numbers, fingerprints — where
+    /// trying a dictionary only costs time before Parquet falls back to plain values.
+    pub fn writer_with(
+        &self,
+        version_id: &str,
+        path: &str,
+        schema: SchemaRef,
+        unique: &[&str],
+    ) -> Result<Writer, VaultError> {
         let key = random_key()?;
         let wrapped_key = self.master.wrap(&key_purpose(version_id), &key)?;
         let encryption = FileEncryptionProperties::builder(key)
             .with_aad_prefix(version_id.as_bytes().to_vec())
             .with_aad_prefix_storage(false)
             .build()?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(parquet::basic::Compression::SNAPPY)
             .set_max_row_group_row_count(Some(256 * 1024))
-            .with_file_encryption_properties(encryption)
-            .build();
+            .with_file_encryption_properties(encryption);
+        for c in unique {
+            props = props.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*c), false);
+        }
+        let props = props.build();
         let staging = self.staging.join(format!("{}.parquet.part", path.replace('/', "_")));
         let file = std::fs::File::create(&staging)?;
         let inner = ArrowWriter::try_new(file, schema, Some(props))?;
@@ -349,8 +413,26 @@ impl Vault {
         wrapped: &str,
         columns: Option<&[String]>,
     ) -> Result<Vec<RecordBatch>, VaultError> {
+        let opened = self.open(key_id, path, wrapped, columns).await?;
+        let mut out = Vec::new();
+        for g in 0..opened.row_groups() {
+            out.extend(opened.decode(g)?);
+        }
+        Ok(out)
+    }
+
+    /// Opens a stored object for reading: fetches it and decrypts its footer once, so that
+    /// its row groups can then be decoded independently — on as many threads as the engine
+    /// gives them ([`Opened::decode`]). Same rules as [`Vault::read`]: only the engine calls it.
+    pub async fn open(
+        &self,
+        key_id: &str,
+        path: &str,
+        wrapped: &str,
+        columns: Option<&[String]>,
+    ) -> Result<Opened, VaultError> {
         use parquet::arrow::ProjectionMask;
-        use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+        use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
         use parquet::encryption::decrypt::FileDecryptionProperties;
         let key = zeroize::Zeroizing::new(self.master.unwrap(&key_purpose(key_id), wrapped)?);
         let bytes = self.objects.get(&ObjectPath::from(path)).await?.bytes().await?;
@@ -358,21 +440,20 @@ impl Vault {
             .with_aad_prefix(key_id.as_bytes().to_vec())
             .build()?;
         let options = ArrowReaderOptions::new().with_file_decryption_properties(props);
-        let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)?;
-        if let Some(columns) = columns {
-            let schema = builder.schema().clone();
-            let mut roots = Vec::with_capacity(columns.len());
-            for c in columns {
-                let i = schema.index_of(c).map_err(|_| VaultError::NoColumn(c.clone()))?;
-                roots.push(i);
+        let metadata = ArrowReaderMetadata::load(&bytes, options)?;
+        let mask = match columns {
+            Some(columns) => {
+                let schema = metadata.schema();
+                let mut roots = Vec::with_capacity(columns.len());
+                for c in columns {
+                    let i = schema.index_of(c).map_err(|_| VaultError::NoColumn(c.clone()))?;
+                    roots.push(i);
+                }
+                Some(ProjectionMask::roots(metadata.parquet_schema(), roots))
             }
-            let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-            builder = builder.with_projection(mask);
-        }
-        let reader = builder.with_batch_size(64 * 1024).build()?;
-        Ok(reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(parquet::errors::ParquetError::from)?)
+            None => None,
+        };
+        Ok(Opened { bytes, metadata, mask })
     }
 
     #[cfg(test)]

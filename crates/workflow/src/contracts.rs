@@ -407,7 +407,7 @@ impl Lifecycle {
             term_start: term.start().to_string(),
             term_end: term.end().to_string(),
             clauses,
-            scope: serde_json::from_str(&app.body_json).unwrap_or_default(),
+            scope: crate::service::stored("applications", "body_json", &app.body_json)?,
         };
         let m = Agreement {
             kind,
@@ -523,7 +523,8 @@ impl Lifecycle {
             SignWhat::Commitment => Event::SignCommitment,
         };
         let (next, _effects) = machine::transition(&l.machine, event, Actor::Party(party), self.today())?;
-        let mut sigs: Vec<SignatureRecord> = serde_json::from_str(&l.rec.signatures_json).unwrap_or_default();
+        let mut sigs: Vec<SignatureRecord> =
+            crate::service::stored("agreements", "signatures_json", &l.rec.signatures_json)?;
         sigs.push(record);
         l.rec.signatures_json = serde_json::to_string(&sigs).unwrap_or_default();
         l.rec.state = next.state.code().into();
@@ -649,7 +650,7 @@ impl Lifecycle {
             "detail": detail,
         }));
         if let Some(json) = &rectification {
-            l.rect = serde_json::from_str(json).unwrap_or_default();
+            l.rect = crate::service::stored("lifecycle_states", "rectification", json)?;
         }
         let stored = l.rec.clone();
         save(&self.identity, audit, move |tx| {

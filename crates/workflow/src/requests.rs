@@ -450,7 +450,7 @@ impl Lifecycle {
         if entry.kind != "development" || entry.state != "published" {
             return Ok(None);
         }
-        let body: EntryBody = serde_json::from_str(&entry.body_json).unwrap_or_default();
+        let body: EntryBody = crate::service::stored("catalog_entries", "body_json", &entry.body_json)?;
         let mut ancestors = vec![entry.id.clone()];
         let mut cur = entry.clone();
         // development → operation → resource; a bounded walk, whatever is stored.
@@ -621,12 +621,12 @@ impl Lifecycle {
             requester_org: r.requester_org.clone(),
             state: state.code().into(),
             revision: revision_of(&state),
-            reviewers: serde_json::from_str(&r.reviewers_json).unwrap_or_default(),
+            reviewers: crate::service::stored("data_requests", "reviewers_json", &r.reviewers_json)?,
             pending: match &state {
                 RequestState::InReview { pending, .. } => pending.iter().cloned().collect(),
                 _ => Vec::new(),
             },
-            body: serde_json::from_str(&r.body_json).unwrap_or_default(),
+            body: crate::service::stored("data_requests", "body_json", &r.body_json)?,
             note: r.note.clone(),
             in_force,
             manifest: manifest.transpose()?,
@@ -741,7 +741,7 @@ impl Lifecycle {
             let (_, doc) = self.agreement_doc(&a).await?;
             self.check_request(&doc, body, false).await?;
             // Reviewers' overrides stay with the list; the requester cannot change them.
-            let before: DataRequestBody = serde_json::from_str(&rec.body_json).unwrap_or_default();
+            let before: DataRequestBody = crate::service::stored("data_requests", "body_json", &rec.body_json)?;
             let mut body = body.clone();
             body.masking = before.masking;
             rec.body_json = serde_json::to_string(&body).unwrap_or_default();
@@ -803,7 +803,7 @@ impl Lifecycle {
             let (ev, reviewers) = match event {
                 "submit" => {
                     let (_, doc) = self.agreement_doc(&a).await?;
-                    let body: DataRequestBody = serde_json::from_str(&rec.body_json).unwrap_or_default();
+                    let body: DataRequestBody = crate::service::stored("data_requests", "body_json", &rec.body_json)?;
                     let (unreasoned, resolved) = self.check_request(&doc, &body, true).await?;
                     let reviewers = self.review_chain(&a, &resolved).await?;
                     (
@@ -899,7 +899,7 @@ impl Lifecycle {
         if decision != ReviewDecision::Approve && note.is_none() {
             errs.push(FieldError::new("note", "field_required"));
         }
-        let mut body: DataRequestBody = serde_json::from_str(&rec.body_json).unwrap_or_default();
+        let mut body: DataRequestBody = crate::service::stored("data_requests", "body_json", &rec.body_json)?;
         if !overrides.is_empty() && decision != ReviewDecision::Approve {
             errs.push(FieldError::new("overrides", "approve_only"));
         }
@@ -971,25 +971,25 @@ impl Lifecycle {
         revision: u32,
     ) -> Result<ManifestRecord, LifecycleError> {
         let (m, doc) = self.agreement_doc(a).await?;
-        let body: DataRequestBody = serde_json::from_str(&rec.body_json).unwrap_or_default();
+        let body: DataRequestBody = crate::service::stored("data_requests", "body_json", &rec.body_json)?;
         let (_, resolved) = self.check_request(&doc, &body, true).await?;
         let previous = data_requests::manifests(&mut *self.identity.store().read().await?, &rec.id).await?;
         let mut datasets: Vec<ManifestDataset> = resolved
             .iter()
             .map(|(item, r)| {
-                let rb: EntryBody = serde_json::from_str(&r.resource.body_json).unwrap_or_default();
+                let rb: EntryBody = crate::service::stored("catalog_entries", "body_json", &r.resource.body_json)?;
                 let mut fields: Vec<String> = item.fields.iter().map(|f| f.name.clone()).collect();
                 fields.sort();
-                ManifestDataset {
+                Ok(ManifestDataset {
                     entry_id: r.entry.id.clone(),
                     resource_entry_id: r.resource.id.clone(),
                     dataset_id: r.resource.dataset_id.clone(),
                     dataset_name: rb.dataset_name,
                     provider_org: r.resource.org_id.clone(),
                     fields,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, LifecycleError>>()?;
         datasets.sort_by(|x, y| x.entry_id.cmp(&y.entry_id));
         let mut outputs = body.outputs.clone();
         outputs.sort();
@@ -1015,7 +1015,7 @@ impl Lifecycle {
             retention_days: body.retention_days,
             security_measures: body.security_measures.trim().to_string(),
             cross_border: "none".into(),
-            approved_by: serde_json::from_str(&rec.reviewers_json).unwrap_or_default(),
+            approved_by: crate::service::stored("data_requests", "reviewers_json", &rec.reviewers_json)?,
             masking: body.masking.clone(),
             previous_digest: previous.first().map(|p| p.digest.clone()),
             issued_at: self.identity.clock().now().to_string(),

@@ -458,9 +458,6 @@ where
     Ok(())
 }
 
-/// The `updated_at` of a change to a row read at `read_at`: now, but strictly later than what
-/// was read, so optimistic checks (`… AND updated_at = read_at`) tell every write apart even
-/// when the clock has not moved.
 /// Parses a stored JSON value; what does not parse is `Corrupt` — never a default (a review of
 /// quorum 0, a call without conditions, a notice without objections would each open a door).
 pub(crate) fn stored<T: serde::de::DeserializeOwned>(
@@ -477,6 +474,9 @@ pub(crate) fn stored<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The `updated_at` of a change to a row read at `read_at`: now, but strictly later than what
+/// was read, so optimistic checks (`… AND updated_at = read_at`) tell every write apart even
+/// when the clock has not moved.
 pub(crate) fn later(read_at: Timestamp, now: Timestamp) -> Timestamp {
     if now > read_at {
         now
@@ -707,10 +707,11 @@ impl Lifecycle {
         v.attachments = lifecycle::attachments(&mut c, &r.id).await?.iter().map(meta).collect();
         if let Some(json) = lifecycle::get_state(&mut c, StateTable::Review, &r.id).await? {
             let rv: Review = stored("lifecycle_states", "review", &json)?;
-            // Scores are for the issuer and oversight; the applicant sees progress only.
-            let sees_scores = p.org_id == call_org.id
-                || p.has_role(shuyu_core::party::Role::Supervisor)
-                || p.has_role(shuyu_core::party::Role::Authority);
+            // Scores are for the issuer and oversight; the applicant sees progress only (a
+            // view with fewer parts, not a denial: nothing to audit).
+            let sees_scores = self
+                .identity
+                .allows(p, Action::ApplicationScores, &Self::app_resource(r, org, call_org));
             v.review = Some(ReviewView {
                 experts: rv
                     .experts
@@ -958,7 +959,7 @@ impl Lifecycle {
             let entry = catalogs::get_entry(&mut *self.identity.store().read().await?, &need.entry_id).await?;
             let body: Option<EntryBody> = match entry {
                 Some(e) if e.kind == want_kind && e.state == "published" => {
-                    let b: EntryBody = serde_json::from_str(&e.body_json).unwrap_or_default();
+                    let b: EntryBody = stored("catalog_entries", "body_json", &e.body_json)?;
                     if authorizable && !b.authorizable {
                         errs.push(
                             FieldError::new(format!("{path}.entry_id"), "not_authorizable")
@@ -1223,10 +1224,10 @@ impl Lifecycle {
 
     /// An assigned expert declares a conflict of interest (or none), or scores every criterion.
     pub async fn expert(&self, p: &Principal, id: &str, event: ReviewEvent) -> Result<ApplicationView, LifecycleError> {
-        if !p.has_role(shuyu_core::party::Role::Expert) {
-            return Err(IdentityError::Forbidden { action: "review.score" }.into());
-        }
         let (mut rec, org, _, call_org) = self.load_app(id).await?;
+        self.identity
+            .authorize(p, Action::ReviewScore, &Self::app_resource(&rec, &org, &call_org))
+            .await?;
         let json = lifecycle::get_state(&mut *self.identity.store().read().await?, StateTable::Review, id)
             .await?
             .ok_or(LifecycleError::NotFound("review"))?;

@@ -303,7 +303,10 @@ async fn table(ctx: &SessionContext, a: &Admitted, name: &str, max_enumerated: u
         .map_err(df)?;
     let members_schema = members.first().map(|b| b.schema()).unwrap_or(inner_schema);
     // Step 2: per cell.
-    let source = MemTable::try_new(members_schema.clone(), vec![members.clone()]).map_err(df)?;
+    // Two partitions, so the per-cell aggregate uses both cores too.
+    let mut first_half = members.clone();
+    let second_half = first_half.split_off(members.len().div_ceil(2));
+    let source = MemTable::try_new(members_schema.clone(), vec![first_half, second_half]).map_err(df)?;
     let mut outer_group: Vec<Expr> = (0..n_keys).map(|i| c(&format!("__k{i}"))).collect();
     if n_keys == 0 {
         outer_group.clear();
@@ -513,9 +516,7 @@ fn members_table(batches: &[RecordBatch], n_keys: usize) -> Result<RecordBatch, 
     for b in batches {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(n_keys + 3);
         for i in 0..n_keys {
-            let k = b.column(i);
-            let text: arrow::array::StringArray = (0..k.len()).map(|r| cell_text(k, r)).collect();
-            arrays.push(Arc::new(text));
+            arrays.push(key_text(b.column(i))?);
         }
         for (name, t) in [
             ("__ent", DataType::Int64),
@@ -530,6 +531,29 @@ fn members_table(batches: &[RecordBatch], n_keys: usize) -> Result<RecordBatch, 
         out.push(RecordBatch::try_new(schema.clone(), arrays)?);
     }
     Ok(concat_batches(&schema, &out)?)
+}
+
+/// A key column as the canonical text of its values ([`cell_text`]). Text and integers print
+/// the same either way, so those are cast as whole columns; other types go value by value.
+fn key_text(k: &ArrayRef) -> Result<ArrayRef, EngineError> {
+    Ok(match k.data_type() {
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => cast(k, &DataType::Utf8)?,
+        _ => Arc::new(
+            (0..k.len())
+                .map(|r| cell_text(k, r))
+                .collect::<arrow::array::StringArray>(),
+        ),
+    })
 }
 
 /// The value of aggregate `i` from the per-cell partial sums.

@@ -76,7 +76,7 @@ pub fn standard() -> Vec<Box<dyn Check>> {
 /// Runs every check on an output.
 pub fn run(output: &Output, ctx: &Context<'_>) -> Report {
     let findings = standard().iter().map(|c| c.run(output, ctx)).collect();
-    Report::new(&output.name, findings)
+    Report::new(&output.name, findings, ctx.rules)
 }
 
 /// The cross-border destination check (R-38(5)): no output leaves the country.

@@ -26,6 +26,7 @@ async fn the_authority_admin_registers_an_organisation_and_its_first_user() {
                     kind: "provider".into(),
                     region: "379902".into(),
                     uscc: None,
+                    jurisdiction: None,
                 },
             )
             .await
@@ -66,6 +67,7 @@ async fn a_developer_gets_forbidden_for_authority_only_actions() {
                     kind: "provider".into(),
                     region: "379900".into(),
                     uscc: None,
+                    jurisdiction: None,
                 },
             )
             .await
@@ -97,6 +99,7 @@ async fn validation_errors_name_every_bad_field() {
                     kind: "bank".into(),
                     region: "999999".into(),
                     uscc: Some("91379900MA3C000010".into()),
+                    jurisdiction: None,
                 },
             )
             .await
@@ -151,6 +154,7 @@ async fn duplicates_are_conflicts() {
                     kind: "developer".into(),
                     region: "379900".into(),
                     uscc: None,
+                    jurisdiction: None,
                 },
             )
             .await
@@ -191,6 +195,62 @@ async fn the_last_platform_administrator_cannot_be_removed() {
         // Still an admin: nothing was half-applied.
         let me = w.principal("admin").await;
         assert!(me.is_platform_admin());
+        w.finish().await;
+    }
+}
+
+/// Where an organisation is: recorded by the authority's administrator on registration or
+/// later, a code the directory knows or a refusal naming the field; none until recorded.
+#[tokio::test]
+async fn the_authority_records_where_an_organisation_is() {
+    for w in World::all().await {
+        let admin = w.principal("admin").await;
+        let new = |name: &str, j: Option<&str>| NewOrg {
+            name: name.into(),
+            kind: "consumer".into(),
+            region: "379900".into(),
+            uscc: None,
+            jurisdiction: j.map(str::to_string),
+        };
+        let abroad =
+            w.id.create_org(&admin, new("Acme Analytics Inc.", Some("abroad")))
+                .await
+                .expect("abroad");
+        assert_eq!(abroad.jurisdiction, Some(shuyu_core::party::Jurisdiction::Abroad));
+        let unknown = w.id.create_org(&admin, new("某研究所", None)).await.expect("none yet");
+        assert_eq!(unknown.jurisdiction, None);
+        let e =
+            w.id.create_org(&admin, new("另一研究所", Some("usa")))
+                .await
+                .expect_err("not a jurisdiction");
+        assert_eq!(e.code(), "validation_failed");
+        let recorded =
+            w.id.update_org(
+                &admin,
+                unknown.id,
+                OrgPatch {
+                    jurisdiction: Some("hong_kong".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("recorded");
+        assert_eq!(recorded.jurisdiction, Some(shuyu_core::party::Jurisdiction::HongKong));
+        assert!(recorded.jurisdiction.is_some_and(|j| j.cross_border()));
+        // A developer cannot record it (the directory is the authority's).
+        let dev = w.principal("devadmin").await;
+        let e =
+            w.id.update_org(
+                &dev,
+                w.developer.id,
+                OrgPatch {
+                    jurisdiction: Some("mainland".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect_err("not the authority");
+        assert_eq!(e.code(), "forbidden");
         w.finish().await;
     }
 }

@@ -56,6 +56,10 @@ pub struct OrgDto {
     pub uscc: Option<String>,
     /// `active` or `disabled`.
     pub status: String,
+    /// Where it is, as the data authority recorded it: `mainland`, `hong_kong`, `macao`,
+    /// `taiwan` or `abroad`; null until recorded (then outside the mainland for receiving data).
+    #[schema(example = "mainland")]
+    pub jurisdiction: Option<String>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it last changed.
@@ -71,6 +75,7 @@ impl From<&OrgRecord> for OrgDto {
             region: o.region.as_str().into(),
             uscc: o.uscc.clone(),
             status: o.status.code().into(),
+            jurisdiction: o.jurisdiction.map(|j| j.code().into()),
             created_at: o.created_at,
             updated_at: o.updated_at,
         }
@@ -96,6 +101,9 @@ pub struct CreateOrgBody {
     /// Its unified social credit code (GB 32100), if it has one.
     #[serde(default)]
     pub uscc: Option<String>,
+    /// Where it is, as verified: `mainland`, `hong_kong`, `macao`, `taiwan`, `abroad`.
+    #[serde(default)]
+    pub jurisdiction: Option<String>,
 }
 
 /// Changes to an organisation; absent fields stay as they are.
@@ -113,6 +121,9 @@ pub struct UpdateOrgBody {
     /// `active` or `disabled`.
     #[serde(default)]
     pub status: Option<String>,
+    /// Where it is, as verified: `mainland`, `hong_kong`, `macao`, `taiwan`, `abroad`.
+    #[serde(default)]
+    pub jurisdiction: Option<String>,
 }
 
 /// An account as seen through the API.

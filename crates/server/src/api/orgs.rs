@@ -92,6 +92,7 @@ pub async fn create_org(
                 kind: body.kind,
                 region: body.region,
                 uscc: body.uscc,
+                jurisdiction: body.jurisdiction,
             },
         )
         .await?;
@@ -120,7 +121,7 @@ pub async fn get_org(
     Ok(Json(OrgDto::from(&state.identity.get_org(&p, id).await?)))
 }
 
-/// Changes an organisation's name, region, credit code or status.
+/// Changes an organisation's name, region, credit code, status or recorded jurisdiction.
 #[utoipa::path(
     patch,
     path = "/api/v1/orgs/{id}",
@@ -149,6 +150,7 @@ pub async fn update_org(
         region: body.region,
         uscc: body.uscc.map(|u| if u.trim().is_empty() { None } else { Some(u) }),
         status: body.status,
+        jurisdiction: body.jurisdiction,
     };
     Ok(Json(OrgDto::from(&state.identity.update_org(&p, id, patch).await?)))
 }

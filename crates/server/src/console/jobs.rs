@@ -15,7 +15,9 @@ use serde::Deserialize;
 use shuyu_core::actor::Principal;
 use shuyu_core::i18n::t;
 use shuyu_engine::RenderedReleaseReport;
-use shuyu_engine::views::{Comparison, FlaggedCell, RenderedReport, ReportSummary, ReviewCopy, ReviewPoint};
+use shuyu_engine::views::{
+    AppliedRules, Comparison, FlaggedCell, RenderedReport, ReportSummary, ReviewCopy, ReviewPoint,
+};
 use shuyu_engine::{
     DelistRequest, JobOutputSpec, JobRequest, JobView, OutputCheck, ProductKind, ProductView, PublishRequest,
     ReleaseRequest, ReleaseReview, ReleaseView, WorkspaceSummary,
@@ -65,12 +67,26 @@ struct FindingRow {
 struct ReportView {
     verdict: String,
     findings: Vec<FindingRow>,
+    /// The rules the checks applied: the grade, the threshold, k and the dominance share.
+    rules: Option<(String, u64, u64, f64)>,
+}
+
+fn rules_row(r: &Option<AppliedRules>) -> Option<(String, u64, u64, f64)> {
+    r.as_ref().map(|a| {
+        (
+            a.grade.clone().unwrap_or_else(|| "—".into()),
+            a.rules.threshold,
+            a.rules.k,
+            a.rules.nk_share,
+        )
+    })
 }
 
 /// The reviewers' view of a report: the flagged cells by key.
 fn report_view(r: &RenderedReport) -> ReportView {
     ReportView {
         verdict: r.verdict.code().to_string(),
+        rules: rules_row(&r.rules),
         findings: r
             .checks
             .iter()
@@ -91,6 +107,7 @@ fn report_view(r: &RenderedReport) -> ReportView {
 fn summary_view(r: &ReportSummary) -> ReportView {
     ReportView {
         verdict: r.verdict.code().to_string(),
+        rules: rules_row(&r.rules),
         findings: r
             .checks
             .iter()
@@ -341,8 +358,6 @@ pub struct ReleaseForm {
     output: String,
     recipient: String,
     #[serde(default)]
-    cross_border: Option<String>,
-    #[serde(default)]
     remedy: Option<String>,
 }
 
@@ -362,7 +377,6 @@ pub async fn releases_request(
         job_id: f.job.clone(),
         output: f.output.clone(),
         recipient: f.recipient.clone(),
-        cross_border: f.cross_border.is_some(),
         remedy: f.remedy.clone().filter(|r| !r.is_empty()),
     };
     let res = match state.workspaces.request_release(&p, &req).await {

@@ -70,6 +70,7 @@ struct OrgRow {
     kind: String,
     region: String,
     uscc: String,
+    jurisdiction: String,
     status: String,
     status_code: &'static str,
 }
@@ -83,6 +84,7 @@ struct OrgsTpl {
     form_error: Option<String>,
     kinds: Vec<(String, String)>,
     regions: Vec<(String, String)>,
+    jurisdictions: Vec<(String, String)>,
 }
 
 struct UserRow {
@@ -547,6 +549,10 @@ async fn render_orgs(
             kind: t(lang, &format!("kind.{}", o.kind.code())),
             region: region_name(o.region.as_str()),
             uscc: o.uscc.clone().unwrap_or_default(),
+            jurisdiction: t(
+                lang,
+                &format!("jurisdiction.{}", o.jurisdiction.map_or("unrecorded", |j| j.code())),
+            ),
             status: t(lang, &format!("status.{}", o.status.code())),
             status_code: o.status.code(),
         })
@@ -589,6 +595,10 @@ async fn render_orgs(
             form_error,
             kinds,
             regions: region_options,
+            jurisdictions: shuyu_core::party::Jurisdiction::ALL
+                .iter()
+                .map(|j| (j.code().to_string(), t(lang, &format!("jurisdiction.{}", j.code()))))
+                .collect(),
         },
     )
 }
@@ -611,6 +621,8 @@ pub struct OrgForm {
     region: String,
     #[serde(default)]
     uscc: String,
+    #[serde(default)]
+    jurisdiction: String,
 }
 
 pub async fn orgs_submit(
@@ -634,6 +646,7 @@ pub async fn orgs_submit(
                 kind: form.kind,
                 region: form.region,
                 uscc,
+                jurisdiction: Some(form.jurisdiction).filter(|j| !j.trim().is_empty()),
             },
         )
         .await

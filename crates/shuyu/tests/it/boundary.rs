@@ -429,8 +429,13 @@ pub(crate) struct Demo {
 
 impl Demo {
     pub(crate) async fn start() -> Demo {
+        Demo::start_on(None).await
+    }
+
+    /// The demo with its metadata on PostgreSQL at `database_url` (SQLite when `None`).
+    pub(crate) async fn start_on(database_url: Option<&str>) -> Demo {
         let dir = tempfile::tempdir().expect("tmp");
-        let (child, lines, base) = crate::harness::start_demo(dir.path());
+        let (child, lines, base) = crate::harness::start_demo_on(dir.path(), database_url);
         let logins = crate::cli::demo_logins(&lines);
         let api = Api {
             http: crate::harness::http(),

@@ -322,7 +322,8 @@ async fn demo_seeds_the_city_prints_every_login_and_reprints_them_next_time() {
             .as_array()
             .expect("items")
             .len(),
-        16
+        // The city's 17 organisations and the one abroad the release test registered.
+        18
     );
     // The city's data was imported once: a second start adds no versions.
     let datasets = api.get("/api/v1/datasets", Some(&admin)).await;
@@ -472,6 +473,14 @@ async fn demo_jobs(api: &Api, logins: &[(String, String)], data_dir: &std::path:
     }
     let region_out = outputs.iter().find(|o| o["name"] == "by_region").expect("by_region");
     let region_checks = region_out["report"]["checks"].as_array().expect("checks");
+    // The report names the grade whose rules applied and the thresholds (the built-in ones:
+    // population's approved fields are graded above L1).
+    let applied = &region_out["report"]["rules"];
+    assert!(
+        ["L2", "L3", "L4"].contains(&applied["grade"].as_str().unwrap_or("")),
+        "{applied}"
+    );
+    assert_eq!(applied["rules"]["threshold"], 10, "{applied}");
     for id in ["raw-rows", "personal-info"] {
         let c = region_checks.iter().find(|c| c["id"] == id).expect("check");
         assert_eq!(c["result"], "pass", "{c}");
@@ -750,10 +759,54 @@ async fn demo_releases(
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     assert_eq!(job["state"], "done", "{job}");
-    let ask = |output: &str, remedy: &str, abroad: bool| {
-        let body = json!({"job_id": id, "output": output, "recipient": "示范市卫生健康委员会", "cross_border": abroad, "remedy": remedy});
+    let ask_for = |output: &str, remedy: &str, recipient: &str| {
+        let body = json!({"job_id": id, "output": output, "recipient": recipient, "remedy": remedy});
         async move { api.post("/api/v1/releases", Some(health), body).await }
     };
+    let ask = |output: &str, remedy: &str, abroad: bool| {
+        ask_for(
+            output,
+            remedy,
+            if abroad {
+                "Acme Analytics Inc."
+            } else {
+                "示范市卫生健康委员会"
+            },
+        )
+    };
+    // Recipients are organisations of the directory, where the authority records where each
+    // is: a name nobody registered is refused, and the requester cannot say "not abroad".
+    let unknown = ask_for("by_region_icd", "suppress", "Acme Analytics Inc., San Francisco, USA").await;
+    assert_eq!(unknown.status, 422, "{unknown:?}");
+    assert_eq!(unknown.json["errors"][0]["field"], "recipient", "{unknown:?}");
+    assert_eq!(
+        unknown.json["errors"][0]["rule"], "recipient_not_in_directory",
+        "{unknown:?}"
+    );
+    let self_declared = api
+        .post(
+            "/api/v1/releases",
+            Some(health),
+            json!({"job_id": id, "output": "by_region_icd", "recipient": "示范市卫生健康委员会", "cross_border": false, "remedy": "suppress"}),
+        )
+        .await;
+    assert_eq!(self_declared.status, 422, "{self_declared:?}");
+    let admin = {
+        let (u, pw) = logins
+            .iter()
+            .find(|(u, _)| u == "admin")
+            .expect("the authority's administrator");
+        api.login(u, pw).await
+    };
+    let acme = api
+        .post(
+            "/api/v1/orgs",
+            Some(&admin),
+            json!({"name": "Acme Analytics Inc.", "kind": "consumer", "region": "379900", "jurisdiction": "abroad"}),
+        )
+        .await;
+    assert_eq!(acme.status, 201, "{acme:?}");
+    assert_eq!(acme.json["jurisdiction"], "abroad", "{acme:?}");
     // An output that fails the gate cannot be asked for, unless a remedy makes it pass.
     let failing = ask("by_region_icd", "none", false).await;
     assert_eq!(failing.status, 422, "{failing:?}");

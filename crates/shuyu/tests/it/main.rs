@@ -17,4 +17,5 @@ mod gate;
 mod harness;
 mod lifecycle;
 mod logs;
+mod matrix;
 mod years;

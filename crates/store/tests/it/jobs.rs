@@ -34,6 +34,7 @@ pub(crate) async fn seeded(db: &TestDb, clock: &SimClock) -> Parents {
         region: RegionCode::parse("379900").expect("code"),
         uscc: None,
         status: Status::Active,
+        jurisdiction: None,
         created_at: now,
         updated_at: now,
     };

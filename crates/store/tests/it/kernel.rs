@@ -28,6 +28,7 @@ fn org(name: &str, kind: OrgKind, clock: &SimClock) -> OrgRecord {
         region: RegionCode::parse("379900").expect("code"),
         uscc: None,
         status: Status::Active,
+        jurisdiction: Some(shuyu_core::party::Jurisdiction::Mainland),
         created_at: clock.now(),
         updated_at: clock.now(),
     }

@@ -30,6 +30,7 @@ pub(crate) fn release(p: &Parents, id: &str, created_at: Timestamp) -> ReleaseRe
         org_id: p.org_id.clone(),
         requested_by: "u-dev".into(),
         recipient: "示范开发公司 分析组".into(),
+        recipient_org_id: None,
         cross_border: false,
         remedy: "none".into(),
         state: "requested".into(),

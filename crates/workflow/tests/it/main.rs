@@ -366,6 +366,29 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
                 .await
                 .expect("score");
         }
+        // The applicant cannot score its own application: Cedar says so, and the attempt is
+        // on the log as a denial.
+        assert!(matches!(
+            life.expert(&op, &app.id, ReviewEvent::Score { scores: vec![100, 100] })
+                .await
+                .expect_err("not an expert"),
+            shuyu_workflow::service::LifecycleError::Identity(shuyu_identity::IdentityError::Forbidden {
+                action: "review.score"
+            })
+        ));
+        {
+            let mut c = db.store.read().await.expect("conn");
+            let log = shuyu_store::log::search(&mut c, &shuyu_store::log::Filter::default(), 1000)
+                .await
+                .expect("log");
+            assert!(
+                log.iter().any(|e| {
+                    let v: serde_json::Value = serde_json::from_str(&e.line).expect("json");
+                    v["action"] == "review.score" && v["outcome"] == "denied" && v["object"]["id"] == app.id.as_str()
+                }),
+                "the denied score is audited"
+            );
+        }
         // The authority sees the aggregate; the applicant only the progress.
         let seen = life.application(&auth, &app.id).await.expect("view");
         assert_eq!(

@@ -1,0 +1,311 @@
+//! The authorization matrix (issue "The boundary holds (II)"): every door of the health
+//! scenario — its workspace, jobs, releases, agreement, data request, the audit log, the
+//! developer's API keys — tried by every demo account through the real HTTP API of
+//! `shuyu demo`, with the agreement in force, suspended and terminated, on SQLite and on
+//! PostgreSQL. One table says who passes each door; every other account must be refused
+//! (403 or 404), and a door beneath the agreement must close for everyone while the
+//! agreement is not in force. Any difference — an unexpected allow or an unexpected denial —
+//! fails the test, listed in full.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::boundary::{Demo, Ws};
+use crate::harness::Reply;
+
+/// Every account the demo creates, in the order of its city (DEMO_CITY.md).
+const ACCOUNTS: &[&str] = &[
+    "admin",
+    "dsj.li",
+    "gongan.wang",
+    "scjg.zhao",
+    "renshe.sun",
+    "yibao.zhou",
+    "shuiwu.wu",
+    "gongdian.zheng",
+    "budongchan.feng",
+    "jiaotong.chen",
+    "yunying.liu",
+    "yunying.zhou",
+    "fintech.huang",
+    "health.lin",
+    "expert.he",
+    "expert.lu",
+    "expert.shi",
+    "wangxin.jiang",
+    "bank.han",
+    "research.yang",
+];
+
+/// Oversight: the data authority (its administrator too) and the supervisor.
+const OVERSIGHT: &[&str] = &["admin", "dsj.li", "wangxin.jiang"];
+/// The operator's two reviewers (the agreement's grantor).
+const OPERATOR: &[&str] = &["yunying.liu", "yunying.zhou"];
+/// The health scenario's developer.
+const DEVELOPER: &[&str] = &["health.lin"];
+
+/// One door: how it is tried, who passes it, and for whom it lies beneath the agreement (it
+/// closes for them while the agreement is not in force — oversight still reads).
+struct Door {
+    name: &'static str,
+    method: &'static str,
+    /// With `{ws}`, `{job}`, `{release}`, `{agreement}`, `{request}`, `{org}`.
+    path: &'static str,
+    body: fn() -> Value,
+    allowed: &'static [&'static [&'static str]],
+    beneath: &'static [&'static str],
+}
+
+fn none() -> Value {
+    Value::Null
+}
+
+fn by_county() -> Value {
+    json!({"sql": "SELECT region, COUNT(*) AS people FROM population GROUP BY region"})
+}
+
+fn check_by_county() -> Value {
+    json!({"outputs": [{"name": "by_county", "sql": "SELECT region, COUNT(*) AS people FROM population GROUP BY region"}]})
+}
+
+/// The table.
+const DOORS: &[Door] = &[
+    Door {
+        name: "workspace figures",
+        method: "GET",
+        path: "/api/v1/workspaces/{ws}",
+        body: none,
+        allowed: &[DEVELOPER, OVERSIGHT],
+        beneath: &[],
+    },
+    Door {
+        name: "workspace's jobs",
+        method: "GET",
+        path: "/api/v1/workspaces/{ws}/jobs",
+        body: none,
+        allowed: &[DEVELOPER],
+        beneath: &[],
+    },
+    Door {
+        name: "query on samples",
+        method: "POST",
+        path: "/api/v1/workspaces/{ws}/query",
+        body: by_county,
+        allowed: &[DEVELOPER],
+        beneath: DEVELOPER,
+    },
+    Door {
+        name: "check-only job",
+        method: "POST",
+        path: "/api/v1/workspaces/{ws}/jobs/check",
+        body: check_by_county,
+        allowed: &[DEVELOPER],
+        beneath: DEVELOPER,
+    },
+    Door {
+        name: "job (SQL, state, reports)",
+        method: "GET",
+        path: "/api/v1/jobs/{job}",
+        body: none,
+        allowed: &[DEVELOPER],
+        beneath: &[],
+    },
+    Door {
+        name: "release (report, preview for reviewers)",
+        method: "GET",
+        path: "/api/v1/releases/{release}",
+        body: none,
+        allowed: &[DEVELOPER, OPERATOR, OVERSIGHT],
+        beneath: &[],
+    },
+    Door {
+        name: "release download",
+        method: "GET",
+        path: "/api/v1/releases/{release}/download",
+        body: none,
+        allowed: &[DEVELOPER],
+        beneath: DEVELOPER,
+    },
+    Door {
+        name: "agreement",
+        method: "GET",
+        path: "/api/v1/agreements/{agreement}",
+        body: none,
+        allowed: &[DEVELOPER, OPERATOR, OVERSIGHT],
+        beneath: &[],
+    },
+    Door {
+        name: "data request",
+        method: "GET",
+        path: "/api/v1/data-requests/{request}",
+        body: none,
+        // The reviewers of this request are the operator's; a dataset's provider reviews
+        // requests in its own chain only.
+        allowed: &[DEVELOPER, OPERATOR, OVERSIGHT],
+        // Its requester follows it beneath the agreement (a suspended agreement's manifest is
+        // not theirs to read); oversight and the reviewers still read it.
+        beneath: DEVELOPER,
+    },
+    Door {
+        name: "data request's manifests",
+        method: "GET",
+        path: "/api/v1/data-requests/{request}/manifests",
+        body: none,
+        allowed: &[DEVELOPER, OPERATOR, OVERSIGHT],
+        beneath: DEVELOPER,
+    },
+    Door {
+        name: "developer's API keys",
+        method: "GET",
+        path: "/api/v1/orgs/{org}/api-keys",
+        body: none,
+        allowed: &[DEVELOPER],
+        beneath: &[],
+    },
+    Door {
+        name: "audit entries",
+        method: "GET",
+        path: "/api/v1/audit/entries?start=0&end=10",
+        body: none,
+        allowed: &[OVERSIGHT],
+        beneath: &[],
+    },
+];
+
+/// What a reply says of the door: `A` passed (a 2xx, or a 409/422 about the object's own
+/// state or the body after the door let the caller in), `-` refused (403/404), `C` closed by
+/// the agreement (or its sealed workspace), `?` anything else (always unexpected).
+fn decision(r: &Reply) -> char {
+    match (r.status, r.code()) {
+        (403, "agreement_not_in_force") | (409, "workspace_sealed") => 'C',
+        (403 | 404, _) => '-',
+        (200..=299, _) | (409 | 422, _) => 'A',
+        _ => '?',
+    }
+}
+
+fn expected(door: &Door, user: &str, in_force: bool) -> char {
+    let allowed = door.allowed.iter().any(|group| group.contains(&user));
+    match (allowed, !in_force && door.beneath.contains(&user)) {
+        (false, _) => '-',
+        (true, true) => 'C',
+        (true, false) => 'A',
+    }
+}
+
+/// Tries every door as every account; returns the differences from the table.
+async fn walk(
+    demo: &Demo,
+    ids: &BTreeMap<&str, String>,
+    tokens: &[(String, String)],
+    in_force: bool,
+    state: &str,
+) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for door in DOORS {
+        let mut path = door.path.to_string();
+        for (k, v) in ids {
+            path = path.replace(&format!("{{{k}}}"), v);
+        }
+        for (user, token) in tokens {
+            let r = match door.method {
+                "GET" => demo.api.get(&path, Some(token)).await,
+                _ => demo.api.post(&path, Some(token), (door.body)()).await,
+            };
+            let (got, want) = (decision(&r), expected(door, user, in_force));
+            if got != want {
+                diffs.push(format!(
+                    "[{state}] {} ({} {path}) as {user}: expected {want}, got {got} ({} {})",
+                    door.name,
+                    door.method,
+                    r.status,
+                    r.code()
+                ));
+            }
+        }
+    }
+    diffs
+}
+
+async fn matrix(database_url: Option<&str>) {
+    let demo = Demo::start_on(database_url).await;
+    // Every account of the demo is in the table (a new one must be placed in it).
+    let mut names: Vec<&str> = demo.logins.iter().map(|(u, _)| u.as_str()).collect();
+    let mut listed = ACCOUNTS.to_vec();
+    names.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(names, listed, "the demo's accounts and the table's");
+    let mut tokens = Vec::new();
+    for a in ACCOUNTS {
+        tokens.push((a.to_string(), demo.token(a).await));
+    }
+    let dev = demo.token("health.lin").await;
+    let grantor = demo.token("yunying.liu").await;
+    let ws = demo.workspace(Ws::Health).to_string();
+    let view = demo.api.get(&format!("/api/v1/workspaces/{ws}"), Some(&dev)).await;
+    assert_eq!(view.status, 200, "{view:?}");
+    let agreement = view.json["agreement_id"].as_str().expect("agreement").to_string();
+    let request = view.json["request_id"].as_str().expect("data request").to_string();
+    let org = view.json["org_id"].as_str().expect("org").to_string();
+    let mut seen = Vec::new();
+    let job = demo
+        .job(
+            Ws::Health,
+            &[(
+                "by_county".into(),
+                "SELECT region, COUNT(*) AS people FROM population GROUP BY region".into(),
+            )],
+            &mut seen,
+        )
+        .await;
+    assert_eq!(job["state"], "done", "{job}");
+    let job_id = job["id"].as_str().expect("job").to_string();
+    let asked = demo
+        .request(Ws::Health, &job_id, "by_county", "suppress", "示范市医学研究院")
+        .await;
+    assert_eq!(asked.status, 201, "{asked:?}");
+    let release = asked.json["id"].as_str().expect("release").to_string();
+    let approved = demo.approve(&release, &[]).await;
+    assert_eq!(approved.json["state"], "released", "{approved:?}");
+    let ids: BTreeMap<&str, String> = BTreeMap::from([
+        ("ws", ws),
+        ("job", job_id),
+        ("release", release),
+        ("agreement", agreement.clone()),
+        ("request", request),
+        ("org", org),
+    ]);
+
+    let mut diffs = walk(&demo, &ids, &tokens, true, "in force").await;
+    let event = |e: &'static str| {
+        let (api, grantor, agreement) = (&demo.api, &grantor, &agreement);
+        async move {
+            let r = api
+                .post(&format!("/api/v1/agreements/{agreement}/{e}"), Some(grantor), json!({}))
+                .await;
+            assert_eq!(r.status, 200, "{e}: {r:?}");
+        }
+    };
+    event("suspend").await;
+    diffs.extend(walk(&demo, &ids, &tokens, false, "suspended").await);
+    event("restore").await;
+    diffs.extend(walk(&demo, &ids, &tokens, true, "restored").await);
+    event("terminate").await;
+    diffs.extend(walk(&demo, &ids, &tokens, false, "terminated").await);
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+}
+
+#[tokio::test]
+async fn every_door_admits_exactly_whom_the_table_says_on_sqlite() {
+    matrix(None).await;
+}
+
+#[tokio::test]
+async fn every_door_admits_exactly_whom_the_table_says_on_postgres() {
+    let Some(db) = shuyu_store::test_support::TestDb::postgres().await else {
+        return;
+    };
+    matrix(Some(&db.url)).await;
+    db.finish().await;
+}
