@@ -961,14 +961,33 @@ impl Workspaces {
         self.authorize_hidden(p, Action::WorkspaceRead, &resource, "workspace")
             .await?;
         // The permission before the state: oversight, who may see the workspace but never
-        // query it, hears "forbidden" whether it is open or sealed.
+        // query it, hears "forbidden" whether it is open or sealed; its own developers hear
+        // that it is sealed.
+        if w.state != "open" {
+            let as_open = match &resource {
+                Resource::Workspace {
+                    id,
+                    org,
+                    org_kind,
+                    region,
+                    ..
+                } => Resource::Workspace {
+                    id: id.clone(),
+                    org: *org,
+                    org_kind: *org_kind,
+                    region: region.clone(),
+                    state: "open".into(),
+                },
+                other => other.clone(),
+            };
+            if self.inner.identity.allows(p, Action::WorkspaceQuery, &as_open) {
+                return Err(EngineError::Sealed(w.id.clone()));
+            }
+        }
         self.inner
             .identity
             .authorize(p, Action::WorkspaceQuery, &resource)
             .await?;
-        if w.state != "open" {
-            return Err(EngineError::Sealed(w.id.clone()));
-        }
         Ok(w)
     }
 
