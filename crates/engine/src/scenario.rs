@@ -357,6 +357,9 @@ impl EntityKey {
     }
 }
 
+/// Shaped batches by the row group they came from.
+type Groups = Vec<(usize, Vec<RecordBatch>)>;
+
 /// The row identities of one version ([`EntityKey::rows_of`]).
 #[derive(Clone, Copy)]
 pub(crate) struct RowDigest(siphasher::sip::SipHasher24);
@@ -722,7 +725,7 @@ impl ScenarioTable {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, groups.max(1));
-        let work = || -> DfResult<Vec<(usize, Vec<RecordBatch>)>> {
+        let work = || -> DfResult<Groups> {
             let mut mine = Vec::new();
             loop {
                 let g = next.fetch_add(1, Ordering::Relaxed);
@@ -751,7 +754,7 @@ impl ScenarioTable {
                 }
             }
         };
-        let results: Vec<DfResult<Vec<(usize, Vec<RecordBatch>)>>> = std::thread::scope(|s| {
+        let results: Vec<DfResult<Groups>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
             handles
                 .into_iter()
