@@ -1,6 +1,7 @@
 //! Reminders (待办): what the lifecycle waits for from the principal's organisation, with
 //! its deadline — lists to review, signatures to give, renewals whose window is open,
-//! rectifications to report or decide, custom requests to estimate, accept or deliver.
+//! rectifications to report or decide, custom requests to estimate, accept or deliver,
+//! applications to send to a panel, score, decide or take off notice.
 //! Computed from the stored states on request, so they never drift from them.
 
 use serde::Serialize;
@@ -14,7 +15,8 @@ use crate::service::{Lifecycle, LifecycleError};
 pub struct Reminder {
     /// What to do: `data_request_review`, `data_request_returned`, `agreement_sign`,
     /// `agreement_renewal`, `rectification_report`, `rectification_decide`,
-    /// `custom_estimate`, `custom_accept`, `custom_deliver` (the catalog adds
+    /// `custom_estimate`, `custom_accept`, `custom_deliver`, `application_review`,
+    /// `application_decide`, `review_score`, `notice_close` (the catalog adds
     /// `governance_answer`).
     pub kind: String,
     /// The object's id.
@@ -97,6 +99,44 @@ impl Lifecycle {
                 if grantor && case.report.is_some() {
                     push("rectification_decide", &d.id, &case.violation, due);
                 }
+            }
+        }
+        // Applications: the call's issuer sends a submitted application to its
+        // panel once the call has closed, decides once the quorum has scored, and closes the
+        // notice once its period is over; an assigned expert declares and scores.
+        let me_user = p.user_id.to_string();
+        for a in self.applications(p, None).await? {
+            if !matches!(a.state.as_str(), "submitted" | "in_review" | "on_notice") {
+                continue;
+            }
+            let (call, _) = self.load_call(&a.call_id).await?;
+            let issuer = call.org_id == me;
+            let title = format!("{} · {}", call.title, a.org_name);
+            let past = |d: &str| d.parse::<jiff::civil::Date>().is_ok_and(|d| today > d);
+            match a.state.as_str() {
+                "submitted" if issuer && past(&call.deadline) => push("application_review", &a.id, &title, None),
+                "in_review" => {
+                    if let Some(r) = self.application(p, &a.id).await?.review {
+                        if issuer && !r.closed && r.scored >= r.quorum {
+                            push("application_decide", &a.id, &title, None);
+                        }
+                        if r.experts
+                            .iter()
+                            .any(|(u, st)| *u == me_user && (st == "assigned" || st == "cleared"))
+                        {
+                            push("review_score", &a.id, &title, None);
+                        }
+                    }
+                }
+                "on_notice" if issuer => {
+                    if let Some(n) = self.application(p, &a.id).await?.notice
+                        && !n.closed
+                        && past(&n.until)
+                    {
+                        push("notice_close", &a.id, &title, None);
+                    }
+                }
+                _ => {}
             }
         }
         for c in self.custom_requests(p).await? {

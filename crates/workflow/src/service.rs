@@ -545,7 +545,7 @@ impl Lifecycle {
         }
     }
 
-    async fn load_call(&self, id: &str) -> Result<(CallRecord, OrgRecord), LifecycleError> {
+    pub(crate) async fn load_call(&self, id: &str) -> Result<(CallRecord, OrgRecord), LifecycleError> {
         let r = lifecycle::get_call(&mut *self.identity.store().read().await?, id)
             .await?
             .ok_or(LifecycleError::NotFound("call"))?;

@@ -93,6 +93,31 @@ async fn every_door_closes_with_the_agreement_and_every_role_sees_only_its_part(
     let download = format!("/api/v1/releases/{released}/download");
     assert_eq!(demo.api.get(&download, Some(&dev)).await.status, 200);
 
+    // The recipient is an organisation of the directory: a product made of the release reaches
+    // that organisation's people by its id, and nobody else's.
+    let product = demo
+        .api
+        .post(
+            "/api/v1/products",
+            Some(&grantor),
+            json!({"release_id": released, "kind": "report", "title": "区县人口",
+                   "summary": "按区县汇总的人口数", "terms": "仅限研究使用，不得尝试再识别个人"}),
+        )
+        .await;
+    assert_eq!(product.status, 201, "{product:?}");
+    assert_eq!(product.json["recipient"], "示范市医学研究院", "{product:?}");
+    let content = format!(
+        "/api/v1/products/{}/content",
+        product.json["id"].as_str().expect("product")
+    );
+    let researcher = demo.token("research.yang").await;
+    let received = demo.api.get(&content, Some(&researcher)).await;
+    assert_eq!(received.status, 200, "{received:?}");
+    demo.api
+        .get(&content, Some(&demo.token("bank.han").await))
+        .await
+        .assert_problem(403, "product_not_recipient");
+
     // Each door is its own permission: oversight reads figures (the workspace, a release's
     // report without keys), never the job's SQL, the output before release, or a copy.
     assert_eq!(

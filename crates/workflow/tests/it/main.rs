@@ -319,6 +319,22 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
             "call_not_closed"
         );
         clock.advance(SignedDuration::from_hours(24 * 4));
+        // Each party is reminded of what it must do next, and only of that.
+        let waiting = |who: &Principal| {
+            let (life, id) = (&life, app.id.clone());
+            let who = who.clone();
+            async move {
+                life.reminders(&who)
+                    .await
+                    .expect("reminders")
+                    .into_iter()
+                    .filter(|r| r.id == id)
+                    .map(|r| r.kind)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(waiting(&auth).await, ["application_review"], "the call closed");
+        assert!(waiting(&op).await.is_empty());
         assert_eq!(
             rules(
                 life.start_review(&auth, &app.id, &panel(&["expert1", "operator1"]))
@@ -330,6 +346,8 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
         life.start_review(&auth, &app.id, &panel(&["expert1", "expert2", "expert3"]))
             .await
             .expect("review");
+        assert_eq!(waiting(&e2).await, ["review_score"]);
+        assert!(waiting(&auth).await.is_empty(), "the panel has not scored yet");
         // Conflicts first; a conflicted expert does not score.
         life.expert(&e1, &app.id, ReviewEvent::Declare { conflict: true })
             .await
@@ -366,6 +384,8 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
                 .await
                 .expect("score");
         }
+        assert_eq!(waiting(&auth).await, ["application_decide"], "the quorum scored");
+        assert!(waiting(&e2).await.is_empty() && waiting(&e1).await.is_empty());
         // The applicant cannot score its own application: Cedar says so, and the attempt is
         // on the log as a denial.
         assert!(matches!(
@@ -440,7 +460,9 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
             refusal(life.clear_notice(&auth, &app.id).await.expect_err("early")),
             "period_not_over"
         );
+        assert!(waiting(&auth).await.is_empty(), "the notice period is still running");
         clock.advance(SignedDuration::from_hours(24 * 6));
+        assert_eq!(waiting(&auth).await, ["notice_close"], "the notice period is over");
         assert_eq!(
             refusal(life.object(&dev, &app.id, "再次异议").await.expect_err("late")),
             "period_over"
