@@ -684,17 +684,34 @@ impl ScenarioTable {
         out: &SchemaRef,
         filters: &[Expr],
     ) -> DfResult<Vec<RecordBatch>> {
-        let mut first = 0u64;
-        let mut shaped = Vec::with_capacity(b.len());
-        for batch in b {
-            let idx: Vec<usize> = columns
-                .iter()
-                .map(|c| batch.schema().index_of(c))
-                .collect::<Result<_, _>>()?;
-            let batch = batch.project(&idx)?;
-            self.count(&batch)?;
-            let s = prefilter(&self.shape(&batch, first, wanted, out)?, filters)?;
-            first += batch.num_rows() as u64;
+        let projected = b
+            .iter()
+            .map(|batch| {
+                let idx: Vec<usize> = columns
+                    .iter()
+                    .map(|c| batch.schema().index_of(c))
+                    .collect::<Result<_, _>>()?;
+                Ok(batch.project(&idx)?)
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        self.shape_run(projected, 0, wanted, out, filters)
+    }
+
+    /// Counts, shapes and filters consecutive stored batches whose first row is row `first`
+    /// of the version; keeps the batches that still have rows.
+    fn shape_run(
+        &self,
+        batches: Vec<RecordBatch>,
+        mut first: u64,
+        wanted: &[usize],
+        out: &SchemaRef,
+        filters: &[Expr],
+    ) -> DfResult<Vec<RecordBatch>> {
+        let mut shaped = Vec::with_capacity(batches.len());
+        for b in batches {
+            self.count(&b)?;
+            let s = prefilter(&self.shape(&b, first, wanted, out)?, filters)?;
+            first += b.num_rows() as u64;
             if s.num_rows() > 0 {
                 shaped.push(s);
             }
@@ -732,20 +749,11 @@ impl ScenarioTable {
                 if g >= groups || stop.load(Ordering::Relaxed) {
                     return Ok(mine);
                 }
-                let run = || -> DfResult<Vec<RecordBatch>> {
-                    let mut first = firsts[g];
-                    let mut shaped = Vec::new();
-                    for b in opened.decode(g).map_err(vault_error)? {
-                        self.count(&b)?;
-                        let s = prefilter(&self.shape(&b, first, wanted, out)?, filters)?;
-                        first += b.num_rows() as u64;
-                        if s.num_rows() > 0 {
-                            shaped.push(s);
-                        }
-                    }
-                    Ok(shaped)
-                };
-                match run() {
+                let run = opened
+                    .decode(g)
+                    .map_err(vault_error)
+                    .and_then(|b| self.shape_run(b, firsts[g], wanted, out, filters));
+                match run {
                     Ok(shaped) => mine.push((g, shaped)),
                     Err(e) => {
                         stop.store(true, Ordering::Relaxed);

@@ -105,11 +105,15 @@ impl Lifecycle {
         // panel once the call has closed, decides once the quorum has scored, and closes the
         // notice once its period is over; an assigned expert declares and scores.
         let me_user = p.user_id.to_string();
+        let mut calls = std::collections::HashMap::new();
         for a in self.applications(p, None).await? {
             if !matches!(a.state.as_str(), "submitted" | "in_review" | "on_notice") {
                 continue;
             }
-            let (call, _) = self.load_call(&a.call_id).await?;
+            if !calls.contains_key(&a.call_id) {
+                calls.insert(a.call_id.clone(), self.load_call(&a.call_id).await?.0);
+            }
+            let call = &calls[&a.call_id];
             let issuer = call.org_id == me;
             let title = format!("{} · {}", call.title, a.org_name);
             let past = |d: &str| d.parse::<jiff::civil::Date>().is_ok_and(|d| today > d);

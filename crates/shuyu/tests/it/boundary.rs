@@ -518,6 +518,31 @@ impl Demo {
             .await
     }
 
+    /// A finished health job counting people by county, with its output released (suppressed)
+    /// to 示范市医学研究院: returns (job id, release id).
+    pub(crate) async fn released_by_county(&self, seen: &mut Vec<String>) -> (String, String) {
+        let job = self
+            .job(
+                Ws::Health,
+                &[(
+                    "by_county".into(),
+                    "SELECT region, COUNT(*) AS people FROM population GROUP BY region".into(),
+                )],
+                seen,
+            )
+            .await;
+        assert_eq!(job["state"], "done", "{job}");
+        let job_id = job["id"].as_str().expect("job").to_string();
+        let asked = self
+            .request(Ws::Health, &job_id, "by_county", "suppress", "示范市医学研究院")
+            .await;
+        assert_eq!(asked.status, 201, "{asked:?}");
+        let release = asked.json["id"].as_str().expect("release").to_string();
+        let approved = self.approve(&release, &[]).await;
+        assert_eq!(approved.json["state"], "released", "{approved:?}");
+        (job_id, release)
+    }
+
     /// Both operator reviewers approve a release on the six points, overriding `overrides`.
     pub(crate) async fn approve(&self, release: &str, overrides: &[String]) -> Reply {
         let points = json!({"fits_approved_use": true, "sources_stated": true, "no_raw_or_sensitive": true,

@@ -70,21 +70,9 @@ async fn every_door_closes_with_the_agreement_and_every_role_sees_only_its_part(
     let supervisor = demo.token("wangxin.jiang").await;
     let other_dev = demo.token("fintech.huang").await;
     let agreement = agreement_of(&demo, &ws, &dev).await;
-    let mut seen = Vec::new();
 
     // A finished job; one output released, the same output asked for again and left pending.
-    let job = demo
-        .job(Ws::Health, &[("by_county".into(), BY_COUNTY.into())], &mut seen)
-        .await;
-    assert_eq!(job["state"], "done", "{job}");
-    let job_id = job["id"].as_str().expect("job").to_string();
-    let asked = demo
-        .request(Ws::Health, &job_id, "by_county", "suppress", "示范市医学研究院")
-        .await;
-    assert_eq!(asked.status, 201, "{asked:?}");
-    let released = asked.json["id"].as_str().expect("release").to_string();
-    let approved = demo.approve(&released, &[]).await;
-    assert_eq!(approved.json["state"], "released", "{approved:?}");
+    let (job_id, released) = demo.released_by_county(&mut Vec::new()).await;
     let pending = demo
         .request(Ws::Health, &job_id, "by_county", "suppress", "示范市医学研究院")
         .await;

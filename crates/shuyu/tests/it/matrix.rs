@@ -248,26 +248,7 @@ async fn matrix(database_url: Option<&str>) {
     let agreement = view.json["agreement_id"].as_str().expect("agreement").to_string();
     let request = view.json["request_id"].as_str().expect("data request").to_string();
     let org = view.json["org_id"].as_str().expect("org").to_string();
-    let mut seen = Vec::new();
-    let job = demo
-        .job(
-            Ws::Health,
-            &[(
-                "by_county".into(),
-                "SELECT region, COUNT(*) AS people FROM population GROUP BY region".into(),
-            )],
-            &mut seen,
-        )
-        .await;
-    assert_eq!(job["state"], "done", "{job}");
-    let job_id = job["id"].as_str().expect("job").to_string();
-    let asked = demo
-        .request(Ws::Health, &job_id, "by_county", "suppress", "示范市医学研究院")
-        .await;
-    assert_eq!(asked.status, 201, "{asked:?}");
-    let release = asked.json["id"].as_str().expect("release").to_string();
-    let approved = demo.approve(&release, &[]).await;
-    assert_eq!(approved.json["state"], "released", "{approved:?}");
+    let (job_id, release) = demo.released_by_county(&mut Vec::new()).await;
     let ids: BTreeMap<&str, String> = BTreeMap::from([
         ("ws", ws),
         ("job", job_id),
