@@ -641,7 +641,16 @@ async fn build_state(cfg: &Config, store: Store) -> Result<shuyu_server::AppStat
         .spawn_syncer(std::time::Duration::from_secs(60));
     // Jobs run on full data as they are submitted; a restart re-queues the interrupted ones.
     state.workspaces.clone().spawn_job_runner();
-    // Agreements that time ended are recorded as such, with their effects, at start and every minute.
+    // What time changed (agreements past their term, overdue rectifications, calls past their
+    // deadline, notices whose period is over) is recorded before the first request, then every minute.
+    let changed = state
+        .lifecycle
+        .sweep()
+        .await
+        .context("cannot record what time changed in the lifecycle")?;
+    if changed > 0 {
+        tracing::info!(changed, "the lifecycle sweep recorded what time changed");
+    }
     state
         .lifecycle
         .clone()

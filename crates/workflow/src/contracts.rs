@@ -309,10 +309,11 @@ impl Lifecycle {
         })
     }
 
-    fn agreement_view(&self, l: &Loaded) -> AgreementView {
+    fn agreement_view(&self, l: &Loaded) -> Result<AgreementView, LifecycleError> {
         let digest = l.doc.digest();
-        let sigs: Vec<SignatureRecord> = serde_json::from_str(&l.rec.signatures_json).unwrap_or_default();
-        AgreementView {
+        let sigs: Vec<SignatureRecord> =
+            crate::service::stored("agreements", "signatures_json", &l.rec.signatures_json)?;
+        Ok(AgreementView {
             digest: digest.clone(),
             state: l.machine.state.code().into(),
             effective: machine::is_effective(&l.machine, self.today()),
@@ -326,7 +327,7 @@ impl Lifecycle {
                 })
                 .collect(),
             document: l.doc.clone(),
-        }
+        })
     }
 
     /// Stores an agreement with its audit entry: a new one (`read_at` None) or a change to
@@ -439,7 +440,7 @@ impl Lifecycle {
             .await?;
         self.store_agreement(p, &rec, "agreement.draft", None).await?;
         let l = self.load_agreement(&rec.id).await?;
-        Ok(self.agreement_view(&l))
+        self.agreement_view(&l)
     }
 
     /// One agreement, with its digest and its re-verified signatures.
@@ -452,7 +453,7 @@ impl Lifecycle {
                 &Self::agreement_resource(&l.rec, &l.grantor, &l.grantee),
             )
             .await?;
-        Ok(self.agreement_view(&l))
+        self.agreement_view(&l)
     }
 
     /// The agreements the principal may read (its own as either party; oversight: all).
@@ -466,7 +467,7 @@ impl Lifecycle {
                 Action::AgreementRead,
                 &Self::agreement_resource(&l.rec, &l.grantor, &l.grantee),
             ) {
-                out.push(self.agreement_view(&l));
+                out.push(self.agreement_view(&l)?);
             }
         }
         Ok(out)
@@ -535,7 +536,7 @@ impl Lifecycle {
         self.store_agreement(p, &l.rec, &format!("agreement.sign_{}", what.code()), Some(read_at))
             .await?;
         self.changed();
-        Ok(self.agreement_view(&l))
+        self.agreement_view(&l)
     }
 
     /// Sends `event` to an agreement: `issue`, `suspend`, `restore`, `terminate` (its grantor),
@@ -676,7 +677,7 @@ impl Lifecycle {
         })
         .await?;
         self.changed();
-        Ok(self.agreement_view(&l))
+        self.agreement_view(&l)
     }
 
     /// A rectification step (整改, R-17): the grantor orders one for a violation (30 days,
@@ -809,15 +810,22 @@ impl Lifecycle {
 
     /// Records what time alone changed: an agreement past its term becomes `expired` (access
     /// closed, its data requests revoked, sealing started, its logs retained ≥ 6 months), and a
-    /// renewed one moves onto its next term. Returns how many changed. Denial does not wait
+    /// renewed one moves onto its next term; overdue rectifications fail and end their
+    /// agreement; calls close at their deadline and notices clear when their period is over
+    /// (see [`Lifecycle::sweep_applications`]). Returns how many changed. Denial does not wait
     /// for this — [`Lifecycle::guard`] reads the date — but the record and the effects do.
     pub async fn sweep(&self) -> Result<usize, LifecycleError> {
         let all = agreements::all(&mut *self.identity.store().read().await?).await?;
         let today = self.today();
         let mut changed = 0;
         for rec in all {
-            let Ok(m) = serde_json::from_str::<Agreement>(&rec.machine_json) else {
-                continue;
+            let m = match serde_json::from_str::<Agreement>(&rec.machine_json) {
+                Ok(m) => m,
+                Err(e) => {
+                    // Never moved on a guess; the guard refuses it anyway (it cannot read it either).
+                    tracing::error!(agreement = %rec.id, error = %e, "an agreement could not be read; left as it is");
+                    continue;
+                }
             };
             let Ok((next, _)) = machine::transition(&m, Event::Tick, Actor::System, today) else {
                 continue;
@@ -843,6 +851,7 @@ impl Lifecycle {
             changed += 1;
         }
         changed += self.sweep_rectifications(today).await?;
+        changed += self.sweep_applications().await?;
         Ok(changed)
     }
 
@@ -855,7 +864,13 @@ impl Lifecycle {
         let all = agreements::all(&mut *self.identity.store().read().await?).await?;
         let mut changed = 0;
         for rec in all {
-            let l = self.load_agreement(&rec.id).await?;
+            let l = match self.load_agreement(&rec.id).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(agreement = %rec.id, error = %e, "an agreement could not be read; left as it is");
+                    continue;
+                }
+            };
             let Some(case) = &l.rect.open else { continue };
             let (next, effects) = rect::transition(
                 &case.rectification,
@@ -896,17 +911,19 @@ impl Lifecycle {
         Ok(changed)
     }
 
-    /// Runs [`Lifecycle::sweep`] now and every `every` (the server starts this).
+    /// Runs [`Lifecycle::sweep`] every `every` (the server starts this after one sweep of its own).
     pub fn spawn_sweeper(self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first tick is immediate; the server has just swept.
+            tick.tick().await;
             loop {
                 tick.tick().await;
                 match self.sweep().await {
-                    Ok(n) if n > 0 => tracing::info!(agreements = n, "agreements changed with time"),
+                    Ok(n) if n > 0 => tracing::info!(changed = n, "the lifecycle sweep recorded what time changed"),
                     Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "the agreement sweep failed"),
+                    Err(e) => tracing::error!(error = %e, "the lifecycle sweep failed"),
                 }
             }
         })

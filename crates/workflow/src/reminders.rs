@@ -1,7 +1,7 @@
 //! Reminders (待办): what the lifecycle waits for from the principal's organisation, with
 //! its deadline — lists to review, signatures to give, renewals whose window is open,
 //! rectifications to report or decide, custom requests to estimate, accept or deliver,
-//! applications to send to a panel, score, decide or take off notice.
+//! applications to send to a panel, score, decide, answer objections to or take off notice.
 //! Computed from the stored states on request, so they never drift from them.
 
 use serde::Serialize;
@@ -16,8 +16,8 @@ pub struct Reminder {
     /// What to do: `data_request_review`, `data_request_returned`, `agreement_sign`,
     /// `agreement_renewal`, `rectification_report`, `rectification_decide`,
     /// `custom_estimate`, `custom_accept`, `custom_deliver`, `application_review`,
-    /// `application_decide`, `review_score`, `notice_close` (the catalog adds
-    /// `governance_answer`).
+    /// `application_decide`, `review_score`, `notice_answer`, `notice_close`,
+    /// `rectification_failed` (the catalog adds `governance_answer`).
     pub kind: String,
     /// The object's id.
     pub id: String,
@@ -135,9 +135,15 @@ impl Lifecycle {
                 "on_notice" if issuer => {
                     if let Some(n) = self.application(p, &a.id).await?.notice
                         && !n.closed
-                        && past(&n.until)
                     {
-                        push("notice_close", &a.id, &title, None);
+                        // An objection unanswered holds the notice open, whatever the date;
+                        // once all are answered and the period is over, the sweep clears it
+                        // (the issuer may do so first).
+                        if n.objections.iter().any(|o| o.answer.is_none()) {
+                            push("notice_answer", &a.id, &title, Some(n.until.clone()));
+                        } else if past(&n.until) {
+                            push("notice_close", &a.id, &title, None);
+                        }
                     }
                 }
                 _ => {}

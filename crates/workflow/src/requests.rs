@@ -427,19 +427,23 @@ impl Lifecycle {
     /// for the releases beneath it (R-38: the operator's reviewers check what leaves).
     pub async fn data_request_resource(&self, request_id: &str) -> Result<Resource, LifecycleError> {
         let (rec, org, _) = self.load_request(request_id).await?;
-        Ok(self.request_resource(&rec, &org))
+        self.request_resource(&rec, &org)
     }
 
-    fn request_resource(&self, r: &DataRequestRecord, org: &shuyu_store::orgs::OrgRecord) -> Resource {
-        let reviewers: Vec<String> = serde_json::from_str(&r.reviewers_json).unwrap_or_default();
-        Resource::DataRequest {
+    fn request_resource(
+        &self,
+        r: &DataRequestRecord,
+        org: &shuyu_store::orgs::OrgRecord,
+    ) -> Result<Resource, LifecycleError> {
+        let reviewers: Vec<String> = crate::service::stored("data_requests", "reviewers_json", &r.reviewers_json)?;
+        Ok(Resource::DataRequest {
             id: r.id.clone(),
             org: org.id,
             org_kind: org.kind,
             region: org.region.clone(),
             reviewers: reviewers.iter().filter_map(|s| s.parse::<OrgId>().ok()).collect(),
             state: r.state.clone(),
-        }
+        })
     }
 
     async fn resolve(&self, entry_id: &str) -> Result<Option<Resolved>, LifecycleError> {
@@ -675,7 +679,7 @@ impl Lifecycle {
             updated_at: now,
         };
         self.identity
-            .authorize(p, Action::DataRequestEdit, &self.request_resource(&rec, &org))
+            .authorize(p, Action::DataRequestEdit, &self.request_resource(&rec, &org)?)
             .await?;
         if p.org_id != org.id {
             return Err(IdentityError::Forbidden {
@@ -731,7 +735,7 @@ impl Lifecycle {
     ) -> Result<DataRequestView, LifecycleError> {
         let (mut rec, org, a) = self.load_request(id).await?;
         self.identity
-            .authorize(p, Action::DataRequestEdit, &self.request_resource(&rec, &org))
+            .authorize(p, Action::DataRequestEdit, &self.request_resource(&rec, &org)?)
             .await?;
         self.guard(&a.id, async {
             let state = parse_state(&rec.machine_json)?;
@@ -790,7 +794,7 @@ impl Lifecycle {
     ) -> Result<DataRequestView, LifecycleError> {
         let (mut rec, org, a) = self.load_request(id).await?;
         self.identity
-            .authorize(p, Action::DataRequestEdit, &self.request_resource(&rec, &org))
+            .authorize(p, Action::DataRequestEdit, &self.request_resource(&rec, &org)?)
             .await?;
         if p.org_id != org.id {
             return Err(IdentityError::Forbidden {
@@ -886,7 +890,7 @@ impl Lifecycle {
     ) -> Result<DataRequestView, LifecycleError> {
         let (mut rec, org, a) = self.load_request(id).await?;
         self.identity
-            .authorize(p, Action::DataRequestReview, &self.request_resource(&rec, &org))
+            .authorize(p, Action::DataRequestReview, &self.request_resource(&rec, &org)?)
             .await?;
         let state = parse_state(&rec.machine_json)?;
         let ev = match decision {
@@ -1035,7 +1039,7 @@ impl Lifecycle {
     pub async fn data_request(&self, p: &Principal, id: &str) -> Result<DataRequestView, LifecycleError> {
         let (rec, org, a) = self.load_request(id).await?;
         self.identity
-            .authorize(p, Action::DataRequestRead, &self.request_resource(&rec, &org))
+            .authorize(p, Action::DataRequestRead, &self.request_resource(&rec, &org)?)
             .await?;
         self.beneath(p, &rec, self.request_view(&rec, &a)).await
     }
@@ -1052,7 +1056,7 @@ impl Lifecycle {
     ) -> Result<DataRequestView, LifecycleError> {
         let (rec, org, _) = self.load_request(id).await?;
         self.identity
-            .authorize(p, Action::DataRequestRead, &self.request_resource(&rec, &org))
+            .authorize(p, Action::DataRequestRead, &self.request_resource(&rec, &org)?)
             .await?;
         let wait = wait.min(MAX_WAIT);
         let mut changes = self.changes.subscribe();
@@ -1081,7 +1085,7 @@ impl Lifecycle {
             let org = self.org(&rec.requester_org).await?;
             if !self
                 .identity
-                .allows(p, Action::DataRequestRead, &self.request_resource(&rec, &org))
+                .allows(p, Action::DataRequestRead, &self.request_resource(&rec, &org)?)
             {
                 continue;
             }
@@ -1107,7 +1111,7 @@ impl Lifecycle {
     pub async fn manifests(&self, p: &Principal, id: &str) -> Result<Vec<ManifestView>, LifecycleError> {
         let (rec, org, _) = self.load_request(id).await?;
         self.identity
-            .authorize(p, Action::DataRequestRead, &self.request_resource(&rec, &org))
+            .authorize(p, Action::DataRequestRead, &self.request_resource(&rec, &org)?)
             .await?;
         self.beneath(p, &rec, async {
             let all = data_requests::manifests(&mut *self.identity.store().read().await?, id).await?;

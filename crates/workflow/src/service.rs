@@ -523,11 +523,11 @@ impl Lifecycle {
         }
     }
 
-    fn call_view(&self, r: &CallRecord, org: &OrgRecord) -> CallView {
+    fn call_view(&self, r: &CallRecord, org: &OrgRecord) -> Result<CallView, LifecycleError> {
         let today = self.today();
         // A call past its deadline is closed, whether or not the daily job has recorded it yet.
         let c = call::transition(&call_of(r), CallEvent::Tick, CallActor::System, today).unwrap_or(call_of(r));
-        CallView {
+        Ok(CallView {
             id: r.id.clone(),
             org_id: r.org_id.clone(),
             org_name: org.name.clone(),
@@ -540,9 +540,9 @@ impl Lifecycle {
             state: c.state.code().into(),
             deadline: r.deadline.clone(),
             accepts_applications: call::accepts_applications(&c, today),
-            body: serde_json::from_str(&r.body_json).unwrap_or_default(),
+            body: stored("calls", "body_json", &r.body_json)?,
             created_at: r.created_at.to_string(),
-        }
+        })
     }
 
     pub(crate) async fn load_call(&self, id: &str) -> Result<(CallRecord, OrgRecord), LifecycleError> {
@@ -613,7 +613,7 @@ impl Lifecycle {
             Box::pin(async move { lifecycle::insert_call(tx.conn(), &stored).await })
         })
         .await?;
-        Ok(self.call_view(&rec, &org))
+        self.call_view(&rec, &org)
     }
 
     /// Publishes or withdraws a call.
@@ -639,7 +639,7 @@ impl Lifecycle {
             Box::pin(async move { lifecycle::update_call(tx.conn(), &stored).await })
         })
         .await?;
-        Ok(self.call_view(&rec, &org))
+        self.call_view(&rec, &org)
     }
 
     /// The calls the principal may read, newest first.
@@ -652,7 +652,7 @@ impl Lifecycle {
                 .identity
                 .allows(p, Action::CallRead, &Self::call_resource(&r, &org))
             {
-                out.push(self.call_view(&r, &org));
+                out.push(self.call_view(&r, &org)?);
             }
         }
         Ok(out)
@@ -664,7 +664,7 @@ impl Lifecycle {
         self.identity
             .authorize(p, Action::CallRead, &Self::call_resource(&r, &org))
             .await?;
-        Ok(self.call_view(&r, &org))
+        self.call_view(&r, &org)
     }
 
     fn app_resource(r: &ApplicationRecord, org: &OrgRecord, call_org: &OrgRecord) -> Resource {
@@ -678,20 +678,24 @@ impl Lifecycle {
         }
     }
 
-    fn app_view(r: &ApplicationRecord, org: &OrgRecord) -> ApplicationView {
-        ApplicationView {
+    fn app_view(r: &ApplicationRecord, org: &OrgRecord) -> Result<ApplicationView, LifecycleError> {
+        Ok(ApplicationView {
             id: r.id.clone(),
             call_id: r.call_id.clone(),
             org_id: r.org_id.clone(),
             org_name: org.name.clone(),
             state: r.state.clone(),
-            body: serde_json::from_str(&r.body_json).unwrap_or_default(),
+            body: stored("applications", "body_json", &r.body_json)?,
             submitted_at: r.submitted_at.map(|t| t.to_string()),
             review: None,
-            decision: r.decision_json.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+            decision: r
+                .decision_json
+                .as_deref()
+                .map(|d| stored("applications", "decision_json", d))
+                .transpose()?,
             notice: None,
             attachments: Vec::new(),
-        }
+        })
     }
 
     /// The view with its review (aggregate only for those who may see scores) and notice.
@@ -702,7 +706,7 @@ impl Lifecycle {
         org: &OrgRecord,
         call_org: &OrgRecord,
     ) -> Result<ApplicationView, LifecycleError> {
-        let mut v = Self::app_view(r, org);
+        let mut v = Self::app_view(r, org)?;
         let mut c = self.identity.store().read().await?;
         v.attachments = lifecycle::attachments(&mut c, &r.id).await?.iter().map(meta).collect();
         if let Some(json) = lifecycle::get_state(&mut c, StateTable::Review, &r.id).await? {
@@ -803,7 +807,7 @@ impl Lifecycle {
             Box::pin(async move { lifecycle::insert_application(tx.conn(), &stored).await })
         })
         .await?;
-        Ok(Self::app_view(&rec, &org))
+        Self::app_view(&rec, &org)
     }
 
     /// Replaces a draft's content.
@@ -837,7 +841,7 @@ impl Lifecycle {
             Box::pin(async move { lifecycle::update_application(tx.conn(), &stored).await })
         })
         .await?;
-        Ok(Self::app_view(&rec, &org))
+        Self::app_view(&rec, &org)
     }
 
     /// Attaches a file to a draft application (its applicant): PDF, PNG or JPEG by content, at
@@ -1087,7 +1091,7 @@ impl Lifecycle {
             Box::pin(async move { lifecycle::update_application(tx.conn(), &stored).await })
         })
         .await?;
-        Ok(Self::app_view(&rec, &org))
+        Self::app_view(&rec, &org)
     }
 
     /// The applications the principal may read (optionally to one call).
@@ -1113,7 +1117,7 @@ impl Lifecycle {
                 .identity
                 .allows(p, Action::ApplicationRead, &Self::app_resource(&r, org, call_org))
             {
-                out.push(Self::app_view(&r, org));
+                out.push(Self::app_view(&r, org)?);
             }
         }
         Ok(out)
@@ -1149,7 +1153,18 @@ impl Lifecycle {
         state: Option<(StateTable, String)>,
     ) -> Result<(), LifecycleError> {
         let now = self.identity.clock().now();
-        let mut audit = shuyu_identity::audit::by(p, now, action, "application", rec.id.clone(), None, None);
+        let audit = shuyu_identity::audit::by(p, now, action, "application", rec.id.clone(), None, None);
+        self.store_app_with(audit, rec, state).await
+    }
+
+    /// Stores an application (and one of its state records) with its audit event.
+    async fn store_app_with(
+        &self,
+        mut audit: shuyu_store::log::Event,
+        rec: &ApplicationRecord,
+        state: Option<(StateTable, String)>,
+    ) -> Result<(), LifecycleError> {
+        let now = self.identity.clock().now();
         audit.payload = Some(serde_json::json!({ "state": rec.state }));
         let stored = rec.clone();
         save(&self.identity, audit, move |tx| {
@@ -1385,5 +1400,89 @@ impl Lifecycle {
         )
         .await?;
         self.full_view(p, &rec, &org, &call_org).await
+    }
+    /// What time alone changes in calls and applications, recorded by the
+    /// platform: a call past its deadline is closed (`call.close`), and a result on public
+    /// notice whose period is over with every objection answered is cleared (`notice.close`)
+    /// — the issuer then drafts the agreement. A notice with an objection unanswered stays
+    /// open; its issuer is reminded to answer (`notice_answer`). A record that cannot be read
+    /// is reported and left as it is (never moved on a guess); the others still move.
+    /// Returns how many changed.
+    pub(crate) async fn sweep_applications(&self) -> Result<usize, LifecycleError> {
+        let today = self.today();
+        let system = || shuyu_audit::entry::Actor::system("lifecycle");
+        let mut changed = 0;
+        let calls = lifecycle::calls(&mut *self.identity.store().read().await?).await?;
+        for mut rec in calls {
+            let before = call_of(&rec);
+            let next = call::transition(&before, CallEvent::Tick, CallActor::System, today)?;
+            if next == before {
+                continue;
+            }
+            rec.state = next.state.code().into();
+            rec.updated_at = self.identity.clock().now();
+            let event = shuyu_identity::audit::change(
+                rec.updated_at,
+                system(),
+                None,
+                "call.close",
+                "call",
+                rec.id.clone(),
+                None,
+                None,
+            );
+            let stored = rec.clone();
+            save(&self.identity, event, move |tx| {
+                Box::pin(async move { lifecycle::update_call(tx.conn(), &stored).await })
+            })
+            .await?;
+            changed += 1;
+        }
+        let apps = lifecycle::applications(&mut *self.identity.store().read().await?, None).await?;
+        for mut rec in apps
+            .into_iter()
+            .filter(|a| a.state == ApplicationState::OnNotice.code())
+        {
+            let mut n = match self.notice_of(&rec.id).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(application = %rec.id, error = %e, "a notice could not be read; left as it is");
+                    continue;
+                }
+            };
+            let Ok(closed) = crate::notice::transition(&n.notice, NoticeEvent::Close, true, today) else {
+                continue;
+            };
+            n.notice = closed;
+            let next = application::transition(
+                app_state(&rec.state),
+                ApplicationEvent::ClearNotice { notice_closed: true },
+                ApplicationActor::System,
+                today,
+            )?;
+            rec.state = next.code().into();
+            rec.updated_at = self.identity.clock().now();
+            let json = serde_json::to_string(&n).map_err(|e| {
+                LifecycleError::Store(shuyu_store::StoreError::Corrupt {
+                    table: "lifecycle_states",
+                    column: "notice",
+                    detail: e.to_string(),
+                })
+            })?;
+            let event = shuyu_identity::audit::change(
+                rec.updated_at,
+                system(),
+                None,
+                "notice.close",
+                "application",
+                rec.id.clone(),
+                None,
+                None,
+            );
+            self.store_app_with(event, &rec, Some((StateTable::Notice, json)))
+                .await?;
+            changed += 1;
+        }
+        Ok(changed)
     }
 }

@@ -425,6 +425,14 @@ pub(crate) struct Demo {
     pub(crate) workspaces: Vec<(Ws, String)>,
     _child: std::process::Child,
     _dir: tempfile::TempDir,
+    database_url: Option<String>,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self._child.kill();
+        let _ = self._child.wait();
+    }
 }
 
 impl Demo {
@@ -447,6 +455,7 @@ impl Demo {
             workspaces: Vec::new(),
             _child: child,
             _dir: dir,
+            database_url: database_url.map(str::to_string),
         };
         for ws in [Health, Finance, Verify, Bus] {
             let token = demo.token(ws.developer()).await;
@@ -462,6 +471,17 @@ impl Demo {
             demo.workspaces.push((ws, id));
         }
         demo
+    }
+
+    /// Stops the demo and starts it again on the same city with extra environment (a shifted
+    /// clock: what time changed is recorded before the first request). Logins stay those the
+    /// first start printed; tokens must be taken again.
+    pub(crate) async fn restart_with(&mut self, env: &[(&str, &str)]) {
+        let _ = self._child.kill();
+        let _ = self._child.wait();
+        let (child, _, base) = crate::harness::start_demo_with(self._dir.path(), self.database_url.as_deref(), env);
+        self._child = child;
+        self.api.base = base;
     }
 
     /// The demo server's process id (for its resident memory).

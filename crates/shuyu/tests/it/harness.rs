@@ -415,12 +415,23 @@ pub fn start_demo(dir: &std::path::Path) -> (Child, Vec<String>, String) {
 /// [`start_demo`] with its metadata in the database at `database_url` (PostgreSQL), or in
 /// the data dir's SQLite file when `None`.
 pub fn start_demo_on(dir: &std::path::Path, database_url: Option<&str>) -> (Child, Vec<String>, String) {
+    start_demo_with(dir, database_url, &[])
+}
+
+/// `shuyu demo` on `dir` (a new city, or the one already there) with extra environment, e.g.
+/// a shifted clock.
+pub fn start_demo_with(
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> (Child, Vec<String>, String) {
     let mut cmd = std::process::Command::new(BIN);
     cmd.args(["demo", "--scale", "0.002", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir);
     if let Some(url) = database_url {
         cmd.arg("--database-url").arg(url);
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd
         .env("SHUYU_LANG", "zh-CN")
         .stdout(std::process::Stdio::piped())

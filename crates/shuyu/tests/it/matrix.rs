@@ -1,8 +1,9 @@
 //! The authorization matrix (issue "The boundary holds (II)"): every door of the health
 //! scenario — its workspace, jobs, releases, agreement, data request, the audit log, the
 //! developer's API keys — tried by every demo account through the real HTTP API of
-//! `shuyu demo`, with the agreement in force, suspended and terminated, on SQLite and on
-//! PostgreSQL. One table says who passes each door; every other account must be refused
+//! `shuyu demo`, with the agreement in force, suspended, restored, in rectification
+//! (ordered with suspension, reported, accepted) and ended — terminated, cancelled or expired —
+//! on SQLite and on PostgreSQL. One table says who passes each door; every other account must be refused
 //! (403 or 404), and a door beneath the agreement must close for everyone while the
 //! agreement is not in force. Any difference — an unexpected allow or an unexpected denial —
 //! fails the test, listed in full.
@@ -228,18 +229,26 @@ async fn walk(
     diffs
 }
 
-async fn matrix(database_url: Option<&str>) {
-    let demo = Demo::start_on(database_url).await;
+/// How the agreement ends at the end of the walk (an ending is final: one per demo).
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    /// The grantor terminates it (a sanction).
+    Terminated,
+    /// A party cancels it early (提前终止).
+    Cancelled,
+    /// Its two-year term runs out (the demo restarted 740 days later).
+    Expired,
+}
+
+async fn matrix(database_url: Option<&str>, ending: Ending) {
+    let mut demo = Demo::start_on(database_url).await;
     // Every account of the demo is in the table (a new one must be placed in it).
     let mut names: Vec<&str> = demo.logins.iter().map(|(u, _)| u.as_str()).collect();
     let mut listed = ACCOUNTS.to_vec();
     names.sort_unstable();
     listed.sort_unstable();
     assert_eq!(names, listed, "the demo's accounts and the table's");
-    let mut tokens = Vec::new();
-    for a in ACCOUNTS {
-        tokens.push((a.to_string(), demo.token(a).await));
-    }
+    let tokens = tokens_of(&demo).await;
     let dev = demo.token("health.lin").await;
     let grantor = demo.token("yunying.liu").await;
     let ws = demo.workspace(Ws::Health).to_string();
@@ -257,36 +266,100 @@ async fn matrix(database_url: Option<&str>) {
         ("request", request),
         ("org", org),
     ]);
-
-    let mut diffs = walk(&demo, &ids, &tokens, true, "in force").await;
-    let event = |e: &'static str| {
-        let (api, grantor, agreement) = (&demo.api, &grantor, &agreement);
+    let step = |path: String, token: &String, body: Value| {
+        let (api, token) = (&demo.api, token.clone());
         async move {
             let r = api
-                .post(&format!("/api/v1/agreements/{agreement}/{e}"), Some(grantor), json!({}))
+                .post(&format!("/api/v1/agreements/{path}"), Some(&token), body)
                 .await;
-            assert_eq!(r.status, 200, "{e}: {r:?}");
+            assert_eq!(r.status, 200, "{path}: {r:?}");
+            r.json
         }
     };
-    event("suspend").await;
+
+    let mut diffs = walk(&demo, &ids, &tokens, true, "in force").await;
+    step(format!("{agreement}/suspend"), &grantor, json!({})).await;
     diffs.extend(walk(&demo, &ids, &tokens, false, "suspended").await);
-    event("restore").await;
+    step(format!("{agreement}/restore"), &grantor, json!({})).await;
     diffs.extend(walk(&demo, &ids, &tokens, true, "restored").await);
-    event("terminate").await;
-    diffs.extend(walk(&demo, &ids, &tokens, false, "terminated").await);
-    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    // In rectification: ordered with suspension, reported by the grantee, accepted.
+    let ordered = step(
+        format!("{agreement}/rectification/order"),
+        &grantor,
+        json!({"violation": "超范围使用数据", "suspend": true}),
+    )
+    .await;
+    assert_eq!(ordered["state"], "suspended", "{ordered}");
+    diffs.extend(walk(&demo, &ids, &tokens, false, "in rectification").await);
+    step(
+        format!("{agreement}/rectification/report"),
+        &dev,
+        json!({"report": "已删除超范围字段并补报评估报告"}),
+    )
+    .await;
+    diffs.extend(walk(&demo, &ids, &tokens, false, "rectification reported").await);
+    let decided = step(
+        format!("{agreement}/rectification/decide"),
+        &grantor,
+        json!({"accepted": true, "note": "整改到位"}),
+    )
+    .await;
+    assert_eq!(decided["state"], "active", "{decided}");
+    diffs.extend(walk(&demo, &ids, &tokens, true, "rectified").await);
+    match ending {
+        Ending::Terminated => {
+            step(format!("{agreement}/terminate"), &grantor, json!({})).await;
+            diffs.extend(walk(&demo, &ids, &tokens, false, "terminated").await);
+        }
+        Ending::Cancelled => {
+            step(format!("{agreement}/cancel"), &dev, json!({})).await;
+            diffs.extend(walk(&demo, &ids, &tokens, false, "cancelled").await);
+        }
+        Ending::Expired => {
+            demo.restart_with(&[("SHUYU_CLOCK_OFFSET_DAYS", "740")]).await;
+            let tokens = tokens_of(&demo).await;
+            let seen = demo
+                .api
+                .get(
+                    &format!("/api/v1/agreements/{agreement}"),
+                    Some(&demo.token("yunying.liu").await),
+                )
+                .await;
+            assert_eq!(seen.json["state"], "expired", "{seen:?}");
+            diffs.extend(walk(&demo, &ids, &tokens, false, "expired").await);
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{ending:?}: {} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+async fn tokens_of(demo: &Demo) -> Vec<(String, String)> {
+    let mut tokens = Vec::new();
+    for a in ACCOUNTS {
+        tokens.push((a.to_string(), demo.token(a).await));
+    }
+    tokens
 }
 
 #[tokio::test]
-async fn every_door_admits_exactly_whom_the_table_says_on_sqlite() {
-    matrix(None).await;
+async fn every_door_admits_exactly_whom_the_table_says_until_termination_on_sqlite() {
+    matrix(None, Ending::Terminated).await;
 }
 
 #[tokio::test]
-async fn every_door_admits_exactly_whom_the_table_says_on_postgres() {
+async fn every_door_admits_exactly_whom_the_table_says_until_expiry_on_sqlite() {
+    matrix(None, Ending::Expired).await;
+}
+
+#[tokio::test]
+async fn every_door_admits_exactly_whom_the_table_says_until_cancellation_on_postgres() {
     let Some(db) = shuyu_store::test_support::TestDb::postgres().await else {
         return;
     };
-    matrix(Some(&db.url)).await;
+    matrix(Some(&db.url), Ending::Cancelled).await;
     db.finish().await;
 }

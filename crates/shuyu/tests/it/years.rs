@@ -456,19 +456,24 @@ async fn three_years_of_the_lifecycle_in_both_models() {
             "answer",
         );
 
-        // Day 10: notices over; keys registered; both agreements signed.
+        // Day 10: notices over, every objection answered: the platform has taken each result
+        // off notice by itself (its issuer has nothing left to close); keys registered; both
+        // agreements signed.
         let (api, t) = at(&mut s, 10).await;
         for (app, who) in [(&op_app, &t.admin), (&dev_app, &t.op), (&county_app, &t.county)] {
             let c = ok(
-                &api.post(
-                    &format!("/api/v1/applications/{app}/notice/close"),
-                    Some(who),
-                    json!({}),
-                )
-                .await,
-                "close notice",
+                &api.get(&format!("/api/v1/applications/{app}"), Some(who)).await,
+                "application",
             );
-            assert_eq!(c["state"], "cleared");
+            assert_eq!(c["state"], "cleared", "{c}");
+            assert_eq!(c["notice"]["closed"], true, "{c}");
+            api.post(
+                &format!("/api/v1/applications/{app}/notice/close"),
+                Some(who),
+                json!({}),
+            )
+            .await
+            .assert_problem(409, "refused");
         }
         let keys: Vec<ed25519_dalek::SigningKey> = (1u8..=5)
             .map(|i| ed25519_dalek::SigningKey::from_bytes(&[i; 32]))

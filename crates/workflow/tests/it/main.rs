@@ -460,9 +460,35 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
             refusal(life.clear_notice(&auth, &app.id).await.expect_err("early")),
             "period_not_over"
         );
-        assert!(waiting(&auth).await.is_empty(), "the notice period is still running");
+        assert_eq!(
+            waiting(&auth).await,
+            ["notice_answer"],
+            "an objection waits for its answer"
+        );
         clock.advance(SignedDuration::from_hours(24 * 6));
-        assert_eq!(waiting(&auth).await, ["notice_close"], "the notice period is over");
+        assert_eq!(
+            waiting(&auth).await,
+            ["notice_answer"],
+            "the period is over, the objection not answered"
+        );
+        // Time alone does not clear a notice with an objection unanswered; it records the
+        // call's close (by the platform, on the log).
+        life.sweep().await.expect("sweep");
+        assert_eq!(life.application(&auth, &app.id).await.expect("view").state, "on_notice");
+        life.sweep().await.expect("sweep again");
+        {
+            let mut c = db.store.read().await.expect("conn");
+            let log = shuyu_store::log::search(&mut c, &shuyu_store::log::Filter::default(), 1000)
+                .await
+                .expect("log");
+            let closes: Vec<serde_json::Value> = log
+                .iter()
+                .map(|e| serde_json::from_str::<serde_json::Value>(&e.line).expect("json"))
+                .filter(|v| v["action"] == "call.close" && v["object"]["id"] == call.id.as_str())
+                .collect();
+            assert_eq!(closes.len(), 1, "the call's close is recorded once");
+            assert!(closes[0]["actor"]["system"].is_string(), "{}", closes[0]);
+        }
         assert_eq!(
             refusal(life.object(&dev, &app.id, "再次异议").await.expect_err("late")),
             "period_over"
@@ -481,6 +507,7 @@ async fn from_call_to_cleared_notice_with_experts_objections_and_the_government_
         life.answer_objection(&auth, &app.id, 0, "经核查，该事件已整改完毕")
             .await
             .expect("answer");
+        assert_eq!(waiting(&auth).await, ["notice_close"], "answered, the period over");
         let cleared = life.clear_notice(&auth, &app.id).await.expect("clear");
         assert_eq!(cleared.state, "cleared", "{}", db.label());
 
