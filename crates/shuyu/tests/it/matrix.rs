@@ -50,12 +50,17 @@ const DEVELOPER: &[&str] = &["health.lin"];
 /// closes for them while the agreement is not in force — oversight still reads).
 struct Door {
     name: &'static str,
+    /// `GET`/`POST` on the API (bearer token), or `PAGE`: a console page, fetched with the
+    /// session cookie as the browser does.
     method: &'static str,
     /// With `{ws}`, `{job}`, `{release}`, `{agreement}`, `{request}`, `{org}`.
     path: &'static str,
     body: fn() -> Value,
     allowed: &'static [&'static [&'static str]],
     beneath: &'static [&'static str],
+    /// For a console list page: the id (by its name above) the page must show to count as
+    /// passed — a list shows what the caller may see and answers 200 either way.
+    marker: Option<&'static str>,
 }
 
 fn none() -> Value {
@@ -79,6 +84,7 @@ const DOORS: &[Door] = &[
         body: none,
         allowed: &[DEVELOPER, OVERSIGHT],
         beneath: &[],
+        marker: None,
     },
     Door {
         name: "workspace's jobs",
@@ -87,6 +93,7 @@ const DOORS: &[Door] = &[
         body: none,
         allowed: &[DEVELOPER],
         beneath: &[],
+        marker: None,
     },
     Door {
         name: "query on samples",
@@ -95,6 +102,7 @@ const DOORS: &[Door] = &[
         body: by_county,
         allowed: &[DEVELOPER],
         beneath: DEVELOPER,
+        marker: None,
     },
     Door {
         name: "check-only job",
@@ -103,6 +111,7 @@ const DOORS: &[Door] = &[
         body: check_by_county,
         allowed: &[DEVELOPER],
         beneath: DEVELOPER,
+        marker: None,
     },
     Door {
         name: "job (SQL, state, reports)",
@@ -111,6 +120,7 @@ const DOORS: &[Door] = &[
         body: none,
         allowed: &[DEVELOPER],
         beneath: &[],
+        marker: None,
     },
     Door {
         name: "release (report, preview for reviewers)",
@@ -119,6 +129,7 @@ const DOORS: &[Door] = &[
         body: none,
         allowed: &[DEVELOPER, OPERATOR, OVERSIGHT],
         beneath: &[],
+        marker: None,
     },
     Door {
         name: "release download",
@@ -127,6 +138,7 @@ const DOORS: &[Door] = &[
         body: none,
         allowed: &[DEVELOPER],
         beneath: DEVELOPER,
+        marker: None,
     },
     Door {
         name: "agreement",
@@ -135,6 +147,7 @@ const DOORS: &[Door] = &[
         body: none,
         allowed: &[DEVELOPER, OPERATOR, OVERSIGHT],
         beneath: &[],
+        marker: None,
     },
     Door {
         name: "data request",
@@ -147,6 +160,7 @@ const DOORS: &[Door] = &[
         // Its requester follows it beneath the agreement (a suspended agreement's manifest is
         // not theirs to read); oversight and the reviewers still read it.
         beneath: DEVELOPER,
+        marker: None,
     },
     Door {
         name: "data request's manifests",
@@ -155,6 +169,7 @@ const DOORS: &[Door] = &[
         body: none,
         allowed: &[DEVELOPER, OPERATOR, OVERSIGHT],
         beneath: DEVELOPER,
+        marker: None,
     },
     Door {
         name: "developer's API keys",
@@ -163,6 +178,7 @@ const DOORS: &[Door] = &[
         body: none,
         allowed: &[DEVELOPER],
         beneath: &[],
+        marker: None,
     },
     Door {
         name: "audit entries",
@@ -171,8 +187,87 @@ const DOORS: &[Door] = &[
         body: none,
         allowed: &[OVERSIGHT],
         beneath: &[],
+        marker: None,
+    },
+    // The console's pages over the same objects: the same decisions as the API's doors.
+    Door {
+        name: "console: workspace page",
+        method: "PAGE",
+        path: "/console/workspaces?ws={ws}",
+        body: none,
+        allowed: &[DEVELOPER, OVERSIGHT],
+        beneath: &[],
+        marker: Some("ws"),
+    },
+    Door {
+        name: "console: job page",
+        method: "PAGE",
+        path: "/console/jobs?ws={ws}&job={job}",
+        body: none,
+        allowed: &[DEVELOPER],
+        beneath: &[],
+        marker: Some("job"),
+    },
+    Door {
+        name: "console: release page",
+        method: "PAGE",
+        path: "/console/releases?id={release}",
+        body: none,
+        allowed: &[DEVELOPER, OPERATOR, OVERSIGHT],
+        beneath: &[],
+        marker: Some("release"),
+    },
+    Door {
+        name: "console: release download",
+        method: "PAGE",
+        path: "/console/releases/{release}/download",
+        body: none,
+        allowed: &[DEVELOPER],
+        beneath: DEVELOPER,
+        marker: None,
+    },
+    Door {
+        name: "console: agreements",
+        method: "PAGE",
+        path: "/console/agreements",
+        body: none,
+        allowed: &[DEVELOPER, OPERATOR, OVERSIGHT],
+        beneath: &[],
+        marker: Some("agreement"),
+    },
+    Door {
+        name: "console: data requests",
+        method: "PAGE",
+        path: "/console/data-requests",
+        body: none,
+        allowed: &[DEVELOPER, OPERATOR, OVERSIGHT],
+        beneath: &[],
+        marker: Some("request"),
+    },
+    Door {
+        name: "console: audit log",
+        method: "PAGE",
+        path: "/console/audit",
+        body: none,
+        allowed: &[OVERSIGHT],
+        beneath: &[],
+        marker: None,
     },
 ];
+
+/// What a console page says of the door: as [`decision`], from the status and the page's
+/// text (the localized refusal), and for a list page whether it shows the object.
+fn page_decision(r: &Reply, marker: Option<&str>) -> char {
+    let closed = ["不在有效期内", "已封存"];
+    match r.status {
+        403 | 409 if closed.iter().any(|c| r.text.contains(c)) => 'C',
+        403 | 404 => '-',
+        200..=299 if marker.is_none_or(|m| r.text.contains(m)) => 'A',
+        200..=299 => '-',
+        409 | 422 => 'A',
+        _ => '?',
+    }
+}
 
 /// What a reply says of the door: `A` passed (a 2xx, or a 409/422 about the object's own
 /// state or the body after the door let the caller in), `-` refused (403/404), `C` closed by
@@ -212,9 +307,22 @@ async fn walk(
         for (user, token) in tokens {
             let r = match door.method {
                 "GET" => demo.api.get(&path, Some(token)).await,
+                "PAGE" => {
+                    let url = format!("{}{path}", demo.api.base);
+                    let req = demo
+                        .api
+                        .http
+                        .get(url)
+                        .header("cookie", format!("shuyu_session={token}; shuyu_lang=zh-CN"));
+                    demo.api.send(req).await
+                }
                 _ => demo.api.post(&path, Some(token), (door.body)()).await,
             };
-            let (got, want) = (decision(&r), expected(door, user, in_force));
+            let got = match door.method {
+                "PAGE" => page_decision(&r, door.marker.and_then(|m| ids.get(m)).map(String::as_str)),
+                _ => decision(&r),
+            };
+            let want = expected(door, user, in_force);
             if got != want {
                 diffs.push(format!(
                     "[{state}] {} ({} {path}) as {user}: expected {want}, got {got} ({} {})",
