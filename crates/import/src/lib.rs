@@ -41,6 +41,10 @@ pub const MAX_REPORTED_ERRORS: usize = 100_000;
 pub const RULES: &[&str] = &[
     "required",
     "malformed_row",
+    "ragged_row",
+    "field_spans_lines",
+    "bad_bytes",
+    "encoding_mismatch",
     "id_number_format",
     "id_number_birth_date",
     "id_number_check",
@@ -69,12 +73,18 @@ pub enum ImportError {
         /// The reader's message.
         detail: String,
     },
+    /// One row cannot be taken as it is (reported and quarantined; the import goes on).
+    #[error("row cannot be read as it is: {}", .0.rule)]
+    Row(RowFault),
     /// The file has no columns.
     #[error("the file has no header row")]
     NoColumns,
     /// The format cannot be told from the name and was not given.
     #[error("unknown file format of {0}: give one of csv, xlsx, parquet, jsonl")]
     UnknownFormat(String),
+    /// The header names a column twice.
+    #[error("the header names column {0} twice")]
+    DuplicateColumn(String),
     /// An override names a column the file does not have.
     #[error("no column {0} in the file")]
     UnknownColumn(String),
@@ -84,6 +94,18 @@ pub enum ImportError {
     /// Arrow failed to build a batch.
     #[error("cannot build a batch: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// A row a reader could not take as it is: the rule it broke, the column (or `*`), and
+/// what was read of it (kept in quarantine, never in the report).
+#[derive(Debug, Clone)]
+pub struct RowFault {
+    /// The rule (one of [`RULES`]).
+    pub rule: &'static str,
+    /// The column, or `*` for the row as a whole.
+    pub field: String,
+    /// The values as read (may be more or fewer than the columns).
+    pub values: Vec<Option<String>>,
 }
 
 /// What to do with a file that has bad rows.
@@ -349,18 +371,25 @@ pub async fn import_file(
     if headers.is_empty() || headers.iter().all(String::is_empty) {
         return Err(ImportError::NoColumns);
     }
+    // Two columns of one name: which is which downstream would be a guess.
+    if let Some(twice) = headers
+        .iter()
+        .enumerate()
+        .find(|(i, h)| headers[..*i].contains(h))
+        .map(|(_, h)| h.clone())
+    {
+        return Err(ImportError::DuplicateColumn(twice));
+    }
     if let Some(unknown) = opts.overrides.keys().find(|k| !headers.contains(k)) {
         return Err(ImportError::UnknownColumn(unknown.clone()));
     }
 
     // 1. Sample, infer, classify.
-    let mut sample: Vec<Result<Vec<Option<String>>, String>> = Vec::new();
+    let mut sample: Vec<Result<Vec<Option<String>>, RowFault>> = Vec::new();
     while sample.len() < SAMPLE_ROWS {
         match src.next_row() {
             None => break,
-            Some(Ok(r)) => sample.push(Ok(r)),
-            Some(Err(ImportError::Malformed { row, detail })) if row > 0 => sample.push(Err(detail)),
-            Some(Err(e)) => return Err(e),
+            Some(r) => sample.push(row_or_fault(r)?),
         }
     }
     let columns: Vec<Column> = headers
@@ -423,6 +452,16 @@ pub async fn import_file(
         quarantined: 0,
     };
     let mut row_no = 0u64;
+    // Read in another encoding than the bytes look like: the file as a whole (row 0) is
+    // reported, so nobody accepts garbled text without being told.
+    if src.encoding_mismatch().is_some() {
+        p.record(RowError {
+            row: 0,
+            field: "*".into(),
+            rule: "encoding_mismatch".into(),
+            value_digest: String::new(),
+        });
+    }
     let outcome: Result<(), ImportError> = async {
         for r in sample.drain(..) {
             row_no += 1;
@@ -432,9 +471,7 @@ pub async fn import_file(
         loop {
             let next = match src.next_row() {
                 None => break,
-                Some(Ok(r)) => Ok(r),
-                Some(Err(ImportError::Malformed { row, detail })) if row > 0 => Err(detail),
-                Some(Err(e)) => return Err(e),
+                Some(r) => row_or_fault(r)?,
             };
             row_no += 1;
             if row_no.is_multiple_of(4096)
@@ -493,6 +530,29 @@ pub async fn import_file(
     })
 }
 
+/// A row as read, or the fault that keeps it out; an error that is not about one row
+/// (the file, the header) stops the import.
+fn row_or_fault(
+    r: Result<Vec<Option<String>>, ImportError>,
+) -> Result<Result<Vec<Option<String>>, RowFault>, ImportError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(ImportError::Row(f)) => Ok(Err(f)),
+        Err(ImportError::Malformed { row, .. }) if row > 0 => Ok(Err(RowFault {
+            rule: "malformed_row",
+            field: "*".into(),
+            values: Vec::new(),
+        })),
+        Err(e) => Err(e),
+    }
+}
+
+/// Bytes that are no text: a NUL or another control character (a tab is text), or the
+/// replacement character a decoder puts where bytes did not decode.
+fn bad_bytes(v: &str) -> bool {
+    v.chars().any(|c| c == '\u{FFFD}' || (c.is_control() && c != '\t'))
+}
+
 /// The validation state of one import.
 struct Pipeline {
     columns: Vec<Column>,
@@ -512,28 +572,38 @@ impl Pipeline {
         }
     }
 
-    fn process(&mut self, row: Result<Vec<Option<String>>, String>, row_no: u64) {
+    fn process(&mut self, row: Result<Vec<Option<String>>, RowFault>, row_no: u64) {
         let n = self.columns.len();
         match row {
-            Err(_) => {
+            Err(f) => {
                 self.record(RowError {
                     row: row_no,
-                    field: "*".into(),
-                    rule: "malformed_row".into(),
+                    field: f.field,
+                    rule: f.rule.into(),
                     value_digest: String::new(),
                 });
+                // What was read goes to quarantine; fields beyond the header's count are
+                // joined onto its last column so nothing read is dropped.
+                let mut values = f.values;
+                if values.len() > n && n > 0 {
+                    let rest: Vec<String> = values.drain(n - 1..).map(Option::unwrap_or_default).collect();
+                    values.push(Some(rest.join(",")));
+                }
+                values.resize(n, None);
                 let mut q: Vec<Option<String>> = vec![Some(row_no.to_string())];
-                q.extend(std::iter::repeat_n(None, n));
+                q.extend(values);
                 self.bad.push(&q);
                 self.quarantined += 1;
             }
             Ok(mut values) => {
+                // Sources other than CSV give a value per column (missing keys are empty).
                 values.resize(n, None);
                 let mut found = Vec::new();
                 for (c, v) in self.columns.iter().zip(&values) {
                     let rule = match v {
                         None if c.required => Some("required"),
                         None => None,
+                        Some(v) if bad_bytes(v) => Some("bad_bytes"),
                         Some(v) => violation(c.class.field_type, v),
                     };
                     if let Some(rule) = rule {

@@ -9,7 +9,7 @@ use arrow::array::Array;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use encoding_rs::Encoding;
 
-use crate::ImportError;
+use crate::{ImportError, RowFault};
 
 /// A file format the importer reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -50,6 +50,11 @@ pub trait RowSource {
     fn encoding(&self) -> &'static str {
         "binary"
     }
+    /// The encoding the file looks like when another one was chosen for it (CSV): the text
+    /// read that way is likely garbled, and the report says so.
+    fn encoding_mismatch(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 fn cell(s: &str) -> Option<String> {
@@ -68,6 +73,16 @@ pub fn detect_encoding(head: &[u8]) -> &'static Encoding {
         Err(e) => e.valid_up_to(),
     };
     if head.len() - valid_up_to < 4 {
+        return encoding_rs::UTF_8;
+    }
+    // UTF-8 text with a few stray bytes (a NUL, a 0xFF) is still UTF-8: guessing another
+    // encoding would garble every line to spare one; the stray bytes are reported per value.
+    let (mut multibyte, mut invalid) = (0usize, 0usize);
+    for chunk in head.utf8_chunks() {
+        multibyte += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        invalid += chunk.invalid().len();
+    }
+    if multibyte >= 8 && invalid * 10 <= multibyte {
         return encoding_rs::UTF_8;
     }
     let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
@@ -114,6 +129,7 @@ pub struct CsvSource {
     headers: Vec<String>,
     reader: csv::StringRecordsIntoIter<Box<dyn Read>>,
     encoding: &'static Encoding,
+    mismatch: Option<&'static Encoding>,
 }
 
 impl CsvSource {
@@ -123,7 +139,12 @@ impl CsvSource {
         let mut head = vec![0u8; 64 * 1024];
         let n = read_full(&mut f, &mut head)?;
         head.truncate(n);
-        let enc = encoding.unwrap_or_else(|| detect_encoding(&head));
+        let detected = detect_encoding(&head);
+        let enc = encoding.unwrap_or(detected);
+        // A chosen encoding that is not what the bytes look like: only a strong signal counts
+        // (a BOM, or non-ASCII text that is valid UTF-8), so a GBK file read as GBK is quiet.
+        let strong = Encoding::for_bom(&head).is_some() || (detected == encoding_rs::UTF_8 && !head.is_ascii());
+        let mismatch = (strong && detected != enc).then_some(detected);
         let rest: Box<dyn Read> = Box::new(std::io::Cursor::new(head).chain(BufReader::new(f)));
         let decoded: Box<dyn Read> = Box::new(Decoded {
             inner: rest,
@@ -150,6 +171,7 @@ impl CsvSource {
             headers,
             reader: reader.into_records(),
             encoding: enc,
+            mismatch,
         })
     }
 }
@@ -173,6 +195,23 @@ impl RowSource for CsvSource {
     fn next_row(&mut self) -> Option<Result<Vec<Option<String>>, ImportError>> {
         let rec = self.reader.next()?;
         Some(match rec {
+            // A field running over a line break is almost always a quote left open: it
+            // swallows the lines after it. Reported (its lines are in the quarantined row).
+            Ok(r) if r.iter().any(|f| f.contains(['\n', '\r'])) => {
+                let at = r.iter().position(|f| f.contains(['\n', '\r'])).unwrap_or(0);
+                Err(ImportError::Row(RowFault {
+                    rule: "field_spans_lines",
+                    field: self.headers.get(at).cloned().unwrap_or_else(|| "*".into()),
+                    values: r.iter().map(cell).collect(),
+                }))
+            }
+            // A row with more or fewer fields than the header: which value belongs to which
+            // column is a guess, so the row is reported, never padded or cut.
+            Ok(r) if r.len() != self.headers.len() => Err(ImportError::Row(RowFault {
+                rule: "ragged_row",
+                field: "*".into(),
+                values: r.iter().map(cell).collect(),
+            })),
             Ok(r) => Ok(r.iter().map(cell).collect()),
             Err(e) => {
                 let row = e.position().map(|p| p.record().saturating_sub(1)).unwrap_or(0);
@@ -185,6 +224,9 @@ impl RowSource for CsvSource {
     }
     fn encoding(&self) -> &'static str {
         self.encoding.name()
+    }
+    fn encoding_mismatch(&self) -> Option<&'static str> {
+        self.mismatch.map(Encoding::name)
     }
 }
 

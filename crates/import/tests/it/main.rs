@@ -278,3 +278,131 @@ async fn a_table_continued_over_sheets_is_read_whole_and_a_foreign_sheet_is_an_e
         .expect_err("foreign sheet");
     assert!(err.to_string().contains("说明"), "{err}");
 }
+
+/// Imports `bytes` as a CSV with `opts`; returns the report and the quarantined row count.
+async fn import_csv(bytes: &[u8], opts: &Options) -> (shuyu_import::Report, u64) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("upload.csv");
+    std::fs::write(&path, bytes).expect("write");
+    let v = vault(dir.path());
+    let out = import_file(&path, opts, &v, "ver-m", "datasets/m/ver-m.parquet")
+        .await
+        .expect("import");
+    let q = out.quarantine.map(|q| q.rows).unwrap_or(0);
+    (out.report, q)
+}
+
+fn rows_of(r: &shuyu_import::Report) -> Vec<(u64, String, String)> {
+    r.errors
+        .iter()
+        .map(|e| (e.row, e.field.clone(), e.rule.clone()))
+        .collect()
+}
+
+fn row(n: u64, field: &str, rule: &str) -> (u64, String, String) {
+    (n, field.into(), rule.into())
+}
+
+/// The data steward's stumbles (issue "for the people who use it every day"): files that
+/// imported with "0 problems" while losing or garbling rows. Each defect is now a row of the
+/// report, every data line is accounted for (accepted + quarantined = read), and a clean
+/// file with a BOM, CRLF/LF mixed and an empty line imports whole.
+#[tokio::test]
+async fn a_stewards_malformed_csvs_report_every_defect_and_lose_no_row() {
+    let base = population_csv(20, &[]);
+    let lines: Vec<&str> = base.lines().collect();
+    let join = |ls: &[String]| ls.join("\n") + "\n";
+    let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+
+    // Ragged: an extra field on data row 5, one missing on row 9 — neither padded nor cut.
+    edited[5].push_str(",多出的字段");
+    let cut = edited[9].rfind(',').expect("comma");
+    edited[9].truncate(cut);
+    let (r, q) = import_csv(join(&edited).as_bytes(), &Options::default()).await;
+    assert_eq!(rows_of(&r), vec![row(5, "*", "ragged_row"), row(9, "*", "ragged_row")]);
+    assert_eq!((r.rows_read, r.rows_accepted, r.rows_quarantined, q), (20, 18, 2, 2));
+
+    // An unclosed quote on row 2 of four: it swallows the lines after it. Before, two rows
+    // and no problem; now the swallowing row is reported by its field and quarantined whole.
+    let four = join(&lines[..5].iter().map(|l| l.to_string()).collect::<Vec<_>>());
+    let broken = four.replacen("张敏", "\"张敏", 1);
+    assert_ne!(broken, four, "the name is in the second row");
+    let (r, q) = import_csv(broken.as_bytes(), &Options::default()).await;
+    assert_eq!(rows_of(&r), vec![row(2, "name", "field_spans_lines")], "{r:?}");
+    assert_eq!((r.rows_accepted, r.rows_quarantined, q), (1, 1, 1));
+
+    // A NUL in a name and a 0xFF byte in a region of a UTF-8 file: each value is reported,
+    // and the rest of the file is still read as UTF-8 (not guessed into another encoding).
+    let mut bytes = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let mut b = l.as_bytes().to_vec();
+        if i == 3 {
+            let at = l.find(",男").expect("gender");
+            b.insert(at, 0);
+        }
+        if i == 6 {
+            let at = l.find(",379901,").expect("region") + 1;
+            b[at] = 0xFF;
+        }
+        bytes.extend(b);
+        bytes.push(b'\n');
+    }
+    let (r, _) = import_csv(&bytes, &Options::default()).await;
+    assert_eq!(r.encoding, "UTF-8");
+    assert_eq!(
+        rows_of(&r),
+        vec![row(3, "name", "bad_bytes"), row(6, "region", "bad_bytes")]
+    );
+    assert_eq!((r.rows_read, r.rows_accepted), (20, 18));
+
+    // A UTF-8 file read as GBK because the steward chose GBK: the file as a whole is reported.
+    let gbk = Options {
+        encoding: Some(encoding_rs::GBK),
+        ..Options::default()
+    };
+    let (r, _) = import_csv(base.as_bytes(), &gbk).await;
+    assert_eq!(
+        r.errors.first().map(|e| (e.row, e.rule.as_str())),
+        Some((0, "encoding_mismatch"))
+    );
+    // … while a GBK file read as GBK, or a UTF-8 file read as UTF-8, is quiet.
+    let (really_gbk, _, _) = encoding_rs::GBK.encode(&base);
+    let (r, _) = import_csv(&really_gbk, &gbk).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let utf8 = Options {
+        encoding: Some(encoding_rs::UTF_8),
+        ..Options::default()
+    };
+    let (r, _) = import_csv(base.as_bytes(), &utf8).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+
+    // A BOM, CRLF and LF mixed, an empty line: nothing to report, nothing lost.
+    let mut clean = String::from("\u{feff}");
+    for (i, l) in lines.iter().enumerate() {
+        clean.push_str(l);
+        clean.push_str(if i % 2 == 0 { "\r\n" } else { "\n" });
+        if i == 10 {
+            clean.push('\n');
+        }
+    }
+    let (r, _) = import_csv(clean.as_bytes(), &Options::default()).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!((r.rows_read, r.rows_accepted), (20, 20));
+    assert_eq!(r.columns[0].name, "person_id", "the BOM is not part of the first name");
+
+    // A header naming a column twice stops the import, naming it.
+    let twice = base.replacen("phone", "name", 1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("twice.csv");
+    std::fs::write(&path, twice).expect("write");
+    let err = import_file(
+        &path,
+        &Options::default(),
+        &vault(dir.path()),
+        "v",
+        "datasets/t/v.parquet",
+    )
+    .await
+    .expect_err("duplicate column");
+    assert_eq!(err.to_string(), "the header names column name twice");
+}

@@ -294,6 +294,84 @@ async fn an_upload_over_the_limit_is_refused_with_413_and_leaves_nothing() {
     s.finish().await;
 }
 
+/// The data steward's upload (issue "for the people who use it every day"): a CSV with a
+/// ragged row, a NUL byte and a quote left open that swallowed the last line imported with
+/// "0 problems". Through the API now, every defect is a row of the error report with its
+/// rule in the steward's language, no value echoed; and a UTF-8 file sent as GBK is flagged.
+#[tokio::test]
+async fn a_stewards_ragged_csv_uploads_with_every_defect_in_the_report() {
+    let s = Server::start(None, &[]).await;
+    let api = s.api();
+    let admin = api.login(&s.admin, &s.admin_password).await;
+    api.org_with_user(&admin, "示范市卫生健康委员会", "provider", "wjw.steward", &[])
+        .await;
+    let provider = api.login("wjw.steward", PW).await;
+    let file = s.data_path().join("visits.csv");
+    let text = "clinic,county,visits\n\
+                第一医院,示范区,12\n\
+                第二医院,示范区,7,备注\n\
+                第三医\0院,东城县,9\n\
+                \"第四医院,西城县,4\n\
+                第五医院,南城县,3\n";
+    std::fs::write(&file, text).expect("write");
+    let r = upload(&api, &provider, "clinic_visits", &file, &[]).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let vid = r.json["version"]["id"].as_str().expect("version id").to_string();
+    assert_eq!(r.json["version"]["rows_accepted"], 1, "{r:?}");
+    assert_eq!(r.json["version"]["error_count"], 3, "{r:?}");
+    let errors = api
+        .get(&format!("/api/v1/dataset-versions/{vid}/errors"), Some(&provider))
+        .await;
+    assert_eq!(errors.status, 200, "{errors:?}");
+    let got: Vec<(i64, String, String)> = errors.json["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_i64().unwrap_or(-1),
+                e["field"].as_str().unwrap_or("").to_string(),
+                e["rule"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let want = |r: i64, f: &str, rule: &str| (r, f.to_string(), rule.to_string());
+    assert_eq!(
+        got,
+        vec![
+            want(2, "*", "ragged_row"),
+            want(3, "clinic", "bad_bytes"),
+            want(4, "clinic", "field_spans_lines")
+        ],
+        "{errors:?}"
+    );
+    for needle in ["第二医院", "第三医", "第四医院", "第五医院", "备注"] {
+        assert!(
+            !errors.text.contains(needle),
+            "the report echoes {needle}: {}",
+            errors.text
+        );
+    }
+    assert!(
+        errors.json["items"][2]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("引号")),
+        "{errors:?}"
+    );
+
+    // The same steward sends a UTF-8 file and picks GBK: told, not garbled in silence.
+    let utf8 = s.data_path().join("clinics.csv");
+    std::fs::write(&utf8, "医院,区县\n第一医院,示范区\n第二医院,东城县\n第三医院,西城县\n").expect("write");
+    let r = upload(&api, &provider, "clinics", &utf8, &[("encoding", "gbk")]).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let vid = r.json["version"]["id"].as_str().expect("version id").to_string();
+    let errors = api
+        .get(&format!("/api/v1/dataset-versions/{vid}/errors"), Some(&provider))
+        .await;
+    assert_eq!(errors.json["items"][0]["rule"], "encoding_mismatch", "{errors:?}");
+    s.finish().await;
+}
+
 fn cli_import(s: &Server, user: &str, dataset: &str, file: &Path, extra: &[&str]) -> std::process::Command {
     let mut c = shuyu();
     c.args(["import", "--data-dir"]).arg(s.data_path());
