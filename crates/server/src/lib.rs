@@ -97,6 +97,8 @@ pub struct AppState {
     pub cfg: Arc<ServerConfig>,
     /// The serialised OpenAPI document.
     pub openapi_json: Arc<Vec<u8>>,
+    /// Console forms already posted (one import per click).
+    pub submissions: Arc<console::submissions::Submissions>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -192,6 +194,7 @@ pub fn state(
         metrics: Arc::new(Metrics::new()?),
         cfg: Arc::new(cfg),
         openapi_json: Arc::new(doc),
+        submissions: Arc::default(),
     })
 }
 

@@ -49,6 +49,8 @@ struct DatasetsTpl {
     can_upload: bool,
     form_error: Option<String>,
     max_mib: u64,
+    /// This rendering's form token (one import per click).
+    form_token: String,
 }
 
 fn state_label(lang: Lang, code: &str) -> String {
@@ -95,6 +97,7 @@ async fn render_datasets(
             can_upload,
             form_error,
             max_mib: state.cfg.max_upload_bytes / (1024 * 1024),
+            form_token: super::submissions::Submissions::token(),
         },
     )
 }
@@ -124,6 +127,13 @@ pub async fn upload(
     let check_headers = headers.clone();
     let catalog = state.catalog.clone();
     let principal = p.clone();
+    let submissions = state.submissions.clone();
+    let user = p.user_id.to_string();
+
+    let claimed = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let claim = claimed.clone();
+    let earlier = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let first = earlier.clone();
     let received = receive(&state, form, move |text| async move {
         if !csrf_ok(
             &csrf_jar,
@@ -133,18 +143,50 @@ pub async fn upload(
             return Err(ApiError::simple(StatusCode::FORBIDDEN, "csrf_failed"));
         }
         let name = text.get("dataset").map(String::as_str).unwrap_or("");
-        catalog.may_import(&principal, name).await.map_err(ApiError::from)
+        catalog.may_import(&principal, name).await.map_err(ApiError::from)?;
+        // The form's second post (a double click, two scripts) is not a second import.
+        if let Some(token) = text.get("form_token").filter(|t| !t.is_empty()) {
+            match submissions.begin(&principal.user_id.to_string(), token) {
+                None => {
+                    *claim.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.clone());
+                }
+                Some(super::submissions::Seen::Done(url)) => {
+                    *first.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(url);
+                    return Err(ApiError::simple(StatusCode::CONFLICT, "form_submitted"));
+                }
+                Some(super::submissions::Seen::Pending) => {
+                    return Err(ApiError::simple(StatusCode::CONFLICT, "form_pending"));
+                }
+            }
+        }
+        Ok(())
     })
     .await;
+    let token = claimed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let finish = |result: Option<String>| {
+        if let Some(t) = &token {
+            state.submissions.finish(&user, t, result);
+        }
+    };
     let (upload, source, mut text) = match received {
         Ok(r) => r,
         Err(e) if e.code == "csrf_failed" => return (jar, csrf_failed(page)).into_response(),
+        // The first post's result, as if this one had made it.
+        Err(e) if e.code == "form_submitted" => {
+            let to = earlier
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .unwrap_or_else(|| "/console/datasets".into());
+            return (jar, Redirect::to(&to)).into_response();
+        }
         Err(e) => {
             let (status, msg) = explain(e, page.lang);
             return (jar, render_datasets(&state, &p, page, Some(msg), status).await).into_response();
         }
     };
     text.remove("csrf");
+    text.remove("form_token");
     let name = text.remove("dataset").unwrap_or_default();
     let title = text.remove("title").filter(|s| !s.trim().is_empty());
     // An empty choice in the form means "detect" / "default".
@@ -161,8 +203,13 @@ pub async fn upload(
     .await;
     drop(upload);
     match result {
-        Ok((v, _)) => (jar, Redirect::to(&format!("/console/datasets/versions/{}", v.id))).into_response(),
+        Ok((v, _)) => {
+            let to = format!("/console/datasets/versions/{}", v.id);
+            finish(Some(to.clone()));
+            (jar, Redirect::to(&to)).into_response()
+        }
         Err(e) => {
+            finish(None);
             let (status, msg) = explain(e, page.lang);
             (jar, render_datasets(&state, &p, page, Some(msg), status).await).into_response()
         }

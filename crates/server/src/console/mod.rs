@@ -8,6 +8,7 @@ mod data;
 mod jobs;
 mod lifecycle;
 mod pages;
+pub mod submissions;
 mod workspaces;
 
 use askama::Template;

@@ -298,7 +298,11 @@ async fn a_provider_uploads_reviews_masked_columns_and_the_catalog_chain_is_appr
     std::fs::write(&file, csv).expect("write");
 
     // The provider uploads it through the form (with its progress bar) and lands on the version.
-    console_login(&c, &s, "wjw.test", crate::harness::PW).await;
+    let steward_pw = if console_login(&c, &s, "wjw.test", crate::harness::PW).await {
+        "Chosen-Passw0rd-2026"
+    } else {
+        crate::harness::PW
+    };
     click(&c, "#nav-datasets").await;
     wait_until_text(&c, "h1", "导入文件").await;
     assert!(c.find(Locator::Css("#upload-progress")).await.is_ok());
@@ -325,6 +329,42 @@ async fn a_provider_uploads_reviews_masked_columns_and_the_catalog_chain_is_appr
     for id in &ids {
         assert!(!page.contains(id.as_str()), "raw ID {id} on the review page");
     }
+    // One click that posts twice (before, the boosted page and the upload script both sent
+    // the form: two versions 9 ms apart): the same form token is one new version.
+    let version_page = c.current_url().await.expect("url");
+    c.goto(&s.url("/console/datasets")).await.expect("goto");
+    fill(&c, "#upload-dataset", "medical_visit").await;
+    c.find(Locator::Css("#upload-file"))
+        .await
+        .expect("file input")
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("choose file");
+    let statuses = c
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               const f = document.getElementById('upload-form');
+               const d = new FormData(f);
+               Promise.all([fetch(f.action, {method: 'POST', body: d}), fetch(f.action, {method: 'POST', body: d})])
+                 .then(rs => done(rs.map(r => r.status))).catch(e => done(String(e)));"#,
+            vec![],
+        )
+        .await
+        .expect("double post");
+    assert!(statuses.is_array(), "{statuses}");
+    let steward = api.login("wjw.test", steward_pw).await;
+    let list = api.get("/api/v1/datasets", Some(&steward)).await;
+    let visits = list.json["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["name"] == "medical_visit"))
+        .cloned()
+        .unwrap_or_else(|| panic!("medical_visit: {list:?}"));
+    assert_eq!(
+        visits["versions"].as_array().map(Vec::len),
+        Some(2),
+        "the first upload and one more, not two more: {visits} ({statuses})"
+    );
+    c.goto(version_page.as_str()).await.expect("back to the version");
     // Correct a grade, then accept.
     c.find(Locator::Css("#grade-visits"))
         .await
