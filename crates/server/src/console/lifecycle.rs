@@ -134,9 +134,23 @@ struct AppRow {
     can_draft_agreement: bool,
 }
 
+/// A decision chosen but not yet confirmed: the page names the outcome and asks again.
+struct PendingDecision {
+    id: String,
+    /// `approve` or `reject`.
+    outcome: String,
+    /// The outcome in words.
+    label: String,
+    /// The confirming button's words.
+    button: String,
+    approval_ref: String,
+    reason: String,
+}
+
 #[derive(Template)]
 #[template(path = "calls.html")]
 struct CallsTpl {
+    pending: Option<PendingDecision>,
     page: Page,
     calls: Vec<CallRow>,
     apps: Vec<AppRow>,
@@ -155,6 +169,17 @@ async fn render_calls(
     page: Page,
     form_error: Option<String>,
     status: StatusCode,
+) -> Response {
+    render_calls_with(state, p, page, form_error, status, None).await
+}
+
+async fn render_calls_with(
+    state: &AppState,
+    p: &Principal,
+    page: Page,
+    form_error: Option<String>,
+    status: StatusCode,
+    pending: Option<PendingDecision>,
 ) -> Response {
     let lang = page.lang;
     let life = &state.lifecycle;
@@ -314,6 +339,7 @@ async fn render_calls(
     html(
         status,
         &CallsTpl {
+            pending,
             today: shuyu_workflow::service::city_today(state.identity.clock().now()).to_string(),
             page,
             calls: call_rows,
@@ -367,7 +393,10 @@ pub struct CallsForm {
     experts: Option<String>,
     conflict: Option<String>,
     scores: Option<String>,
-    approved: Option<String>,
+    /// The decision's outcome, chosen by the button pressed: `approve` or `reject` (no default).
+    outcome: Option<String>,
+    /// `yes` once the page named the outcome and it was confirmed.
+    confirm: Option<String>,
     approval_ref: Option<String>,
     reason: Option<String>,
     objection: Option<String>,
@@ -463,8 +492,17 @@ async fn calls_action(state: &AppState, p: &Principal, f: &CallsForm) -> Result<
             Ok("ui.life.scored")
         }
         "decide" => {
+            let approved = match text(&f.outcome).as_str() {
+                "approve" => true,
+                "reject" => false,
+                _ => {
+                    return Err(ApiError::from(
+                        FieldError::new("outcome", "required").arg("field", "outcome"),
+                    ));
+                }
+            };
             let d = Decision {
-                approved: f.approved.is_some(),
+                approved,
                 approval_ref: text(&f.approval_ref),
                 reason: text(&f.reason),
             };
@@ -509,6 +547,24 @@ pub async fn calls_submit(
         Ok(x) => x,
         Err(refused) => return *refused,
     };
+    // A decision is taken in two steps: the button chooses the outcome, the page names it
+    // and asks for a confirmation; only the confirmed post decides (a mis-click decides nothing).
+    if f.action == "decide" && f.confirm.as_deref() != Some("yes") {
+        let outcome = text(&f.outcome);
+        if outcome == "approve" || outcome == "reject" {
+            let lang = page.lang;
+            let pending = PendingDecision {
+                id: text(&f.id),
+                label: t(lang, &format!("ui.life.outcome_{outcome}")),
+                button: t(lang, &format!("ui.life.confirm_{outcome}")),
+                outcome,
+                approval_ref: text(&f.approval_ref),
+                reason: text(&f.reason),
+            };
+            let res = render_calls_with(&state, &p, page, None, StatusCode::OK, Some(pending)).await;
+            return (jar, res).into_response();
+        }
+    }
     let res = after_action(page, calls_action(&state, &p, &f).await, |page, error, status| {
         render_calls(&state, &p, page, error, status)
     })

@@ -585,8 +585,23 @@ async fn the_lifecycle_runs_in_the_console_from_call_to_manifest_and_a_sanction_
     enter(&c, &s, &admin_user, &admin_pw, &mut changed).await;
     c.goto(&s.url("/console/calls")).await.expect("goto");
     wait_until_text(&c, ".aggregate", "75.0 / 87.5").await;
+    // Before, a pre-ticked "approve" box turned one click into a rejection, confirmed in the
+    // same words whatever the outcome. Now the outcome is the button pressed, nothing is
+    // decided before the page names it, and cancelling decides nothing.
     fill(&c, ".approval-ref", "示政字〔2027〕3号").await;
-    click(&c, ".event-decide").await;
+    click(&c, ".event-reject").await;
+    wait_until_text(&c, ".confirm-outcome", "不予批准").await;
+    click(&c, ".event-cancel-decide").await;
+    wait_until_text(&c, ".app-state", "审核中").await;
+    assert!(
+        c.find(Locator::Css(".confirm-outcome")).await.is_err(),
+        "nothing pending after cancel"
+    );
+    fill(&c, ".approval-ref", "示政字〔2027〕3号").await;
+    click(&c, ".event-approve").await;
+    wait_until_text(&c, ".confirm-outcome", "批准授权").await;
+    wait_until_text(&c, ".app-state", "审核中").await;
+    click(&c, ".event-confirm-decide").await;
     wait_until_text(&c, ".app-state", "公示中").await;
     logout(&c).await;
     // Anyone objects during the notice; the authority answers.
