@@ -13,6 +13,7 @@
 //! builds on these datasets (issue "Data vault … and the catalogs").
 
 pub mod chain;
+pub mod compare;
 pub mod dcat;
 pub mod entries;
 pub mod governance;
@@ -76,6 +77,12 @@ pub enum CatalogError {
     /// Input values broke rules.
     #[error(transparent)]
     Invalid(#[from] shuyu_core::error::Validation),
+    /// Accepting would make breaking changes nobody confirmed (named by their keys).
+    #[error("breaking changes not confirmed: {}", .0.join(", "))]
+    Unconfirmed(Vec<String>),
+    /// There is no earlier version to go back to.
+    #[error("no earlier version to roll back to")]
+    NothingToRollBack,
 }
 
 impl From<FieldError> for CatalogError {
@@ -94,7 +101,9 @@ impl UserFacing for CatalogError {
             CatalogError::State(_)
             | CatalogError::EntryState(_)
             | CatalogError::ItemState(_)
-            | CatalogError::CoreData(_) => ErrorKind::Conflict,
+            | CatalogError::CoreData(_)
+            | CatalogError::Unconfirmed(_)
+            | CatalogError::NothingToRollBack => ErrorKind::Conflict,
             CatalogError::NotFound(_) => ErrorKind::NotFound,
         }
     }
@@ -108,6 +117,8 @@ impl UserFacing for CatalogError {
             CatalogError::NotFound(_) => "not_found",
             CatalogError::CoreData(_) => "core_data_refused",
             CatalogError::Invalid(v) => v.code(),
+            CatalogError::Unconfirmed(_) => "breaking_change_unconfirmed",
+            CatalogError::NothingToRollBack => "nothing_to_roll_back",
         }
     }
     fn message(&self) -> Message {
@@ -124,6 +135,7 @@ impl UserFacing for CatalogError {
                 .arg("event", format!("{:?}", e.event).to_lowercase()),
             CatalogError::NotFound(o) => m.arg_key("object", format!("object.{o}")),
             CatalogError::CoreData(cols) => m.arg("columns", cols.clone()),
+            CatalogError::Unconfirmed(keys) => m.arg("changes", keys.join(", ")),
             _ => m,
         }
     }
@@ -165,6 +177,8 @@ pub struct VersionView {
     pub columns: Vec<Column>,
     /// The version's grade (strictest column).
     pub grade: String,
+    /// What it changes against the dataset's current version (while under review).
+    pub changes: Vec<compare::Change>,
 }
 
 fn view(v: &VersionRecord) -> VersionView {
@@ -182,7 +196,20 @@ fn view(v: &VersionRecord) -> VersionView {
         error_count: v.error_count,
         columns: serde_json::from_str(&v.columns_json).unwrap_or_default(),
         grade: v.grade.clone(),
+        changes: Vec::new(),
     }
+}
+
+/// A version's columns as stored; what does not parse is `Corrupt`, never "no columns"
+/// (no columns would pass the core-data check and every comparison).
+fn columns_of(v: &VersionRecord) -> Result<Vec<Column>, CatalogError> {
+    serde_json::from_str(&v.columns_json).map_err(|e| {
+        CatalogError::Store(StoreError::Corrupt {
+            table: "dataset_versions",
+            column: "columns_json",
+            detail: e.to_string(),
+        })
+    })
 }
 
 /// A correction of one column's classification by the provider.
@@ -462,7 +489,13 @@ impl Catalog {
             }
         };
         tracing::info!(dataset = %dataset.name, version = %stored.id, rows = stored.rows_accepted, errors = stored.error_count, "imported");
-        Ok((view(&stored), errors))
+        let mut out = view(&stored);
+        // What it would change is shown before anyone accepts it.
+        let current = datasets::get(&mut *self.identity.store().read().await?, &stored.dataset_id).await?;
+        if let Some(d) = current {
+            out.changes = self.changes(&stored, &d).await?;
+        }
+        Ok((out, errors))
     }
 
     async fn load(
@@ -487,7 +520,28 @@ impl Catalog {
         self.identity
             .authorize(p, Action::DatasetRead, &self.resource_of(&d, &o).await?)
             .await?;
-        Ok(view(&v))
+        let mut out = view(&v);
+        out.changes = self.changes(&v, &d).await?;
+        Ok(out)
+    }
+
+    /// What version `v` (under review) changes against its dataset's current version.
+    async fn changes(&self, v: &VersionRecord, d: &DatasetRecord) -> Result<Vec<compare::Change>, CatalogError> {
+        if v.status != VersionState::PendingReview.code() {
+            return Ok(Vec::new());
+        }
+        let Some(current_id) = d.current_version.as_deref().filter(|c| *c != v.id) else {
+            return Ok(Vec::new());
+        };
+        let current = datasets::get_version(&mut *self.identity.store().read().await?, current_id)
+            .await?
+            .ok_or(CatalogError::NotFound("dataset_version"))?;
+        Ok(compare::compare(
+            &columns_of(&current)?,
+            current.rows_accepted,
+            &columns_of(v)?,
+            v.rows_accepted,
+        ))
     }
 
     /// A page of a version's error report.
@@ -593,12 +647,29 @@ impl Catalog {
 
     /// Accepts a version under review: it becomes the dataset's current version. A version
     /// holding core data is refused entry instead: its data is destroyed and the reason given.
-    pub async fn accept(&self, p: &Principal, version_id: &str) -> Result<VersionView, CatalogError> {
+    pub async fn accept(
+        &self,
+        p: &Principal,
+        version_id: &str,
+        confirmed: &[String],
+    ) -> Result<VersionView, CatalogError> {
         let (v, d, o) = self.load(version_id).await?;
         self.identity
             .authorize(p, Action::DatasetReview, &self.resource_of(&d, &o).await?)
             .await?;
-        let columns: Vec<Column> = serde_json::from_str(&v.columns_json).unwrap_or_default();
+        let columns = columns_of(&v)?;
+        // Every breaking change against the current version is confirmed by name, or
+        // nothing happens (the provider is told which).
+        let unconfirmed: Vec<String> = self
+            .changes(&v, &d)
+            .await?
+            .iter()
+            .filter(|c| c.breaking && !confirmed.contains(&c.key()))
+            .map(compare::Change::key)
+            .collect();
+        if !unconfirmed.is_empty() && VersionState::parse(&v.status) == Some(VersionState::PendingReview) {
+            return Err(CatalogError::Unconfirmed(unconfirmed));
+        }
         let core: Vec<&str> = columns
             .iter()
             .filter(|c| c.class.grade.tier == Tier::Core)
@@ -649,6 +720,96 @@ impl Catalog {
                         datasets::update_version(tx.conn(), &old).await?;
                     }
                     datasets::update_version(tx.conn(), &rec).await?;
+                    datasets::update(tx.conn(), &dataset).await?;
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(view(&out))
+    }
+
+    /// Takes the dataset's current version back: the version it replaced is current again
+    /// (its data, classification and grade), the taken-back one is kept as `rolled_back`,
+    /// in one audited change. Jobs read the current version from then on and workspaces
+    /// rebuild their samples from it at their next sync.
+    /// `name` is a dataset of the principal's organisation.
+    pub async fn roll_back(&self, p: &Principal, name: &str) -> Result<VersionView, CatalogError> {
+        let d = datasets::find(
+            &mut *self.identity.store().read().await?,
+            &p.org_id.to_string(),
+            &name.trim().to_ascii_lowercase(),
+        )
+        .await?
+        .ok_or(CatalogError::NotFound("dataset"))?;
+        self.roll_back_dataset(p, d).await
+    }
+
+    /// [`Catalog::roll_back`] from the page of the dataset's current version `version_id`.
+    pub async fn roll_back_from(&self, p: &Principal, version_id: &str) -> Result<VersionView, CatalogError> {
+        let (v, d, _) = self.load(version_id).await?;
+        if d.current_version.as_deref() != Some(v.id.as_str()) {
+            return Err(CatalogError::NothingToRollBack);
+        }
+        self.roll_back_dataset(p, d).await
+    }
+
+    async fn roll_back_dataset(&self, p: &Principal, d: DatasetRecord) -> Result<VersionView, CatalogError> {
+        let o = self.org(&d.org_id).await?;
+        let mut conn = self.identity.store().read().await?;
+        self.identity
+            .authorize(p, Action::DatasetReview, &self.resource_of(&d, &o).await?)
+            .await?;
+        let current_id = d.current_version.clone().ok_or(CatalogError::NothingToRollBack)?;
+        let versions = datasets::versions(&mut conn, &d.id).await?;
+        drop(conn);
+        let current = versions
+            .iter()
+            .find(|v| v.id == current_id)
+            .cloned()
+            .ok_or(CatalogError::NotFound("dataset_version"))?;
+        let previous = versions
+            .iter()
+            .filter(|v| v.status == VersionState::Superseded.code() && v.version_no < current.version_no)
+            .max_by_key(|v| v.version_no)
+            .cloned()
+            .ok_or(CatalogError::NothingToRollBack)?;
+        let parse = |v: &VersionRecord| {
+            VersionState::parse(&v.status).ok_or_else(|| {
+                CatalogError::Store(StoreError::Corrupt {
+                    table: "dataset_versions",
+                    column: "status",
+                    detail: v.status.clone(),
+                })
+            })
+        };
+        let now = self.identity.clock().now();
+        let mut back = current.clone();
+        back.status = transition(parse(&current)?, VersionEvent::RollBack)?.code().into();
+        let mut again = previous.clone();
+        again.status = transition(parse(&previous)?, VersionEvent::Reinstate)?.code().into();
+        again.decided_at = Some(now);
+        again.decided_by = Some(p.user_id.to_string());
+        let mut dataset = d.clone();
+        dataset.current_version = Some(again.id.clone());
+        dataset.grade = again.grade.clone();
+        dataset.updated_at = now;
+        let mut event = shuyu_identity::audit::by(p, now, "dataset.rollback", "dataset", d.id.clone(), None, None);
+        event.payload = Some(serde_json::json!({
+            "from": current.id, "from_no": current.version_no,
+            "to": again.id, "to_no": again.version_no, "grade": again.grade,
+        }));
+        event.links = vec![Link {
+            from: NodeRef::new("dataset_version", current.id.clone()),
+            to: NodeRef::new("dataset_version", again.id.clone()),
+            relation: "rolled_back_to".into(),
+        }];
+        let out = again.clone();
+        self.identity
+            .store()
+            .write_audited(event, move |tx| {
+                Box::pin(async move {
+                    datasets::update_version(tx.conn(), &back).await?;
+                    datasets::update_version(tx.conn(), &again).await?;
                     datasets::update(tx.conn(), &dataset).await?;
                     Ok(())
                 })

@@ -16,6 +16,9 @@ pub enum VersionState {
     Superseded,
     /// Rejected by the provider (or refused as core data): its data was destroyed.
     Rejected,
+    /// Was current, taken back by the provider: the version before it is current again
+    /// (kept, immutable, never current again).
+    RolledBack,
 }
 
 impl VersionState {
@@ -26,6 +29,7 @@ impl VersionState {
             VersionState::Active => "active",
             VersionState::Superseded => "superseded",
             VersionState::Rejected => "rejected",
+            VersionState::RolledBack => "rolled_back",
         }
     }
 
@@ -36,6 +40,7 @@ impl VersionState {
             VersionState::Active,
             VersionState::Superseded,
             VersionState::Rejected,
+            VersionState::RolledBack,
         ]
         .into_iter()
         .find(|v| v.code() == s)
@@ -53,6 +58,10 @@ pub enum VersionEvent {
     Reject,
     /// A newer version was accepted.
     Supersede,
+    /// The provider takes the current version back.
+    RollBack,
+    /// The version it replaced is current again (a rollback).
+    Reinstate,
 }
 
 /// A transition that the rules do not allow.
@@ -74,6 +83,8 @@ pub fn transition(from: VersionState, event: VersionEvent) -> Result<VersionStat
         (S::PendingReview, E::Accept) => Ok(S::Active),
         (S::PendingReview, E::Reject) => Ok(S::Rejected),
         (S::Active, E::Supersede) => Ok(S::Superseded),
+        (S::Active, E::RollBack) => Ok(S::RolledBack),
+        (S::Superseded, E::Reinstate) => Ok(S::Active),
         (from, event) => Err(IllegalTransition { from, event }),
     }
 }
@@ -88,24 +99,33 @@ mod tests {
             Just(VersionEvent::Correct),
             Just(VersionEvent::Accept),
             Just(VersionEvent::Reject),
-            Just(VersionEvent::Supersede)
+            Just(VersionEvent::Supersede),
+            Just(VersionEvent::RollBack),
+            Just(VersionEvent::Reinstate)
         ]
     }
 
     proptest! {
         #[test]
-        fn rejected_and_superseded_versions_never_come_back(events in proptest::collection::vec(event(), 0..20)) {
+        fn rejected_and_rolled_back_versions_never_come_back(events in proptest::collection::vec(event(), 0..20)) {
             let mut s = VersionState::PendingReview;
-            let mut seen_final = false;
+            let mut reviewed = false;
             for e in events {
                 if let Ok(next) = transition(s, e) {
-                    if seen_final {
-                        prop_assert!(false, "a final state moved: {s:?} --{e:?}--> {next:?}");
+                    prop_assert!(
+                        !matches!(s, VersionState::Rejected | VersionState::RolledBack),
+                        "a final state moved: {s:?} --{e:?}--> {next:?}"
+                    );
+                    // Only a reviewed version is ever current, and a superseded one only
+                    // becomes current again by a rollback.
+                    if next == VersionState::Active {
+                        prop_assert!(e == VersionEvent::Accept || (s == VersionState::Superseded && e == VersionEvent::Reinstate));
+                    }
+                    prop_assert!(!(reviewed && next == VersionState::PendingReview), "back to review");
+                    if next != VersionState::PendingReview {
+                        reviewed = true;
                     }
                     s = next;
-                }
-                if matches!(s, VersionState::Rejected | VersionState::Superseded) {
-                    seen_final = true;
                 }
             }
         }

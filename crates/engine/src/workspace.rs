@@ -279,7 +279,7 @@ impl Workspaces {
             // reported and retried at the next sync.
             let (outcome, list) = match existing {
                 None => (self.build(None, &m.manifest_json, &m.digest).await, &mut report.opened),
-                Some(w) if w.manifest_digest != m.digest || w.state != "open" => (
+                Some(w) if w.manifest_digest != m.digest || w.state != "open" || self.stale(&w).await? => (
                     self.build(Some(w), &m.manifest_json, &m.digest).await,
                     &mut report.rebuilt,
                 ),
@@ -355,6 +355,22 @@ impl Workspaces {
             })
             .await?;
         Ok(())
+    }
+
+    /// Whether a sample of the workspace was drawn from a version that is no longer its
+    /// dataset's current one (a newer version accepted, or a rollback): its samples follow
+    /// the data the jobs read.
+    async fn stale(&self, w: &WorkspaceRecord) -> Result<bool, EngineError> {
+        let mut conn = self.inner.identity.store().read().await?;
+        for s in workspaces::samples(&mut conn, &w.id).await? {
+            let current = datasets::get(&mut conn, &s.dataset_id)
+                .await?
+                .and_then(|d| d.current_version);
+            if current.as_deref().is_some_and(|c| c != s.version_id) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The workspace's keys: made and wrapped when it opens, unwrapped for each build.

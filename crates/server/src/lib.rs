@@ -101,6 +101,19 @@ pub struct AppState {
     pub submissions: Arc<console::submissions::Submissions>,
 }
 
+impl AppState {
+    /// A dataset's current version changed (accepted, rolled back): workspaces rebuild the
+    /// samples drawn from the old one now, not at the next minute's sync.
+    pub fn data_changed(&self) {
+        let ws = self.workspaces.clone();
+        tokio::spawn(async move {
+            if let Err(e) = ws.sync().await {
+                tracing::error!(error = %e, "the workspace sync after a data change failed");
+            }
+        });
+    }
+}
+
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")

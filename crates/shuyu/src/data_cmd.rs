@@ -205,6 +205,19 @@ pub fn print_report(v: &VersionView, errors: &[ImportErrorRecord], lang: Lang) {
             c.examples.join("  ")
         ));
     }
+    // What the version changes against the current one; a breaking change is accepted
+    // only with `--confirm KEY`.
+    for c in &v.changes {
+        out.push_str(&format!(
+            "  {} {}{}\n",
+            if c.breaking { "!" } else { "+" },
+            c.key(),
+            match (&c.from, &c.to) {
+                (Some(a), Some(b)) => format!(" ({a} → {b})"),
+                _ => String::new(),
+            }
+        ));
+    }
     for e in errors.iter().take(20) {
         let msg = Message::new(format!("rule.{}", e.rule))
             .arg("field", e.field.clone())
@@ -271,7 +284,7 @@ pub async fn import_demo_city(
             Some(&bar),
         )
         .await?;
-        catalog.accept(&p, &v.id).await.map_err(|e| explain(lang, &e))?;
+        catalog.accept(&p, &v.id, &[]).await.map_err(|e| explain(lang, &e))?;
         let draft = EntryDraft {
             title: title.to_string(),
             description: format!("{title}（示范市演示数据，{}）", d.name),

@@ -132,6 +132,10 @@ enum Command {
         /// Accept the version at once (it becomes the dataset's version in use).
         #[arg(long)]
         accept: bool,
+        /// With --accept: a breaking change against the current version, confirmed by its
+        /// key as the report names it (e.g. column_removed:region, rows_jump; repeatable).
+        #[arg(long = "confirm", value_name = "CHANGE")]
+        confirm: Vec<String>,
         /// The file.
         file: PathBuf,
     },
@@ -438,6 +442,7 @@ async fn run(cli: Cli) -> Result<()> {
             on_error,
             types,
             accept,
+            confirm,
             file,
         } => {
             let cfg = quiet(Config::load(&overrides(&common, None), DEFAULT_DATA_DIR)?);
@@ -454,6 +459,7 @@ async fn run(cli: Cli) -> Result<()> {
                 on_error: Some(on_error),
                 overrides,
             };
+            let accept = accept.then_some(confirm.as_slice());
             import(&cfg, &user, &dataset, title.as_deref(), &req, accept, &file).await
         }
     }
@@ -766,7 +772,7 @@ async fn import(
     dataset: &str,
     title: Option<&str>,
     req: &shuyu_catalog::ImportRequest,
-    accept: bool,
+    accept: Option<&[String]>,
     file: &Path,
 ) -> Result<()> {
     let lang = cli_lang();
@@ -791,9 +797,11 @@ async fn import(
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let (v, errors) = data_cmd::import_one(&catalog, &p, dataset, title, file, req, lang, Some(&bar)).await?;
     data_cmd::print_report(&v, &errors, lang);
-    if accept && v.state == shuyu_catalog::version::VersionState::PendingReview {
+    if let Some(confirmed) = accept
+        && v.state == shuyu_catalog::version::VersionState::PendingReview
+    {
         let v = catalog
-            .accept(&p, &v.id)
+            .accept(&p, &v.id, confirmed)
             .await
             .map_err(|e| data_cmd::explain(lang, &e))?;
         println!(

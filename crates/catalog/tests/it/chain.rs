@@ -45,7 +45,7 @@ async fn accepted_dataset(w: &World, p: &Principal, name: &str) -> String {
         .import(p, name, Some(name), &f, &format!("{name}.csv"), &Options::default())
         .await
         .expect("import");
-    w.catalog.accept(p, &v.id).await.expect("accept");
+    w.catalog.accept(p, &v.id, &[]).await.expect("accept");
     v.dataset_id
 }
 
@@ -421,7 +421,7 @@ async fn the_catalog_chain_runs_from_registration_to_publication_under_the_rules
             .import(&dev, "credit_scores", None, &f, "credit.csv", &Options::default())
             .await
             .expect("import after approval");
-        w.catalog.accept(&dev, &v.id).await.expect("accept");
+        w.catalog.accept(&dev, &v.id, &[]).await.expect("accept");
         let out = w
             .catalog
             .act_on_entry(&ops, &social.id, EntryEvent::Publish, None)

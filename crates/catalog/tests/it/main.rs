@@ -162,7 +162,7 @@ async fn a_provider_imports_reviews_and_accepts_and_a_new_version_supersedes_the
             .await
             .expect("correct");
         assert!(v1.columns.iter().any(|c| c.name == "visits" && c.overridden));
-        let v1 = w.catalog.accept(&yb, &v1.id).await.expect("accept");
+        let v1 = w.catalog.accept(&yb, &v1.id, &[]).await.expect("accept");
         assert_eq!(v1.state, VersionState::Active);
         // Corrections are only possible under review.
         let e = w
@@ -179,7 +179,7 @@ async fn a_provider_imports_reviews_and_accepts_and_a_new_version_supersedes_the
             .await
             .expect("import");
         assert_eq!(v2.version_no, 2);
-        w.catalog.accept(&yb, &v2.id).await.expect("accept");
+        w.catalog.accept(&yb, &v2.id, &[]).await.expect("accept");
         assert_eq!(
             w.catalog.version(&yb, &v1.id).await.expect("v1").state,
             VersionState::Superseded
@@ -251,7 +251,7 @@ async fn rejecting_destroys_the_data_and_core_data_is_refused() {
         let v = w.catalog.reject(&yb, &v.id).await.expect("reject");
         assert_eq!(v.state, VersionState::Rejected);
         assert_eq!(count_files(&w.dir.path().join("vault")), 0, "objects destroyed");
-        assert!(w.catalog.accept(&yb, &v.id).await.is_err());
+        assert!(w.catalog.accept(&yb, &v.id, &[]).await.is_err());
 
         let (v, _) = w
             .catalog
@@ -270,7 +270,7 @@ async fn rejecting_destroys_the_data_and_core_data_is_refused() {
             )
             .await
             .expect("mark core");
-        let e = w.catalog.accept(&yb, &v.id).await.expect_err("core data");
+        let e = w.catalog.accept(&yb, &v.id, &[]).await.expect_err("core data");
         assert!(matches!(e, CatalogError::CoreData(ref cols) if cols == "name"), "{e:?}");
         assert_eq!(e.code(), "core_data_refused");
         assert_eq!(
@@ -310,7 +310,11 @@ async fn only_the_provider_imports_and_reviews_its_datasets_and_oversight_reads(
         let dev = w.who("dev").await;
         let op = w.who("operator1").await;
         assert_eq!(
-            w.catalog.accept(&ga, &v.id).await.expect_err("other provider").code(),
+            w.catalog
+                .accept(&ga, &v.id, &[])
+                .await
+                .expect_err("other provider")
+                .code(),
             "forbidden"
         );
         assert_eq!(

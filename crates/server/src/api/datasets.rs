@@ -87,6 +87,9 @@ pub struct VersionDto {
     pub grade: String,
     /// Its columns.
     pub columns: Vec<ColumnDto>,
+    /// Under review: what it changes against the current version; accepting needs each
+    /// breaking one confirmed by its key.
+    pub changes: Vec<shuyu_catalog::compare::Change>,
 }
 
 impl From<&VersionView> for VersionDto {
@@ -103,6 +106,7 @@ impl From<&VersionView> for VersionDto {
             rows_accepted: v.rows_accepted,
             rows_quarantined: v.rows_quarantined,
             error_count: v.error_count,
+            changes: v.changes.clone(),
             grade: v.grade.clone(),
             columns: v
                 .columns
@@ -439,6 +443,7 @@ pub async fn upload_version(
     tag = "datasets",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Version id")),
+    request_body(content = Option<AcceptBody>, description = "Breaking changes confirmed by name (optional)"),
     responses(
         (status = 200, description = "OK", body = VersionDto),
         (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
@@ -559,15 +564,58 @@ pub async fn correct_column(
         (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such object (problem+json)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not under review, or core data (problem+json)", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "Not under review, core data, or a breaking change not confirmed (problem+json)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn accept_version(
     State(state): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
+    body: Option<ApiJson<AcceptBody>>,
 ) -> Result<Json<VersionDto>, ApiError> {
-    Ok(Json(VersionDto::from(&state.catalog.accept(&p, &id).await?)))
+    let confirm = body.map(|b| b.0.confirm).unwrap_or_default();
+    let v = state.catalog.accept(&p, &id, &confirm).await?;
+    state.data_changed();
+    Ok(Json(VersionDto::from(&v)))
+}
+
+/// Accepting a version: the breaking changes (against the current version) confirmed.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptBody {
+    /// The keys of the version's breaking `changes` (`column_removed:region`, `rows_jump`, …),
+    /// each confirmed by name; a breaking change left out is refused with 409
+    /// `breaking_change_unconfirmed`, naming it.
+    #[serde(default)]
+    pub confirm: Vec<String>,
+}
+
+/// Takes the dataset's current version back (a wrong file accepted): the version it replaced
+/// is current again, with its data, classification and grade; the taken-back version is kept
+/// as `rolled_back`. Audited; jobs use the reinstated version at once and workspaces rebuild
+/// their samples from it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/datasets/{name}/rollback",
+    tag = "datasets",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Dataset name (of the caller's organisation)")),
+    responses(
+        (status = 200, description = "The version current again", body = VersionDto),
+        (status = 401, description = "Not authenticated (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Denied by the authorization policies (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dataset (problem+json)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No earlier version to go back to (problem+json)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn roll_back(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(name): Path<String>,
+) -> Result<Json<VersionDto>, ApiError> {
+    let v = state.catalog.roll_back(&p, &name).await?;
+    state.data_changed();
+    Ok(Json(VersionDto::from(&v)))
 }
 
 /// Rejects a version under review: its encrypted data and quarantine are destroyed.

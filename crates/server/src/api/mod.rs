@@ -56,6 +56,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(datasets::correct_column))
         .routes(routes!(datasets::accept_version))
         .routes(routes!(datasets::reject_version))
+        .routes(routes!(datasets::roll_back))
         .routes(routes!(catalogs::list_entries, catalogs::create_entry))
         .routes(routes!(catalogs::get_entry, catalogs::update_entry))
         .routes(routes!(catalogs::entry_event))

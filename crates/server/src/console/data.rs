@@ -246,9 +246,18 @@ struct VersionTpl {
     next: Option<i64>,
     prev: Option<i64>,
     reviewable: bool,
+    can_roll_back: bool,
     types: Vec<&'static str>,
     grades: Vec<&'static str>,
     form_error: Option<String>,
+    /// What this version changes against the current one; the breaking ones are ticked to accept.
+    changes: Vec<ChangeRow>,
+}
+
+struct ChangeRow {
+    key: String,
+    what: String,
+    breaking: bool,
 }
 
 /// Paging of the error report.
@@ -285,6 +294,10 @@ async fn render_version(
     // The buttons show where the review is possible; the policies decide when one is pressed.
     let reviewable = v.state == shuyu_catalog::version::VersionState::PendingReview
         && (p.has_role(Role::Provider) || p.has_role(Role::Developer));
+    // A current version that replaced another can be taken back (a wrong file accepted).
+    let can_roll_back = v.state == shuyu_catalog::version::VersionState::Active
+        && v.version_no > 1
+        && (p.has_role(Role::Provider) || p.has_role(Role::Developer));
     let columns = v
         .columns
         .iter()
@@ -309,7 +322,28 @@ async fn render_version(
         })
         .collect();
     let total = v.error_count;
+    let changes = v
+        .changes
+        .iter()
+        .map(|c| {
+            let mut what = t(lang, &format!("ui.data.change_{}", c.kind));
+            if let Some(col) = &c.column {
+                what.push_str(&format!(" 「{col}」"));
+            }
+            if let (Some(a), Some(b)) = (&c.from, &c.to) {
+                what.push_str(&format!(" {a} → {b}"));
+            } else if let Some(b) = &c.to {
+                what.push_str(&format!(" ({b})"));
+            }
+            ChangeRow {
+                key: c.key(),
+                what,
+                breaking: c.breaking,
+            }
+        })
+        .collect();
     let tpl = VersionTpl {
+        changes,
         state: state_label(lang, v.state.code()),
         columns,
         errors: errors
@@ -328,6 +362,7 @@ async fn render_version(
         next: (offset + ERROR_PAGE < total.min(100_000)).then_some(offset + ERROR_PAGE),
         prev: (offset > 0).then_some((offset - ERROR_PAGE).max(0)),
         reviewable,
+        can_roll_back,
         types: shuyu_catalog::FieldType::ALL.iter().map(|f| f.code()).collect(),
         grades: vec!["L1", "L2", "L3", "L4", "important", "core"],
         form_error,
@@ -366,6 +401,21 @@ pub struct ReviewForm {
     field_type: Option<String>,
     #[serde(default)]
     grade: Option<String>,
+    /// Accepting: one `confirm_{n}` box per breaking change, its value the change's key
+    /// (a form carries no repeated keys here).
+    #[serde(flatten)]
+    rest: std::collections::HashMap<String, String>,
+}
+
+impl ReviewForm {
+    /// The breaking changes ticked as confirmed.
+    fn confirmed(&self) -> Vec<String> {
+        self.rest
+            .iter()
+            .filter(|(k, _)| k.starts_with("confirm_"))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
 }
 
 /// Corrects a column, accepts or rejects the version.
@@ -410,10 +460,22 @@ pub async fn review(
                 .await
                 .map(|_| "ui.data.corrected")
         }
-        "accept" => state.catalog.accept(&p, &id).await.map(|_| "ui.data.accepted"),
+        "accept" => state
+            .catalog
+            .accept(&p, &id, &f.confirmed())
+            .await
+            .map(|_| "ui.data.accepted"),
         "reject" => state.catalog.reject(&p, &id).await.map(|_| "ui.data.rejected"),
+        "rollback" => state
+            .catalog
+            .roll_back_from(&p, &id)
+            .await
+            .map(|_| "ui.data.rolled_back"),
         _ => return (jar, super::not_found_page(lang)).into_response(),
     };
+    if result.is_ok() && matches!(f.action.as_str(), "accept" | "rollback") {
+        state.data_changed();
+    }
     match result {
         Ok(key) => {
             page.notice = Some(Notice {

@@ -98,6 +98,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/api/v1/dataset-versions/{id}/errors"),
     ("patch", "/api/v1/dataset-versions/{id}/columns/{column}"),
     ("post", "/api/v1/dataset-versions/{id}/accept"),
+    ("post", "/api/v1/datasets/{name}/rollback"),
     ("post", "/api/v1/dataset-versions/{id}/reject"),
     ("get", "/api/v1/catalogs/{kind}/entries"),
     ("post", "/api/v1/catalogs/{kind}/entries"),

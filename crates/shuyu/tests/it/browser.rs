@@ -377,6 +377,33 @@ async fn a_provider_uploads_reviews_masked_columns_and_the_catalog_chain_is_appr
     click(&c, "#version-accept").await;
     wait_until_text(&c, "#version-state", "在用").await;
 
+    // The second version (the double post's) would lower the corrected grade: its page names
+    // the change, one click does not accept it, a tick does, and a rollback takes it back.
+    let list = api.get("/api/v1/datasets", Some(&steward)).await;
+    let v2 = list.json["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["name"] == "medical_visit"))
+        .and_then(|d| d["versions"].as_array())
+        .and_then(|vs| vs.iter().find(|v| v["state"] == "pending_review"))
+        .and_then(|v| v["id"].as_str())
+        .expect("the second version")
+        .to_string();
+    c.goto(&s.url(&format!("/console/datasets/versions/{v2}")))
+        .await
+        .expect("goto");
+    wait_until_text(&c, "#version-changes", "级别变化").await;
+    click(&c, "#version-accept").await;
+    wait_until_text(&c, "#form-error", "未经确认的重大变化").await;
+    wait_until_text(&c, "#version-state", "待审核").await;
+    click(&c, ".confirm-change").await;
+    click(&c, "#version-accept").await;
+    wait_until_text(&c, "#version-state", "在用").await;
+    click(&c, "#version-rollback").await;
+    wait_until_text(&c, "#notice", "已回退到上一版本").await;
+    wait_until_text(&c, "#version-state", "已回退").await;
+    c.goto(version_page.as_str()).await.expect("back to the first version");
+    wait_until_text(&c, "#version-state", "在用").await;
+
     // Register it in the resource catalog and submit.
     click(&c, "#nav-catalogs").await;
     wait_until_text(&c, "#tab-resource", "公共数据资源目录").await;

@@ -372,6 +372,226 @@ async fn a_stewards_ragged_csv_uploads_with_every_defect_in_the_report() {
     s.finish().await;
 }
 
+/// The steward who replaced the city's population with a wrong file in one click (issue
+/// "for the people who use it every day"): a file with another header and five rows was
+/// accepted as population v2 — L4 became L1, no way back. Now the new version names what it
+/// changes, accepting needs each breaking change confirmed by name, and a rollback makes the
+/// previous version current again (audited); a version of the same shape goes through as before.
+#[tokio::test]
+async fn a_wrong_file_cannot_replace_a_base_dataset_unnoticed_and_can_be_rolled_back() {
+    let s = Server::start(None, &[]).await;
+    let api = s.api();
+    let admin = api.login(&s.admin, &s.admin_password).await;
+    api.org_with_user(&admin, "示范市公安局", "provider", "gongan.steward", &[])
+        .await;
+    let provider = api.login("gongan.steward", PW).await;
+    let population = |rows: u32| {
+        let mut t = String::from("person_id,region,birth_date\n");
+        for i in 1..=rows {
+            t.push_str(&format!(
+                "{},37990{},1985-01-01\n",
+                crate::catalogs::id_number(i),
+                1 + i % 3
+            ));
+        }
+        t
+    };
+    let send = |name: &'static str, text: String, extra: &'static [(&'static str, &'static str)]| {
+        let (api, provider, dir) = (&api, &provider, s.data_path().to_path_buf());
+        async move {
+            let file = dir.join(name);
+            std::fs::write(&file, text).expect("write");
+            let r = upload(api, provider, "population", &file, extra).await;
+            assert_eq!(r.status, 201, "{r:?}");
+            r.json["version"].clone()
+        }
+    };
+    let accept = |vid: String, confirm: Value| {
+        let (api, provider) = (&api, &provider);
+        async move {
+            api.post(
+                &format!("/api/v1/dataset-versions/{vid}/accept"),
+                Some(provider),
+                json!({ "confirm": confirm }),
+            )
+            .await
+        }
+    };
+    let current = || {
+        let (api, provider) = (&api, &provider);
+        async move {
+            let list = api.get("/api/v1/datasets", Some(provider)).await;
+            let d = list.json["items"][0].clone();
+            (
+                d["current_version"].as_str().unwrap_or("").to_string(),
+                d["grade"].as_str().unwrap_or("").to_string(),
+            )
+        }
+    };
+    let v1 = send("population.csv", population(40), &[]).await;
+    let v1_id = v1["id"].as_str().expect("id").to_string();
+    assert_eq!(v1["changes"], json!([]), "nothing to compare the first version with");
+    assert_eq!(accept(v1_id.clone(), json!([])).await.status, 200);
+    assert_eq!(current().await, (v1_id.clone(), "L4".to_string()));
+
+    // The wrong file: another table's header, five rows.
+    let wrong = "county,households\n示范区,12\n东城县,9\n西城县,4\n南城县,3\n北城县,8\n".to_string();
+    let v2 = send("wrong.csv", wrong, &[]).await;
+    let v2_id = v2["id"].as_str().expect("id").to_string();
+    let keys: Vec<(String, bool)> = v2["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            let key = match c["column"].as_str() {
+                Some(col) => format!("{}:{col}", c["kind"].as_str().unwrap_or("")),
+                None => c["kind"].as_str().unwrap_or("").to_string(),
+            };
+            (key, c["breaking"] == true)
+        })
+        .collect();
+    let breaking: Vec<String> = keys.iter().filter(|(_, b)| *b).map(|(k, _)| k.clone()).collect();
+    assert_eq!(
+        breaking,
+        vec![
+            "column_removed:person_id",
+            "column_removed:region",
+            "column_removed:birth_date",
+            "rows_jump"
+        ],
+        "{keys:?}"
+    );
+    // One click is not enough: nothing changes, and the refusal names every change.
+    let r = accept(v2_id.clone(), json!([])).await;
+    r.assert_problem(409, "breaking_change_unconfirmed");
+    let detail = r.json["detail"].as_str().unwrap_or("");
+    for k in &breaking {
+        assert!(detail.contains(k.as_str()), "{k} not named in {detail}");
+    }
+    assert_eq!(
+        current().await,
+        (v1_id.clone(), "L4".to_string()),
+        "population untouched"
+    );
+    let r = accept(v2_id.clone(), json!(["rows_jump"])).await;
+    r.assert_problem(409, "breaking_change_unconfirmed");
+    assert!(!r.json["detail"].as_str().unwrap_or("").contains("rows_jump"), "{r:?}");
+    // Confirmed change by change (the steward insists): it becomes current…
+    let r = accept(v2_id.clone(), json!(breaking)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(current().await, (v2_id.clone(), "L1".to_string()));
+    // … and the rollback brings the city back, on the record.
+    let r = api
+        .post("/api/v1/datasets/population/rollback", Some(&provider), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["id"], v1_id.as_str());
+    assert_eq!(r.json["state"], "active");
+    assert_eq!(current().await, (v1_id.clone(), "L4".to_string()));
+    let back = api
+        .get(&format!("/api/v1/dataset-versions/{v2_id}"), Some(&provider))
+        .await;
+    assert_eq!(back.json["state"], "rolled_back", "{back:?}");
+    api.post(
+        &format!("/api/v1/dataset-versions/{v2_id}/accept"),
+        Some(&provider),
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "illegal_transition");
+    api.post("/api/v1/datasets/population/rollback", Some(&provider), json!({}))
+        .await
+        .assert_problem(409, "nothing_to_roll_back");
+    let log = api.get("/api/v1/audit/entries?start=0&end=200", Some(&admin)).await;
+    assert!(
+        log.json["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["entry"]["action"] == "dataset.rollback")),
+        "{log:?}"
+    );
+
+    // A next month's file of the same shape: nothing to confirm.
+    let v3 = send("population-2.csv", population(42), &[]).await;
+    assert_eq!(v3["changes"], json!([]), "{v3}");
+    let r = accept(v3["id"].as_str().expect("id").to_string(), json!([])).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    s.finish().await;
+}
+
+/// The developers whose jobs failed after a wrong population was accepted saw their samples
+/// stay on the old data: a workspace's samples follow the dataset's current version — a new
+/// version accepted reaches them, and a rollback brings the old one back.
+#[tokio::test]
+async fn a_workspaces_samples_follow_the_current_version_through_an_update_and_a_rollback() {
+    let demo = crate::boundary::Demo::start().await;
+    let dev = demo.token("health.lin").await;
+    let provider = demo.token("gongan.wang").await;
+    let ws = demo.workspace(crate::boundary::Ws::Health).to_string();
+    let sampled = || {
+        let (api, dev, ws) = (&demo.api, &dev, &ws);
+        async move {
+            let v = api.get(&format!("/api/v1/workspaces/{ws}"), Some(dev)).await;
+            v.json["samples"]
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["table"] == "population"))
+                .and_then(|s| s["version_id"].as_str())
+                .unwrap_or("")
+                .to_string()
+        }
+    };
+    let wait_for = |want: String| {
+        let sampled = &sampled;
+        async move {
+            let mut got = String::new();
+            for _ in 0..150 {
+                got = sampled().await;
+                if got == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            panic!("the population sample stayed on {got}, not {want}");
+        }
+    };
+    let first = sampled().await;
+    assert!(!first.is_empty(), "the health workspace samples the population");
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifest = demo_data(dir.path(), "0.002");
+    let file = dir
+        .path()
+        .join(&manifest.dataset("population").expect("population").file);
+    let r = upload(&demo.api, &provider, "population", &file, &[]).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let v2 = r.json["version"]["id"].as_str().expect("id").to_string();
+    let confirm: Vec<String> = r.json["version"]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["breaking"] == true)
+        .map(|c| match c["column"].as_str() {
+            Some(col) => format!("{}:{col}", c["kind"].as_str().unwrap_or("")),
+            None => c["kind"].as_str().unwrap_or("").to_string(),
+        })
+        .collect();
+    let r = demo
+        .api
+        .post(
+            &format!("/api/v1/dataset-versions/{v2}/accept"),
+            Some(&provider),
+            json!({ "confirm": confirm }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    wait_for(v2.clone()).await;
+    let r = demo
+        .api
+        .post("/api/v1/datasets/population/rollback", Some(&provider), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["id"], first.as_str());
+    wait_for(first).await;
+}
+
 fn cli_import(s: &Server, user: &str, dataset: &str, file: &Path, extra: &[&str]) -> std::process::Command {
     let mut c = shuyu();
     c.args(["import", "--data-dir"]).arg(s.data_path());
