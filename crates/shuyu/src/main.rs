@@ -310,7 +310,27 @@ fn init_tracing(cfg: &Config) {
     }
 }
 
+/// A reader that stops early (`shuyu gate check … | head`) closes the pipe: the rest of the
+/// output has nowhere to go and the command ends quietly, as Unix tools do, instead of
+/// panicking in the middle of a `println!`. Every other panic is reported as before.
+fn end_quietly_on_a_closed_pipe() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.starts_with("failed printing to std") && text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        previous(info);
+    }));
+}
+
 fn main() -> std::process::ExitCode {
+    end_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

@@ -872,7 +872,25 @@ async fn a_developer_browses_a_workspace_and_queries_its_samples_in_the_console(
     fill(&c, "#sql", "SELECT * FROM dataset_versions").await;
     click(&c, "#run-sql").await;
     wait_until_text(&c, "#form-error", "查询失败").await;
+    fill(
+        &c,
+        "#sql",
+        "SELECT person_id, icd10 FROM medical_visit ORDER BY person_id",
+    )
+    .await;
+    click(&c, "#run-sql").await;
+    wait_until_text(&c, "#result-meta", "1–50").await;
     logout(&c).await;
+    // The back button after logout shows none of the sample rows again (before, htmx's
+    // history cache re-showed the workspace's results): the page is asked of the server,
+    // which sends the login.
+    c.back().await.expect("back");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let shown = c.source().await.expect("source");
+    assert!(
+        !shown.contains("result-meta") && !shown.contains("id=\"results\""),
+        "the workspace's results after logout: {shown}"
+    );
     let _ = c.close().await;
     let _ = demo.kill();
     let _ = demo.wait();

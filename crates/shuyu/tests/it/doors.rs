@@ -453,15 +453,19 @@ async fn accounts_hold_against_concurrent_guesses_lost_roles_and_temporary_passw
     // The right password may have been one of the five verified; if it came after them, locked.
     assert!(right.status == 200 || right.status == 429, "{right:?}");
     if right.status == 200 {
+        // Verified among the first five: a success clears the username's count (the owner
+        // logged in), so what follows is not locked — seen once under load.
         assert!(wrong <= 4, "accepted after {wrong} failures");
+    } else {
+        // The right password after the limit: the account stays locked for it too.
+        api.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "op.zhang", "password": PW}),
+        )
+        .await
+        .assert_problem(429, "login_locked");
     }
-    api.post(
-        "/api/v1/auth/login",
-        None,
-        json!({"username": "op.zhang", "password": PW}),
-    )
-    .await
-    .assert_problem(429, "login_locked");
     s.finish().await;
 }
 

@@ -115,3 +115,22 @@ fn gate_check_errors_name_the_problem() {
     ]);
     assert!(!ok && stderr.contains("outermost query"), "{stderr}");
 }
+
+/// `shuyu gate check … | head` used to panic on the broken pipe: now it ends quietly.
+#[test]
+fn a_reader_that_stops_early_ends_the_report_quietly() {
+    let table = charities();
+    let mut child = shuyu()
+        .args(["gate", "check", "--table", &table, "--sql"])
+        .arg("SELECT year, grant_type, COUNT(*) AS n FROM charities GROUP BY year, grant_type")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    // The reader is gone before the report is written (as `head` is once it has its lines).
+    drop(child.stdout.take().expect("stdout"));
+    let run = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(run.status.success(), "{:?} {stderr}", run.status);
+}
