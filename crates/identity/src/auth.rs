@@ -269,11 +269,12 @@ impl Identity {
             let k = api_keys::find_by_secret_hash(&mut c, &hash)
                 .await?
                 .ok_or(IdentityError::Unauthenticated)?;
+            // Its holder has the secret: telling revoked from expired tells them what to do.
             if k.revoked_at.is_some() {
-                return Err(IdentityError::Unauthenticated);
+                return Err(IdentityError::KeyRevoked);
             }
             if k.expires_at.is_some_and(|e| e <= now) {
-                return Err(IdentityError::Expired);
+                return Err(IdentityError::KeyExpired);
             }
             let creator = users::get(&mut c, k.created_by)
                 .await?

@@ -25,9 +25,15 @@ pub enum IdentityError {
     /// No usable credentials were presented.
     #[error("not authenticated")]
     Unauthenticated,
-    /// The session or key has expired.
+    /// The session has expired.
     #[error("credentials expired")]
     Expired,
+    /// The API key has expired (its holder needs a new key, not a login).
+    #[error("API key expired")]
+    KeyExpired,
+    /// The API key was revoked.
+    #[error("API key revoked")]
+    KeyRevoked,
     /// The account, its organisation or the key's creator is disabled.
     #[error("account disabled")]
     Disabled,
@@ -87,6 +93,8 @@ impl UserFacing for IdentityError {
             IdentityError::InvalidCredentials
             | IdentityError::Unauthenticated
             | IdentityError::Expired
+            | IdentityError::KeyExpired
+            | IdentityError::KeyRevoked
             | IdentityError::Disabled => ErrorKind::Unauthenticated,
             IdentityError::Locked { .. } => ErrorKind::TooManyRequests,
             IdentityError::Forbidden { .. } | IdentityError::PasswordChangeRequired => ErrorKind::Forbidden,
@@ -106,6 +114,8 @@ impl UserFacing for IdentityError {
             IdentityError::Locked { .. } => "login_locked",
             IdentityError::Unauthenticated => "unauthenticated",
             IdentityError::Expired => "token_expired",
+            IdentityError::KeyExpired => "api_key_expired",
+            IdentityError::KeyRevoked => "api_key_revoked",
             IdentityError::Disabled => "account_disabled",
             IdentityError::Forbidden { .. } => "forbidden",
             IdentityError::NotFound { .. } => "not_found",

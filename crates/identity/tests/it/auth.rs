@@ -150,10 +150,10 @@ async fn api_keys_authenticate_record_use_and_stop_when_revoked_or_expired() {
         assert_eq!(listed[0].prefix, issued.secret.expose()[..12]);
 
         w.clock.advance(SignedDuration::from_hours(24 * 31));
-        assert!(matches!(
-            w.id.authenticate(issued.secret.expose()).await,
-            Err(IdentityError::Expired)
-        ));
+        // Said as such (a key's holder needs a new key, not a login).
+        let e = w.id.authenticate(issued.secret.expose()).await.expect_err("expired");
+        assert!(matches!(e, IdentityError::KeyExpired), "{e}");
+        assert_eq!(e.code(), "api_key_expired");
 
         let admin = w.principal("devadmin").await;
         let k2 =
@@ -169,10 +169,9 @@ async fn api_keys_authenticate_record_use_and_stop_when_revoked_or_expired() {
             .expect("second key");
         w.id.authenticate(k2.secret.expose()).await.expect("works");
         w.id.revoke_api_key(&admin, k2.key.id).await.expect("revoke");
-        assert!(matches!(
-            w.id.authenticate(k2.secret.expose()).await,
-            Err(IdentityError::Unauthenticated)
-        ));
+        let e = w.id.authenticate(k2.secret.expose()).await.expect_err("revoked");
+        assert!(matches!(e, IdentityError::KeyRevoked), "{e}");
+        assert_eq!(e.code(), "api_key_revoked");
         w.finish().await;
     }
 }

@@ -552,7 +552,7 @@ async fn the_directory_is_administered_through_the_api() {
         assert!(revoked.json["revoked_at"].is_string(), "{revoked:?}");
         api.get("/api/v1/me", Some(&secret))
             .await
-            .assert_problem(401, "unauthenticated");
+            .assert_problem(401, "api_key_revoked");
 
         // Password reset ends sessions and issues a new temporary password.
         let reset = api

@@ -410,6 +410,20 @@ async fn accounts_hold_against_concurrent_guesses_lost_roles_and_temporary_passw
         !roles(&me.json).contains(&"developer".to_string()),
         "the key kept it: {me:?}"
     );
+    // A revoked key is told so — before, its 401 said "log in again", which a batch job cannot.
+    let key_id = key.json["key"]["id"].as_str().expect("key id").to_string();
+    let revoked = api
+        .json(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/api-keys/{key_id}"),
+            Some(&user),
+            json!({}),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    let r = api.get("/api/v1/me", Some(&secret)).await;
+    r.assert_problem(401, "api_key_revoked");
+    assert!(!r.text.contains("重新登录"), "{r:?}");
 
     // 24 wrong passwords at once and the right one: no more than the limit is ever verified,
     // and the right one after them finds the account locked.
