@@ -118,7 +118,14 @@ struct AppRow {
     state: String,
     state_code: String,
     scenarios: String,
-    criteria: usize,
+    /// The call's scoring criteria by name, in scoring order.
+    criteria_names: String,
+    /// What an expert scores: each scenario with its purpose and expected value, the data
+    /// needs with their reasons, the attestations, the attachments.
+    detail_scenarios: Vec<String>,
+    detail_needs: Vec<String>,
+    detail_attestations: String,
+    detail_attachments: Vec<String>,
     aggregate: String,
     progress: String,
     notice_until: String,
@@ -251,7 +258,58 @@ async fn render_calls_with(
                     .map(|s| s.name.clone())
                     .collect::<Vec<_>>()
                     .join("、"),
-                criteria: call.map(|c| c.body.criteria.len()).unwrap_or(0),
+                criteria_names: call.map(|c| c.body.criteria.join("、")).unwrap_or_default(),
+                detail_scenarios: a
+                    .body
+                    .scenarios
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{}（{}）：{} — {}",
+                            s.name,
+                            t(lang, &format!("ui.sector.{}", s.sector)),
+                            s.purpose,
+                            s.expected_value
+                        )
+                    })
+                    .collect(),
+                detail_needs: a
+                    .body
+                    .data_needs
+                    .iter()
+                    .flat_map(|n| n.fields.iter().map(|f| format!("{}：{}", f.name, f.reason)))
+                    .collect(),
+                detail_attestations: {
+                    let at = &a.body.attestations;
+                    [
+                        (at.good_credit, "ui.life.att_credit"),
+                        (at.security_systems, "ui.life.att_systems"),
+                        (at.mlps_level3, "ui.life.att_mlps"),
+                        (at.crypto_assessment, "ui.life.att_crypto"),
+                    ]
+                    .iter()
+                    .map(|(yes, k)| format!("{}{}", if *yes { "✓ " } else { "✗ " }, t(lang, k)))
+                    .chain(std::iter::once(format!(
+                        "{}：{}",
+                        t(lang, "ui.life.att_officer"),
+                        at.security_officer
+                    )))
+                    .collect::<Vec<_>>()
+                    .join("；")
+                },
+                detail_attachments: a
+                    .attachments
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{}（{}，{} KiB，SHA-256 {}…）",
+                            f.name,
+                            f.media_type,
+                            (f.size + 1023) / 1024,
+                            f.sha256.chars().take(12).collect::<String>()
+                        )
+                    })
+                    .collect(),
                 aggregate: a
                     .review
                     .as_ref()

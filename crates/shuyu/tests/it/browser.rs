@@ -602,6 +602,12 @@ async fn the_lifecycle_runs_in_the_console_from_call_to_manifest_and_a_sanction_
     for (e, scores) in [("e1.b", "80, 85"), ("e2.b", "70, 90")] {
         enter(&c, &s, e, pw, &mut changed).await;
         c.goto(&s.url("/console/calls")).await.expect("goto");
+        // Before, an expert saw one line per application: now what they score is in front
+        // of them — the purpose, each field with its reason, the attestations, the criteria.
+        wait_until_text(&c, ".detail-scenario", "普惠金融授信").await;
+        wait_until_text(&c, ".detail-need", "visits：就诊频次反映健康风险").await;
+        wait_until_text(&c, ".detail-attestations", "李娜").await;
+        wait_until_text(&c, ".detail-criteria", "场景价值、安全能力").await;
         click(&c, ".event-declare").await;
         wait_until_text(&c, "#notice", "已声明").await;
         fill(&c, ".scores", scores).await;
@@ -619,11 +625,16 @@ async fn the_lifecycle_runs_in_the_console_from_call_to_manifest_and_a_sanction_
     click(&c, ".event-reject").await;
     wait_until_text(&c, ".confirm-outcome", "不予批准").await;
     click(&c, ".event-cancel-decide").await;
+    let mut pending = true;
+    for _ in 0..75 {
+        pending = c.find(Locator::Css(".confirm-outcome")).await.is_ok();
+        if !pending {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!pending, "nothing pending after cancel");
     wait_until_text(&c, ".app-state", "审核中").await;
-    assert!(
-        c.find(Locator::Css(".confirm-outcome")).await.is_err(),
-        "nothing pending after cancel"
-    );
     fill(&c, ".approval-ref", "示政字〔2027〕3号").await;
     click(&c, ".event-approve").await;
     wait_until_text(&c, ".confirm-outcome", "批准授权").await;
