@@ -741,24 +741,29 @@ impl Catalog {
         )
         .await?
         .ok_or(CatalogError::NotFound("dataset"))?;
+        let o = self.org(&d.org_id).await?;
+        self.identity
+            .authorize(p, Action::DatasetReview, &self.resource_of(&d, &o).await?)
+            .await?;
         self.roll_back_dataset(p, d).await
     }
 
     /// [`Catalog::roll_back`] from the page of the dataset's current version `version_id`.
+    /// Authorized before anything about the version is told (its state is no oracle).
     pub async fn roll_back_from(&self, p: &Principal, version_id: &str) -> Result<VersionView, CatalogError> {
-        let (v, d, _) = self.load(version_id).await?;
+        let (v, d, o) = self.load(version_id).await?;
+        self.identity
+            .authorize(p, Action::DatasetReview, &self.resource_of(&d, &o).await?)
+            .await?;
         if d.current_version.as_deref() != Some(v.id.as_str()) {
             return Err(CatalogError::NothingToRollBack);
         }
         self.roll_back_dataset(p, d).await
     }
 
+    /// The rollback itself, once the principal is authorized for `d`.
     async fn roll_back_dataset(&self, p: &Principal, d: DatasetRecord) -> Result<VersionView, CatalogError> {
-        let o = self.org(&d.org_id).await?;
         let mut conn = self.identity.store().read().await?;
-        self.identity
-            .authorize(p, Action::DatasetReview, &self.resource_of(&d, &o).await?)
-            .await?;
         let current_id = d.current_version.clone().ok_or(CatalogError::NothingToRollBack)?;
         let versions = datasets::versions(&mut conn, &d.id).await?;
         drop(conn);
